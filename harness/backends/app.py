@@ -1,0 +1,171 @@
+"""One backend instance: the seed's API endpoints plus a control endpoint on its own port.
+
+The service port is what the balancer routes to. The control port is never put behind
+the balancer: the harness uses it to read the instance's state and to change its
+behaviour at run time (unhealthy, slow, failing) without going through the balancer.
+Every response names the instance in the ``X-Instance`` header and in the JSON body, so
+the load driver can attribute each request to the instance that served it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from harness.backends import INSTANCE_HEADER
+from harness.backends.behaviour import InstanceMode, KnobError, pick_delay_ms, pick_status
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class InstanceState:
+    name: str
+    mode: InstanceMode = field(default_factory=InstanceMode)
+    started: float = field(default_factory=time.monotonic)
+    served: int = 0
+    count: int = 0
+    active: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def snapshot(self) -> dict[str, object]:
+        return {
+            "instance": self.name,
+            "served": self.served,
+            "count": self.count,
+            "active": self.active,
+            "uptime": round(time.monotonic() - self.started, 3),
+            "mode": self.mode.as_dict(),
+        }
+
+
+STATE_KEY = web.AppKey("state", InstanceState)
+
+
+def _json(state: InstanceState, body: dict[str, object], status: int = 200) -> web.Response:
+    body = {"instance": state.name, **body}
+    return web.json_response(body, status=status, headers={INSTANCE_HEADER: state.name})
+
+
+@web.middleware
+async def _behaviour(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count in-flight requests and apply the instance's mode and the request's knobs."""
+    state = request.app[STATE_KEY]
+    state.active += 1
+    try:
+        try:
+            delay_ms = state.mode.delay_ms + pick_delay_ms(request.query.get("delay"), state.rng)
+            status = pick_status(request.query.get("status"), state.rng)
+        except KnobError as exc:
+            return _json(state, {"error": str(exc)}, status=400)
+        if delay_ms > 0:
+            await asyncio.sleep(delay_ms / 1000.0)
+        state.served += 1
+        is_health = request.path == "/api/health"
+        if not is_health and state.mode.fail_rate > 0 and state.rng.random() < state.mode.fail_rate:
+            return _json(state, {"error": "failing on purpose"}, status=state.mode.fail_status)
+        if status != 200:
+            return _json(state, {"status": status}, status=status)
+        return await handler(request)
+    finally:
+        state.active -= 1
+
+
+async def health(request: web.Request) -> web.Response:
+    """The seed's enhanced health answer: 200 when healthy, 503 when not."""
+    state = request.app[STATE_KEY]
+    healthy = state.mode.healthy
+    verdict = "ok" if healthy else "failing"
+    body: dict[str, object] = {
+        "status": "healthy" if healthy else "unhealthy",
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "checks": {"database": verdict, "redis": verdict, "memory": "ok", "disk": "ok"},
+        "uptime": round(time.monotonic() - state.started, 3),
+    }
+    return _json(state, body, status=200 if healthy else 503)
+
+
+async def count(request: web.Request) -> web.Response:
+    """A per-instance counter: the seed's ``curl /api/count`` shows it rise per instance."""
+    state = request.app[STATE_KEY]
+    state.count += 1
+    return _json(state, {"count": state.count})
+
+
+async def cpu_bound(request: web.Request) -> web.Response:
+    """Burns CPU for ``ms`` milliseconds (default 200), blocking this instance meanwhile."""
+    state = request.app[STATE_KEY]
+    try:
+        duration_ms = float(request.query.get("ms", "200"))
+    except ValueError:
+        return _json(state, {"error": "ms must be a number"}, status=400)
+    deadline = time.perf_counter() + duration_ms / 1000.0
+    spins = 0
+    while time.perf_counter() < deadline:
+        spins += 1
+    return _json(state, {"ms": duration_ms, "spins": spins})
+
+
+async def slow(request: web.Request) -> web.Response:
+    """Holds the request open for ``ms`` milliseconds (default 1000) without using CPU."""
+    state = request.app[STATE_KEY]
+    try:
+        duration_ms = float(request.query.get("ms", "1000"))
+    except ValueError:
+        return _json(state, {"error": "ms must be a number"}, status=400)
+    await asyncio.sleep(duration_ms / 1000.0)
+    return _json(state, {"ms": duration_ms})
+
+
+def make_service_app(state: InstanceState) -> web.Application:
+    app = web.Application(middlewares=[_behaviour])
+    app[STATE_KEY] = state
+    app.router.add_get("/api/health", health)
+    app.router.add_get("/api/count", count)
+    app.router.add_get("/api/cpu-bound", cpu_bound)
+    app.router.add_get("/api/slow", slow)
+    return app
+
+
+async def control_state(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE_KEY].snapshot())
+
+
+async def control_mode(request: web.Request) -> web.Response:
+    """Changes the run-time mode; the body holds any of the InstanceMode fields."""
+    state = request.app[STATE_KEY]
+    try:
+        changes = await request.json()
+    except json.JSONDecodeError:
+        return web.json_response({"error": "body must be JSON"}, status=400)
+    if not isinstance(changes, dict):
+        return web.json_response({"error": "body must be a JSON object"}, status=400)
+    unknown = set(changes) - set(state.mode.as_dict())
+    if unknown:
+        return web.json_response({"error": f"unknown mode fields: {sorted(unknown)}"}, status=400)
+    for key, value in changes.items():
+        setattr(state.mode, key, type(getattr(state.mode, key))(value))
+    return web.json_response(state.snapshot())
+
+
+async def control_reset(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    state.mode = InstanceMode()
+    return web.json_response(state.snapshot())
+
+
+def make_control_app(state: InstanceState) -> web.Application:
+    app = web.Application()
+    app[STATE_KEY] = state
+    app.router.add_get("/control/state", control_state)
+    app.router.add_post("/control/mode", control_mode)
+    app.router.add_post("/control/reset", control_reset)
+    return app

@@ -1,0 +1,80 @@
+"""Starts backend instances by forking a process that has already imported the server.
+
+Importing aiohttp costs about 0.3 s of CPU; with 50 instances on two cores that alone
+would take seconds. The launcher pays it once and forks one process per instance.
+
+Protocol: one JSON object per line on stdin, ``{"name", "host", "port", "control_port",
+"log"}``; each child announces itself on the shared stdout (see ``serve``). When stdin
+closes the launcher stops its children and exits. Children get SIGKILL from the kernel
+if the launcher dies, and the launcher if the harness dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import sys
+
+from harness.backends import serve
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _run_child(command: dict[str, object], launcher_pid: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != launcher_pid:  # the launcher died between fork and prctl
+        os._exit(1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    log_fd = os.open(str(command["log"]), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log_fd, 2)
+    null_fd = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null_fd, 0)
+    serve.main(
+        [
+            "--name", str(command["name"]),
+            "--host", str(command["host"]),
+            "--port", str(command.get("port", 0)),
+            "--control-host", str(command["host"]),
+            "--control-port", str(command.get("control_port", 0)),
+        ]
+    )
+
+
+def main() -> None:
+    launcher_pid = os.getpid()
+    children: set[int] = set()
+    # Children are reaped by the kernel; the harness tracks them by pid and /proc.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        for line in sys.stdin:
+            command = json.loads(line)
+            pid = os.fork()
+            if pid == 0:
+                code = 0
+                try:
+                    _run_child(command, launcher_pid)
+                except SystemExit as exc:
+                    code = exc.code if isinstance(exc.code, int) else 1
+                except BaseException:
+                    code = 1
+                    import traceback
+
+                    traceback.print_exc()
+                finally:
+                    os._exit(code)
+            children.add(pid)
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+                os.kill(pid, signal.SIGCONT)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Process entry point of one backend instance: ``python -m harness.backends.serve``.
+
+The instance binds its service and control sockets, then prints one JSON line to stdout,
+``{"ready": true, "name": N, "port": P, "control_port": C, "pid": ...}``, or
+``{"ready": false, "name": N, "error": ...}`` when it cannot bind. The runtime reads that
+line as its readiness signal, so no caller ever polls a port that is not yet bound;
+port 0 lets the kernel choose free ports, which keeps concurrent runs apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+
+from aiohttp import web
+
+try:
+    import uvloop
+except ImportError:  # uvloop is optional: the instance still works on asyncio's loop
+    uvloop = None
+
+from harness.backends.app import InstanceState, make_control_app, make_service_app
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="harness-backend", description=__doc__)
+    parser.add_argument("--name", required=True, help="instance name, echoed in every response")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--control-host", default="127.0.0.1")
+    parser.add_argument("--control-port", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    state = InstanceState(name=args.name)
+    runners: list[web.AppRunner] = []
+    try:
+        await _start(args, state, runners)
+    except OSError as exc:
+        # Announced instead of a traceback so the runtime can say at once which address failed.
+        _announce({"ready": False, "name": args.name, "pid": os.getpid(), "error": str(exc)})
+        raise SystemExit(1) from exc
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    for runner in runners:
+        await runner.cleanup()
+
+
+async def _start(args: argparse.Namespace, state: InstanceState, runners: list[web.AppRunner]) -> None:
+    # Idle keep-alive connections from the balancer are normal; no access log keeps the
+    # hot path short (the balancer's own log is the record of requests).
+    service = web.AppRunner(make_service_app(state), access_log=None, keepalive_timeout=75)
+    control = web.AppRunner(make_control_app(state), access_log=None)
+    runners += [service, control]
+    await service.setup()
+    await control.setup()
+    service_site = web.TCPSite(service, args.host, args.port, backlog=1024, reuse_address=True)
+    control_site = web.TCPSite(control, args.control_host, args.control_port)
+    await service_site.start()
+    await control_site.start()
+    _announce(
+        {
+            "ready": True,
+            "name": args.name,
+            "pid": os.getpid(),
+            "port": _bound_port(service),
+            "control_port": _bound_port(control),
+        }
+    )
+
+
+def _announce(message: dict[str, object]) -> None:
+    # One short line per write: the launcher's children share one pipe, and writes
+    # below PIPE_BUF bytes are atomic, so lines from several instances never interleave.
+    os.write(sys.stdout.fileno(), (json.dumps(message) + "\n").encode())
+
+
+def _bound_port(runner: web.AppRunner) -> int:
+    for address in runner.addresses:
+        return int(address[1])
+    raise RuntimeError("the instance bound no socket")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse_args(argv)
+    if uvloop is None:
+        asyncio.run(_serve(args))
+    else:
+        uvloop.run(_serve(args))
+
+
+if __name__ == "__main__":
+    main()

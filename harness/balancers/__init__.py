@@ -1,0 +1,1 @@
+"""Balancers under test: nginx now; HAProxy and others implement the same protocol."""

@@ -1,0 +1,1 @@
+"""nginx as the balancer under test."""

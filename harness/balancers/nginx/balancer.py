@@ -1,0 +1,126 @@
+"""Runs the real nginx binary on a generated config inside the run directory."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.balancers.nginx.config import NginxConfig, RenderSettings, render
+from harness.errors import AddressInUseError, ConfigError, StartupError, ToolMissingError
+from harness.net import LOOPBACK, accepts_connections, free_port
+from harness.processes import spawn, terminate
+from harness.readiness import WaitStrategy, tail
+from harness.runtimes.base import Instance
+
+INSTALL_HINT = "install it with `apt-get install -y nginx-light` (or run `make setup`)"
+
+
+def nginx_binary() -> str:
+    """The nginx executable; raises ToolMissingError with how to install it."""
+    found = shutil.which("nginx") or next(
+        (path for path in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(path).exists()), None
+    )
+    if found is None:
+        raise ToolMissingError(f"nginx is not installed: {INSTALL_HINT}")
+    return found
+
+
+def nginx_version() -> str:
+    result = subprocess.run([nginx_binary(), "-v"], capture_output=True, text=True, check=False)
+    return result.stderr.strip().removeprefix("nginx version: ")
+
+
+class NginxBalancer:
+    """One nginx master (and its workers) for one run; a context manager."""
+
+    name = "nginx"
+
+    def __init__(
+        self,
+        config: NginxConfig,
+        run_dir: Path,
+        workers: int = 1,
+        zone: bool = False,
+        weights: dict[str, int] | None = None,
+        start_timeout: float = 10.0,
+    ) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.workers = workers
+        self.zone = zone
+        self.weights = weights
+        self.start_timeout = start_timeout
+        self.binary = nginx_binary()
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def config_path(self) -> Path:
+        return self.run_dir / "nginx.conf"
+
+    @property
+    def error_log(self) -> Path:
+        return self.run_dir / "error.log"
+
+    @property
+    def access_log(self) -> Path:
+        return self.run_dir / "access.log"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def __enter__(self) -> NginxBalancer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _command(self, *extra: str) -> list[str]:
+        return [self.binary, "-p", str(self.run_dir), "-e", str(self.error_log), "-c", str(self.config_path), *extra]
+
+    def write_config(self, instances: Sequence[Instance]) -> Path:
+        """Renders the config for ``instances`` and checks it with ``nginx -t``."""
+        self.port = free_port()
+        settings = RenderSettings(
+            run_dir=self.run_dir,
+            listen=f"{LOOPBACK}:{self.port}",
+            workers=self.workers,
+            zone=self.zone,
+            weights=self.weights,
+        )
+        (self.run_dir / "temp").mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(render(self.config, instances, settings))
+        check = subprocess.run(self._command("-t", "-q"), capture_output=True, text=True, check=False)
+        if check.returncode != 0:
+            message = " ".join(line.removeprefix("nginx: ") for line in check.stderr.strip().splitlines())
+            raise ConfigError(f"nginx rejected {self.config.path}: {message}")
+        return self.config_path
+
+    def start(self, instances: Sequence[Instance]) -> None:
+        self.write_config(instances)
+        self._process = spawn(self._command(), self.run_dir / "nginx.stderr.log")
+        wait = WaitStrategy(f"nginx on {LOOPBACK}:{self.port}", timeout=self.start_timeout, log=self.error_log)
+        wait.wait(self._accepting)
+
+    def _accepting(self) -> bool | None:
+        assert self._process is not None
+        if self._process.poll() is not None:
+            last = tail(self.error_log, 3)
+            if "Address already in use" in last:
+                raise AddressInUseError(f"nginx cannot listen on {LOOPBACK}:{self.port}: address already in use")
+            raise StartupError(f"nginx exited with code {self._process.returncode}: {last}")
+        return accepts_connections(LOOPBACK, self.port)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            process, self._process = self._process, None
+            # SIGQUIT is nginx's graceful shutdown: workers finish in-flight requests.
+            terminate(process, grace=5.0, signum=signal.SIGQUIT)

@@ -1,0 +1,69 @@
+"""``harness bench`` as a library call: every requested algorithm, one after another."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.algorithms import ALGORITHMS, shipped_config
+from harness.balancers.nginx.balancer import nginx_binary
+from harness.balancers.nginx.config import NginxConfig, load_config
+from harness.errors import SpecError
+from harness.results.store import new_run_dir, write_json
+from harness.run import AlgorithmResult, AlgorithmRun, Reporter
+from harness.spec import BenchSpec
+
+
+@dataclass
+class BenchResult:
+    run_dir: Path
+    results: list[AlgorithmResult]
+
+    @property
+    def passed(self) -> bool:
+        return all(result.passed for result in self.results)
+
+
+def resolve_configs(spec: BenchSpec) -> list[tuple[str, NginxConfig]]:
+    """Each algorithm with the config it runs against; all parsed before anything starts."""
+    if spec.config is not None:
+        config = load_config(spec.config)
+        algorithm = spec.algorithms[0] if spec.algorithms else config.inferred_algorithm()
+        if algorithm not in ALGORITHMS:
+            raise SpecError(f"{spec.config} uses `{algorithm}`; pass --algo to say which behaviour to check")
+        return [(algorithm, config)]
+    return [(name, load_config(shipped_config(ALGORITHMS[name]))) for name in spec.algorithms]
+
+
+def bench(spec: BenchSpec, reporter: Reporter | None = None) -> BenchResult:
+    """Runs ``spec`` and returns every algorithm's result; writes ``results/<run-id>/``.
+
+    Raises BadInputError (exit code 2) for a spec, config or environment that cannot work,
+    before starting anything.
+    """
+    if spec.config is None or spec.algorithms:
+        spec.validate()
+    else:
+        BenchSpec(algorithms=("round_robin",), **_options(spec)).validate()
+    nginx_binary()
+    plan = resolve_configs(spec)
+    label = plan[0][0] if len(plan) == 1 else "all"
+    run_dir = new_run_dir(spec.results_dir, label)
+    results: list[AlgorithmResult] = []
+    for name, config in plan:
+        run = AlgorithmRun(spec, ALGORITHMS[name], config, run_dir / name, reporter)
+        result = run.execute()
+        results.append(result)
+        write_json(
+            run_dir / "summary.json",
+            {
+                "run_dir": str(run_dir),
+                "passed": all(r.passed for r in results),
+                "algorithms": {r.algorithm: {"passed": r.passed, "summary": str(r.run_dir / "summary.json")} for r in results},
+            },
+        )
+    return BenchResult(run_dir=run_dir, results=results)
+
+
+def _options(spec: BenchSpec) -> dict[str, object]:
+    return {key: value for key, value in spec.__dict__.items() if key != "algorithms"}

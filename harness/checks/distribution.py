@@ -1,0 +1,106 @@
+"""How requests spread over instances: exact order and goodness of fit."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+from scipy.stats import chisquare
+
+from harness.checks.verdict import Verdict
+
+# A correct config fails a statistical check less than once in a thousand runs.
+FALSE_ALARM_RATE = 0.001
+
+
+def shares_from_weights(weights: Mapping[str, float]) -> dict[str, float]:
+    """Expected share of each instance from its weight (0 for instances that get none)."""
+    total = sum(weights.values())
+    if total <= 0:
+        raise ValueError("weights must add up to more than zero")
+    return {name: weight / total for name, weight in weights.items()}
+
+
+def spread_matches(
+    counts: Mapping[str, int],
+    expected_shares: Mapping[str, float],
+    check: str = "spread matches expected shares",
+    alpha: float = FALSE_ALARM_RATE,
+) -> Verdict:
+    """Pearson's chi-square goodness of fit of ``counts`` to ``expected_shares``.
+
+    The null hypothesis is that each request independently lands on instance i with
+    probability share_i; it is rejected at p < ``alpha``, so a balancer that does what
+    the shares say (or spreads more evenly, as round robin does) fails with probability
+    at most ``alpha``. Instances outside ``expected_shares`` that received requests fail
+    the check outright.
+    """
+    total = sum(counts.values())
+    observed = {name: int(counts.get(name, 0)) for name in expected_shares}
+    expected = {name: round(share * total, 1) for name, share in expected_shares.items()}
+    strays = {name: count for name, count in counts.items() if name not in expected_shares and count}
+    if total == 0:
+        return Verdict(check, False, "no requests were recorded", observed, expected, alpha)
+    if strays:
+        return Verdict(
+            check, False,
+            f"requests reached instances that should get none: {strays}",
+            {**observed, **strays}, expected, alpha,
+        )
+    served = {name: share for name, share in expected_shares.items() if share > 0}
+    zero_share_hits = {name: observed[name] for name in expected_shares if expected_shares[name] == 0 and observed[name]}
+    if zero_share_hits:
+        return Verdict(
+            check, False, f"instances with expected share 0 served requests: {zero_share_hits}",
+            observed, expected, alpha,
+        )
+    if len(served) == 1:
+        return Verdict(check, True, f"all {total} requests on the only serving instance", observed, expected, alpha)
+    result = chisquare(
+        [observed[name] for name in served], [served[name] * total for name in served]
+    )
+    p_value = float(result.pvalue)
+    passed = p_value >= alpha
+    summary = (
+        f"chi-square {float(result.statistic):.2f} on {len(served) - 1} df, p = {p_value:.3g} "
+        f"({'>=' if passed else '<'} {alpha:g}); observed {observed}, expected {expected}"
+    )
+    return Verdict(check, passed, summary, {**observed, "p_value": p_value}, expected, alpha)
+
+
+def exact_cycle(
+    sequence: Sequence[str], period: Sequence[str], check: str = "exact order"
+) -> Verdict:
+    """``sequence`` is ``period`` repeated, starting anywhere in it.
+
+    Earlier traffic (readiness requests) moves the balancer's starting point, so any
+    rotation of the period is accepted; everything after the first pick must follow.
+    """
+    if not sequence:
+        return Verdict(check, False, "no requests were recorded")
+    expected_pattern = list(period)
+    length = len(expected_pattern)
+    best_offset, best_mismatches = 0, len(sequence) + 1
+    for offset in range(length):
+        mismatches = sum(
+            1 for index, name in enumerate(sequence) if name != expected_pattern[(offset + index) % length]
+        )
+        if mismatches < best_mismatches:
+            best_offset, best_mismatches = offset, mismatches
+    expected_sequence = [expected_pattern[(best_offset + i) % length] for i in range(len(sequence))]
+    shown = 12
+    observed = {"sequence": list(sequence[:shown]), "mismatches": best_mismatches, "requests": len(sequence)}
+    expected = {"sequence": expected_sequence[:shown], "period": expected_pattern}
+    if best_mismatches == 0:
+        return Verdict(check, True, f"{len(sequence)} requests followed the period {expected_pattern}", observed, expected)
+    first_bad = next(i for i, (a, b) in enumerate(zip(sequence, expected_sequence, strict=True)) if a != b)
+    summary = (
+        f"{best_mismatches} of {len(sequence)} requests out of order; first at request {first_bad + 1}: "
+        f"got {sequence[first_bad]}, expected {expected_sequence[first_bad]}; "
+        f"observed {list(sequence[:shown])} expected {expected_sequence[:shown]}"
+    )
+    return Verdict(check, False, summary, observed, expected)
+
+
+def counts_of(names: Sequence[str]) -> dict[str, int]:
+    return dict(Counter(names))

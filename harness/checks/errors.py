@@ -1,0 +1,19 @@
+"""What clients saw go wrong."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from harness.checks.verdict import Verdict
+
+
+def no_client_errors(requests: pd.DataFrame, check: str = "clients saw no errors") -> Verdict:
+    """Every request got a 2xx answer from an instance."""
+    failed = requests[(requests["status"] < 200) | (requests["status"] >= 300) | (requests["error"] != "")]
+    observed = {"requests": len(requests), "errors": len(failed)}
+    if failed.empty:
+        return Verdict(check, True, f"0 errors in {len(requests)} requests", observed, {"errors": 0})
+    by_kind = failed.groupby(["status", "error"]).size().head(3).to_dict()
+    return Verdict(
+        check, False, f"{len(failed)} of {len(requests)} requests failed: {by_kind}", observed, {"errors": 0}
+    )

@@ -1,0 +1,111 @@
+"""``harness bench``: parse options, build a BenchSpec, call the library, map the outcome to an exit code.
+
+Exit codes: 0 every verdict passed; 1 a verdict failed (or an unexpected error);
+2 bad input; 3 a part did not start; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import locust  # noqa: F401  (first: Locust patches the standard library for gevent before ssl is imported)
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
+
+from rich.console import Console
+
+from harness.algorithms import ALGORITHM_NAMES
+from harness.bench import bench
+from harness.cli.output import RichReporter, print_result
+from harness.errors import HarnessError
+from harness.spec import BenchSpec
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Bad options get one clear line and exit code 2, without the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"harness: error: {message} (see harness {self.prog.split()[-1]} --help)\n")
+
+
+def _weights(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"weights must be integers separated by commas, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(prog="harness", description="Test and benchmark load-balancer configurations.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
+    run = commands.add_parser("bench", help="run algorithms on real nginx and real backends, check what nginx did")
+    run.add_argument("--algo", default=None, help=f"one of {', '.join(ALGORITHM_NAMES)}, or all (default: all; "
+                     "with --config, inferred from the config)")
+    run.add_argument("--config", type=Path, help="your own nginx config; its upstream names services as in the seed")
+    run.add_argument("--backends", type=int, help="instances to start (default 3, or one per service in the config)")
+    run.add_argument("--users", type=int, default=10, help="concurrent Locust users (default 10)")
+    run.add_argument("--duration", type=float, default=5.0, help="seconds of load per algorithm (default 5)")
+    run.add_argument("--workers", type=int, help="nginx worker_processes (default: the config's, else 1)")
+    run.add_argument("--zone", action="store_true", help="add a shared memory zone to the upstream")
+    run.add_argument("--weights", type=_weights, help="per-instance weights, e.g. 3,1,1 (overrides the config)")
+    run.add_argument("--results-dir", type=Path, default=Path("results"), help="where run directories go")
+    return parser
+
+
+def spec_from_args(args: argparse.Namespace) -> BenchSpec:
+    if args.algo == "all" or (args.algo is None and args.config is None):
+        algorithms: tuple[str, ...] = ALGORITHM_NAMES
+    elif args.algo is None:
+        algorithms = ()
+    else:
+        algorithms = (args.algo,)
+    return BenchSpec(
+        algorithms=algorithms,
+        backends=args.backends,
+        users=args.users,
+        duration=args.duration,
+        workers=args.workers,
+        zone=args.zone,
+        config=args.config,
+        weights=args.weights,
+        results_dir=args.results_dir,
+    )
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM unwinds like Ctrl-C, so every context manager stops what it started.
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console()
+    errors = Console(stderr=True)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        spec = spec_from_args(args)
+        with RichReporter(console) as reporter:
+            result = bench(spec, reporter)
+    except HarnessError as exc:
+        errors.print(f"harness: error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        errors.print("harness: interrupted; everything the run started has been stopped", highlight=False)
+        return 130
+    for algorithm_result in result.results:
+        print_result(console, algorithm_result)
+    verdict = "[bold green]all checks passed[/]" if result.passed else "[bold red]some checks failed[/]"
+    console.print(f"{verdict}; results in {result.run_dir}")
+    return 0 if result.passed else 1
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,67 @@
+"""What ``harness bench`` prints: live progress while it runs, a table per algorithm after."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harness.run import AlgorithmResult
+
+_STATUS_STYLE = {"PASS": "bold green", "FAIL": "bold red", "N/A": "yellow"}
+
+
+class RichReporter:
+    """Shows the phase of each algorithm and a bar for its load; a context manager."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]{task.fields[algorithm]:<14}"),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[requests]:>7} requests"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> RichReporter:
+        self.progress.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.progress.stop()
+
+    def _task(self, algorithm: str) -> TaskID:
+        if algorithm not in self.tasks:
+            self.tasks[algorithm] = self.progress.add_task("", total=None, algorithm=algorithm, requests=0)
+        return self.tasks[algorithm]
+
+    def phase(self, algorithm: str, text: str) -> None:
+        self.progress.update(self._task(algorithm), description=text)
+
+    def load_progress(self, algorithm: str, elapsed: float, duration: float, requests: int) -> None:
+        self.progress.update(self._task(algorithm), total=duration, completed=elapsed, requests=requests)
+
+
+def print_result(console: Console, result: AlgorithmResult) -> None:
+    table = Table(title=f"{result.algorithm}  ({result.config.name})", title_justify="left")
+    table.add_column("instance")
+    table.add_column("address")
+    table.add_column("requests", justify="right")
+    table.add_column("share", justify="right")
+    table.add_column("expected share", justify="right")
+    for row in result.rows:
+        expected = "-" if row.expected_share is None else f"{row.expected_share:.1%}"
+        table.add_row(row.instance, row.address, str(row.requests), f"{row.share:.1%}", expected)
+    console.print(table)
+    for verdict in result.verdicts:
+        style = _STATUS_STYLE[verdict.status]
+        console.print(f"  [{style}]{verdict.status:<4}[/{style}] {verdict.check}: {verdict.summary}", highlight=False)
+    console.print()

@@ -1,0 +1,80 @@
+"""Starting and stopping child processes so that none outlives the harness.
+
+Children run in their own session, so a Ctrl-C in the terminal reaches only the harness,
+which then stops them in order; and the kernel sends them SIGKILL if the harness dies
+without stopping them (PR_SET_PDEATHSIG).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def spawn(
+    argv: Sequence[str],
+    log_path: Path,
+    stdin: int | IO[Any] = subprocess.DEVNULL,
+    stdout: int | IO[Any] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Starts ``argv`` in its own session with stderr (and stdout unless given) to ``log_path``."""
+    log = log_path.open("ab")
+    try:
+        return subprocess.Popen(
+            list(argv),
+            stdin=stdin,
+            stdout=log if stdout is None else stdout,
+            stderr=log,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+    finally:
+        log.close()
+
+
+def alive(pid: int) -> bool:
+    """True while a process with this pid exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def terminate(process: subprocess.Popen[bytes], grace: float = 3.0, signum: int = signal.SIGTERM) -> None:
+    """Stops a child: ``signum``, then SIGKILL after ``grace`` seconds; safe when it already exited."""
+    if process.poll() is None:
+        try:
+            os.kill(process.pid, signum)
+            # A stopped process cannot act on SIGTERM until it runs again.
+            os.kill(process.pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_gone(pids: Sequence[int], timeout: float = 5.0) -> list[int]:
+    """Waits until none of ``pids`` is alive; returns those still alive at the timeout."""
+    deadline = time.monotonic() + timeout
+    remaining = [pid for pid in pids if alive(pid)]
+    while remaining and time.monotonic() < deadline:
+        time.sleep(0.02)
+        remaining = [pid for pid in remaining if alive(pid)]
+    return remaining

@@ -1,0 +1,305 @@
+"""One algorithm on one fresh cluster: bring-up, probes, load, checks, results, teardown.
+
+An :class:`AlgorithmRun` owns everything it starts (the runtime's instances and the
+balancer) and stops all of it when it ends, whether it passed, failed or was interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+from harness.algorithms import Algorithm
+from harness.balancers.nginx.balancer import NginxBalancer, nginx_version
+from harness.balancers.nginx.config import NginxConfig, Upstream
+from harness.checks.distribution import counts_of, exact_cycle, shares_from_weights, spread_matches
+from harness.checks.errors import no_client_errors
+from harness.checks.least_conn import avoids_busy_instance
+from harness.checks.schedule import smooth_weighted_round_robin
+from harness.checks.stickiness import clients_spread, each_client_on_one_instance
+from harness.checks.verdict import Verdict, not_applicable
+from harness.errors import SpecError
+from harness.load import probes
+from harness.load.locust_load import LoadSettings, LocustLoad
+from harness.results.store import Journal, write_json, write_requests
+from harness.runtimes.base import Instance
+from harness.runtimes.local import LocalProcessRuntime
+from harness.spec import BenchSpec
+from harness.topology import plan_instances
+
+SEQUENTIAL_CYCLES = 4  # periods of the pick order checked request by request
+
+
+class Reporter(Protocol):
+    """What a front end wants to hear while a run goes on."""
+
+    def phase(self, algorithm: str, text: str) -> None: ...
+
+    def load_progress(self, algorithm: str, elapsed: float, duration: float, requests: int) -> None: ...
+
+
+class SilentReporter:
+    def phase(self, algorithm: str, text: str) -> None:
+        pass
+
+    def load_progress(self, algorithm: str, elapsed: float, duration: float, requests: int) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class InstanceRow:
+    instance: str
+    address: str
+    requests: int
+    share: float
+    expected_share: float | None
+
+
+@dataclass
+class AlgorithmResult:
+    algorithm: str
+    config: Path
+    run_dir: Path
+    instances: list[Instance]
+    requests: pd.DataFrame
+    rows: list[InstanceRow]
+    verdicts: list[Verdict]
+    timings: dict[str, float] = field(default_factory=dict)
+    locust_request_count: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return not any(verdict.failed for verdict in self.verdicts)
+
+
+class AlgorithmRun:
+    """Runs one algorithm's claims against one config on a cluster of its own."""
+
+    def __init__(
+        self,
+        spec: BenchSpec,
+        algorithm: Algorithm,
+        config: NginxConfig,
+        run_dir: Path,
+        reporter: Reporter | None = None,
+    ) -> None:
+        self.spec = spec
+        self.algorithm = algorithm
+        self.config = config
+        self.run_dir = run_dir
+        self.reporter: Reporter = reporter or SilentReporter()
+        self.journal = Journal(run_dir / "journal.jsonl")
+        self.workers = spec.workers or _config_workers(config)
+        self.weights_by_instance: dict[str, int] | None = None
+        self._used = False
+
+    def execute(self) -> AlgorithmResult:
+        """Brings the cluster up, measures, tears it down; returns the verdicts and numbers.
+
+        Raises HarnessError subclasses for bad input or parts that do not start; checks
+        that fail are verdicts, not exceptions.
+        """
+        if self._used:
+            raise RuntimeError("an AlgorithmRun runs once; create another for another run")
+        self._used = True
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        specs = plan_instances(self.config.services, self.spec.backends)
+        self.weights_by_instance = self._weights_for([spec.name for spec in specs])
+        timings: dict[str, float] = {}
+        name = self.algorithm.name
+        self.journal.record("start", algorithm=name, config=str(self.config.path), workers=self.workers)
+        with LocalProcessRuntime(self.run_dir / "instances") as runtime, NginxBalancer(
+            self.config, self.run_dir, workers=self.workers, zone=self.spec.zone, weights=self.weights_by_instance
+        ) as balancer:
+            started = time.monotonic()
+            self.reporter.phase(name, f"starting {len(specs)} instances")
+            instances = runtime.start(specs)
+            self.journal.record("instances", pids=runtime.pids, instances=[i.__dict__ for i in instances])
+            timings["instances_ready_s"] = time.monotonic() - started
+            self.reporter.phase(name, "starting nginx")
+            balancer.start(instances)
+            self.journal.record("balancer", pids=[balancer.pid], url=balancer.url)
+            probes.serve_through(balancer.url, instances)
+            timings["bring_up_s"] = time.monotonic() - started
+            verdicts, frame, locust_count = self._measure(balancer.url, instances, timings)
+        self.journal.record("stopped")
+        rows = self._rows(instances, frame)
+        result = AlgorithmResult(
+            algorithm=name,
+            config=self.config.path,
+            run_dir=self.run_dir,
+            instances=instances,
+            requests=frame,
+            rows=rows,
+            verdicts=verdicts,
+            timings=timings,
+            locust_request_count=locust_count,
+        )
+        self._write(result)
+        return result
+
+    def _measure(
+        self, url: str, instances: list[Instance], timings: dict[str, float]
+    ) -> tuple[list[Verdict], pd.DataFrame, int]:
+        name = self.algorithm.name
+        verdicts: list[Verdict] = []
+        upstream = self._upstream()
+        if self.algorithm.exact_order:
+            self.reporter.phase(name, "sequential requests")
+            verdicts.append(self._exact_order(url, upstream, instances))
+        if self.algorithm.avoids_busy:
+            self.reporter.phase(name, "least_conn probe: one long request, then short ones")
+            started = time.monotonic()
+            verdicts.append(avoids_busy_instance(probes.least_conn_probe(url, instances)))
+            timings["least_conn_probe_s"] = time.monotonic() - started
+        self.reporter.phase(name, f"load: {self.spec.users} users for {self.spec.duration:g} s")
+        settings = LoadSettings(users=self.spec.users, duration=self.spec.duration, spawn_rate=self.spec.spawn_rate)
+        load = LocustLoad(
+            url,
+            settings,
+            progress=lambda elapsed, count: self.reporter.load_progress(name, elapsed, settings.duration, count),
+        )
+        started = time.monotonic()
+        frame = load.run()
+        timings["load_s"] = time.monotonic() - started
+        self.journal.record("load", requests=len(frame), locust_requests=load.request_count)
+        verdicts.append(no_client_errors(frame))
+        expected = self._expected_shares(upstream, instances)
+        if expected is not None:
+            counts = counts_of(frame.loc[frame["instance"] != "", "instance"].tolist())
+            verdicts.append(spread_matches(counts, expected, check=f"spread under load matches {self.algorithm.spread} shares"))
+        if self.algorithm.sticky:
+            verdicts.append(each_client_on_one_instance(frame))
+            verdicts.append(clients_spread(frame, minimum=min(2, len(instances))))
+        return verdicts, frame, load.request_count
+
+    def _upstream(self) -> Upstream:
+        # The first upstream is the one under test; the shipped configs have one.
+        return self.config.upstreams[0]
+
+    def _peer_weights(self, upstream: Upstream, instances: list[Instance]) -> list[tuple[str, int]]:
+        """``(instance, weight)`` for every peer that takes traffic, in rendered config order."""
+        peers: list[tuple[str, int]] = []
+        for server in upstream.servers:
+            if server.backup or server.down:
+                continue
+            for instance in instances:
+                if instance.service == server.service:
+                    weight = (self.weights_by_instance or {}).get(instance.name, server.weight)
+                    peers.append((instance.name, weight))
+        return peers
+
+    def _expected_shares(self, upstream: Upstream, instances: list[Instance]) -> dict[str, float] | None:
+        peers = self._peer_weights(upstream, instances)
+        if self.algorithm.spread is None or not peers:
+            return None
+        if self.algorithm.spread == "even":
+            return shares_from_weights({name: 1 for name, _ in peers})
+        return shares_from_weights({name: weight for name, weight in peers})
+
+    def _exact_order(self, url: str, upstream: Upstream, instances: list[Instance]) -> Verdict:
+        check = "sequential requests follow the exact order"
+        if self.workers > 1 and not self.spec.zone:
+            return not_applicable(
+                check,
+                f"{self.workers} nginx workers without a shared zone each keep their own rotation; "
+                "use --workers 1 or --zone for an exact order",
+            )
+        peers = self._peer_weights(upstream, instances)
+        if self.algorithm.spread == "even":
+            peers = [(name, 1) for name, _ in peers]
+        period = smooth_weighted_round_robin(peers)
+        responses = probes.sequential(url, SEQUENTIAL_CYCLES * len(period))
+        return exact_cycle([response.instance for response in responses], period, check=check)
+
+    def _weights_for(self, instance_names: list[str]) -> dict[str, int] | None:
+        if self.spec.weights is None:
+            return None
+        if len(self.spec.weights) != len(instance_names):
+            raise SpecError(
+                f"--weights gives {len(self.spec.weights)} weights for {len(instance_names)} instances "
+                f"({', '.join(instance_names)})"
+            )
+        return dict(zip(instance_names, self.spec.weights, strict=True))
+
+    def _rows(self, instances: list[Instance], frame: pd.DataFrame) -> list[InstanceRow]:
+        served = frame[frame["instance"] != ""]
+        counts = served["instance"].value_counts().to_dict()
+        total = max(len(served), 1)
+        expected = self._expected_shares(self._upstream(), instances) or {}
+        return [
+            InstanceRow(
+                instance=instance.name,
+                address=instance.address,
+                requests=int(counts.get(instance.name, 0)),
+                share=int(counts.get(instance.name, 0)) / total,
+                expected_share=expected.get(instance.name) if expected else None,
+            )
+            for instance in instances
+        ]
+
+    def _write(self, result: AlgorithmResult) -> None:
+        write_requests(result.requests, self.run_dir / "requests.csv")
+        write_json(self.run_dir / "summary.json", self.summary(result))
+
+    def summary(self, result: AlgorithmResult) -> dict[str, Any]:
+        return {
+            "algorithm": result.algorithm,
+            "claim": self.algorithm.claim,
+            "config": str(result.config),
+            "generated_config": str(self.run_dir / "nginx.conf"),
+            "passed": result.passed,
+            "spec": {
+                "backends": len(result.instances),
+                "users": self.spec.users,
+                "duration_s": self.spec.duration,
+                "workers": self.workers,
+                "zone": self.spec.zone,
+                "weights": self.weights_by_instance,
+            },
+            "versions": tool_versions(),
+            "counts": {
+                "requests": len(result.requests),
+                "locust_requests": result.locust_request_count,
+                "per_instance": {row.instance: row.requests for row in result.rows},
+            },
+            "instances": [row.__dict__ for row in result.rows],
+            "timings_s": {key: round(value, 3) for key, value in result.timings.items()},
+            "verdicts": [verdict.as_dict() for verdict in result.verdicts],
+        }
+
+
+def _config_workers(config: NginxConfig) -> int:
+    value = config.worker_processes
+    if value is None:
+        return 1
+    if value == "auto":
+        return os.cpu_count() or 1
+    return int(value)
+
+
+_versions: dict[str, str] = {}
+
+
+def tool_versions() -> dict[str, str]:
+    if not _versions:
+        import locust
+
+        from harness import __version__
+
+        _versions.update(
+            harness=__version__,
+            nginx=nginx_version(),
+            locust=str(locust.__version__),
+            python=platform.python_version(),
+            machine=f"{platform.system()} {platform.machine()}",
+        )
+    return dict(_versions)
+
+

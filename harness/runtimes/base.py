@@ -1,0 +1,56 @@
+"""What every runtime offers: start instances, signal them, stop them, clean up."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """An instance to start: its name, the service it belongs to, the address it binds."""
+
+    name: str
+    service: str
+    host: str
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A running instance, as the balancer and the checks see it."""
+
+    name: str
+    service: str
+    host: str
+    port: int
+    control_port: int
+    pid: int
+
+    @property
+    def address(self) -> str:
+        """``host:port`` exactly as nginx writes it in ``$upstream_addr``."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def control_url(self) -> str:
+        return f"http://{self.host}:{self.control_port}/control"
+
+
+@runtime_checkable
+class Runtime(Protocol):
+    def start(self, specs: Sequence[InstanceSpec]) -> list[Instance]:
+        """Starts the instances and returns once every one accepts connections."""
+        ...
+
+    def signal(self, instance: Instance, signum: int) -> None:
+        """Sends a signal to the instance's process (faults use SIGKILL, SIGSTOP, ...)."""
+        ...
+
+    def stop(self, instance: Instance) -> None:
+        """Stops one instance; safe to call for an instance that already exited."""
+        ...
+
+    def close(self) -> None:
+        """Stops every instance this runtime started; safe to call twice."""
+        ...

@@ -1,0 +1,163 @@
+"""Backend instances as local OS processes, one per loopback address (127.0.1.N).
+
+One process per instance means a signal to a process is a fault of exactly one instance,
+and one address per instance means nginx's ``$upstream_addr`` names it. Processes are
+forked by a launcher that has the server already imported (see ``backends.launcher``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.errors import AddressInUseError, StartupError
+from harness.processes import alive, spawn, terminate, wait_gone
+from harness.readiness import tail
+from harness.runtimes.base import Instance, InstanceSpec
+
+MAX_INSTANCES = 250
+
+
+def instance_host(index: int) -> str:
+    """The loopback address of the ``index``-th instance (0-based): 127.0.1.1, 127.0.1.2, ..."""
+    if not 0 <= index < MAX_INSTANCES:
+        raise ValueError(f"instance index {index} outside 0..{MAX_INSTANCES - 1}")
+    return f"127.0.1.{index + 1}"
+
+
+class LocalProcessRuntime:
+    """Owns a launcher process and the instances it forks."""
+
+    def __init__(self, log_dir: Path, start_timeout: float = 20.0) -> None:
+        self.log_dir = log_dir
+        self.start_timeout = start_timeout
+        self._launcher: subprocess.Popen[bytes] | None = None
+        self._instances: dict[str, Instance] = {}
+        self._pending = b""
+
+    def __enter__(self) -> LocalProcessRuntime:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def pids(self) -> list[int]:
+        """The pids of the launcher and of every instance started, for the run's journal."""
+        launcher = [self._launcher.pid] if self._launcher is not None else []
+        return launcher + [instance.pid for instance in self._instances.values()]
+
+    def start(self, specs: Sequence[InstanceSpec]) -> list[Instance]:
+        launcher = self._ensure_launcher()
+        assert launcher.stdin is not None
+        for spec in specs:
+            command = {"name": spec.name, "host": spec.host, "log": str(self._log_path(spec.name))}
+            launcher.stdin.write((json.dumps(command) + "\n").encode())
+        launcher.stdin.flush()
+        announced = self._await_announcements({spec.name: spec for spec in specs})
+        for instance in announced:
+            self._instances[instance.name] = instance
+        return announced
+
+    def _ensure_launcher(self) -> subprocess.Popen[bytes]:
+        if self._launcher is None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            self._launcher = spawn(
+                [sys.executable, "-m", "harness.backends.launcher"],
+                self.log_dir / "launcher.log",
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+        return self._launcher
+
+    def _log_path(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
+
+    def _await_announcements(self, waiting: dict[str, InstanceSpec]) -> list[Instance]:
+        """Reads ready lines until every instance in ``waiting`` has announced itself."""
+        launcher = self._ensure_launcher()
+        assert launcher.stdout is not None
+        ready: dict[str, Instance] = {}
+        deadline = time.monotonic() + self.start_timeout
+        with selectors.DefaultSelector() as selector:
+            selector.register(launcher.stdout, selectors.EVENT_READ)
+            while len(ready) < len(waiting):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not selector.select(timeout=remaining):
+                    late = sorted(set(waiting) - set(ready))
+                    raise StartupError(
+                        f"instances not ready after {self.start_timeout:g} s: {', '.join(late)}; "
+                        f"last lines of the launcher's log:\n{tail(self.log_dir / 'launcher.log')}"
+                    )
+                chunk = os.read(launcher.stdout.fileno(), 65536)
+                if not chunk:
+                    raise StartupError(
+                        "the instance launcher exited; last lines of its log:\n"
+                        f"{tail(self.log_dir / 'launcher.log')}"
+                    )
+                self._pending += chunk
+                *lines, self._pending = self._pending.split(b"\n")
+                for line in lines:
+                    message = json.loads(line)
+                    spec = waiting.get(message.get("name"))
+                    if spec is not None:
+                        ready[spec.name] = self._instance(spec, message)
+        return [ready[name] for name in waiting]
+
+    def _instance(self, spec: InstanceSpec, message: dict[str, object]) -> Instance:
+        if not message.get("ready"):
+            error = message.get("error", "unknown error")
+            if "in use" in str(error):
+                raise AddressInUseError(f"instance {spec.name} cannot bind {spec.host}: {error}")
+            raise StartupError(
+                f"instance {spec.name} failed to start: {error}; last lines of its log:\n"
+                f"{tail(self._log_path(spec.name))}"
+            )
+        return Instance(
+            name=spec.name,
+            service=spec.service,
+            host=spec.host,
+            port=int(str(message["port"])),
+            control_port=int(str(message["control_port"])),
+            pid=int(str(message["pid"])),
+        )
+
+    def signal(self, instance: Instance, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(instance.pid, signum)
+
+    def stop(self, instance: Instance) -> None:
+        self._instances.pop(instance.name, None)
+        self._stop_pids([instance.pid])
+
+    def close(self) -> None:
+        pids = [instance.pid for instance in self._instances.values()]
+        self._instances.clear()
+        self._stop_pids(pids)
+        if self._launcher is not None:
+            launcher, self._launcher = self._launcher, None
+            for stream in (launcher.stdin, launcher.stdout):
+                if stream is not None:
+                    stream.close()
+            terminate(launcher)
+
+    @staticmethod
+    def _stop_pids(pids: list[int], grace: float = 3.0) -> None:
+        for pid in pids:
+            if alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+                    # A stopped (hung) instance acts on SIGTERM only once it runs again.
+                    os.kill(pid, signal.SIGCONT)
+        for pid in wait_gone(pids, timeout=grace):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        wait_gone(pids, timeout=grace)

@@ -1,0 +1,62 @@
+"""What a user asks ``harness bench`` for, checked as a whole before anything starts."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.algorithms import ALGORITHM_NAMES
+from harness.errors import SpecError
+from harness.runtimes.local import MAX_INSTANCES
+
+MAX_USERS = 1000
+MAX_DURATION = 3600.0
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    """One ``harness bench`` invocation: the algorithms to run and how to run each."""
+
+    algorithms: tuple[str, ...]
+    backends: int | None = None  # None: 3 for one service, one per service otherwise
+    users: int = 10
+    duration: float = 5.0
+    workers: int | None = None  # None: the config's worker_processes, else 1
+    zone: bool = False
+    config: Path | None = None
+    weights: tuple[int, ...] | None = None
+    results_dir: Path = field(default_factory=lambda: Path("results"))
+    spawn_rate: float = 100.0
+
+    def validate(self) -> BenchSpec:
+        """Returns self; raises SpecError naming the first option that cannot work."""
+        if not self.algorithms:
+            raise SpecError("no algorithm given")
+        for name in self.algorithms:
+            if name not in ALGORITHM_NAMES:
+                raise SpecError(f"unknown algorithm {name!r}; choose from {', '.join(ALGORITHM_NAMES)} or all")
+        if self.config is not None and len(self.algorithms) > 1:
+            raise SpecError("--config runs one config: give one --algo (or none to infer it from the config)")
+        if self.backends is not None and not 1 <= self.backends <= MAX_INSTANCES:
+            raise SpecError(f"--backends must be between 1 and {MAX_INSTANCES}, got {self.backends}")
+        if not 1 <= self.users <= MAX_USERS:
+            raise SpecError(f"--users must be between 1 and {MAX_USERS}, got {self.users}")
+        if not 0 < self.duration <= MAX_DURATION:
+            raise SpecError(f"--duration must be above 0 and at most {MAX_DURATION:g} s, got {self.duration:g}")
+        if self.workers is not None and not 1 <= self.workers <= 64:
+            raise SpecError(f"--workers must be between 1 and 64, got {self.workers}")
+        if self.weights is not None and any(weight < 1 for weight in self.weights):
+            raise SpecError(f"--weights must be positive integers, got {','.join(map(str, self.weights))}")
+        if self.spawn_rate <= 0:
+            raise SpecError(f"--spawn-rate must be above 0, got {self.spawn_rate:g}")
+        if self.config is not None and not self.config.is_file():
+            raise SpecError(f"config file not found: {self.config}")
+        self._check_results_dir()
+        return self
+
+    def _check_results_dir(self) -> None:
+        directory = self.results_dir
+        existing = next((p for p in (directory, *directory.parents) if p.exists()), None)
+        if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise SpecError(f"results directory {directory} is not writable")

@@ -1,0 +1,39 @@
+"""Which instances a run starts: the config's services expanded into N loopback instances."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.errors import SpecError
+from harness.runtimes.base import InstanceSpec
+from harness.runtimes.local import instance_host
+
+DEFAULT_INSTANCES_PER_SERVICE = 3
+
+
+def plan_instances(services: Sequence[str], backends: int | None) -> list[InstanceSpec]:
+    """Splits ``backends`` instances evenly over ``services``, in config order.
+
+    One service gets all of them (``api-gateway-1`` .. ``api-gateway-N``); several
+    services (``api-gateway-1``, ``api-gateway-2`` with their own weights) get the same
+    number each. Raises SpecError when the instances cannot be split evenly.
+    """
+    if not services:
+        raise SpecError("the config names no service to start instances for")
+    if backends is None:
+        backends = DEFAULT_INSTANCES_PER_SERVICE if len(services) == 1 else len(services)
+    if backends % len(services):
+        raise SpecError(
+            f"{backends} backends cannot be split evenly over the config's {len(services)} services "
+            f"({', '.join(services)}), whose weights differ: use a multiple of {len(services)}"
+        )
+    per_service = backends // len(services)
+    specs: list[InstanceSpec] = []
+    for service in services:
+        for number in range(1, per_service + 1):
+            if len(services) == 1:
+                name = f"{service}-{number}"
+            else:
+                name = service if per_service == 1 else f"{service}.{number}"
+            specs.append(InstanceSpec(name=name, service=service, host=instance_host(len(specs))))
+    return specs
