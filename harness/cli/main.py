@@ -9,11 +9,9 @@ from __future__ import annotations
 import locust  # noqa: F401  (first: Locust patches the standard library for gevent before ssl is imported)
 
 import argparse
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 from typing import NoReturn
 
 from rich.console import Console
@@ -21,6 +19,7 @@ from rich.console import Console
 from harness.algorithms import ALGORITHM_NAMES
 from harness.bench import bench
 from harness.cli.output import RichReporter, print_result
+from harness.cli.signals import interrupt_main_on_signals
 from harness.errors import HarnessError
 from harness.spec import BenchSpec
 
@@ -76,16 +75,11 @@ def spec_from_args(args: argparse.Namespace) -> BenchSpec:
     )
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM unwinds like Ctrl-C, so every context manager stops what it started.
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
     errors = Console(stderr=True)
-    signal.signal(signal.SIGTERM, _terminate)
+    interrupt_main_on_signals()
     try:
         spec = spec_from_args(args)
         with RichReporter(console) as reporter:

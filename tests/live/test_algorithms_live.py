@@ -1,0 +1,70 @@
+"""Each shipped config on real nginx and real backends passes its algorithm's claims,
+and the claims catch a config that does not do what its algorithm promises."""
+
+from collections.abc import Callable
+
+import pytest
+
+from harness.algorithms import ALGORITHM_NAMES, ALGORITHMS, shipped_config
+from harness.bench import BenchResult
+from harness.pytest_plugin import verdict_report
+
+pytestmark = pytest.mark.lb
+
+Bench = Callable[..., BenchResult]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHM_NAMES)
+def test_shipped_config_passes_every_check(lb_bench: Bench, algorithm: str) -> None:
+    result = lb_bench(algorithm)
+    run = result.results[0]
+    assert result.passed, verdict_report(result)
+    applicable = [v for v in run.verdicts if v.passed is not None]
+    assert len(applicable) >= 2, verdict_report(result)
+    assert len(run.requests) == run.locust_request_count > 0
+    assert (result.run_dir / algorithm / "summary.json").is_file()
+    assert (result.run_dir / algorithm / "nginx.conf").is_file()
+
+
+def test_least_conn_claims_fail_on_the_round_robin_config(lb_bench: Bench) -> None:
+    result = lb_bench("least_conn", config=shipped_config(ALGORITHMS["round_robin"]), duration=1)
+    verdict = next(v for v in result.results[0].verdicts if v.check == "short requests avoid the busy instance")
+    assert verdict.passed is False, verdict_report(result)
+    # Round robin sends a third of sequential requests to the busy instance.
+    assert verdict.observed["sent_to_busy_instance"] >= 5, verdict.summary
+
+
+def test_round_robin_claims_fail_on_the_weighted_config(lb_bench: Bench) -> None:
+    result = lb_bench("round_robin", config=shipped_config(ALGORITHMS["weighted"]), duration=2)
+    failed = {v.check for v in result.results[0].verdicts if v.passed is False}
+    assert failed == {"sequential requests follow the exact order", "spread under load matches even shares"}, (
+        verdict_report(result)
+    )
+
+
+def test_weights_option_changes_the_expected_shares(lb_bench: Bench) -> None:
+    result = lb_bench("weighted", config=shipped_config(ALGORITHMS["round_robin"]), weights=(5, 1, 1), duration=2)
+    assert result.passed, verdict_report(result)
+    rows = {row.instance: row for row in result.results[0].rows}
+    assert rows["api-gateway-1"].expected_share == pytest.approx(5 / 7)
+
+
+def test_two_workers_with_a_zone_keep_the_exact_order(lb_bench: Bench) -> None:
+    result = lb_bench("round_robin", workers=2, zone=True, duration=1)
+    order = next(v for v in result.results[0].verdicts if v.check.startswith("sequential"))
+    assert order.passed is True, verdict_report(result)
+
+
+def test_two_workers_without_a_zone_make_exact_order_not_applicable(lb_bench: Bench) -> None:
+    result = lb_bench("round_robin", workers=2, duration=1)
+    order = next(v for v in result.results[0].verdicts if v.check.startswith("sequential"))
+    assert order.passed is None and "shared zone" in order.summary, verdict_report(result)
+    assert result.passed, verdict_report(result)
+
+
+def test_many_backends(lb_bench: Bench) -> None:
+    result = lb_bench("round_robin", backends=12, users=24, duration=2)
+    assert result.passed, verdict_report(result)
+    assert {row.instance for row in result.results[0].rows if row.requests > 0} == {
+        f"api-gateway-{i}" for i in range(1, 13)
+    }

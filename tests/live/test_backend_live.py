@@ -1,0 +1,61 @@
+"""A real backend instance: endpoints, knobs, and the control endpoint."""
+
+import http.client
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.load.probes import get
+from harness.runtimes.base import Instance, InstanceSpec
+from harness.runtimes.local import LocalProcessRuntime
+
+pytestmark = pytest.mark.lb
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[Instance]:
+    with LocalProcessRuntime(tmp_path) as runtime:
+        (started,) = runtime.start([InstanceSpec("b1", "api", "127.0.1.1")])
+        yield started
+
+
+def fetch(host: str, port: int, path: str, method: str = "GET", body: dict[str, object] | None = None) -> tuple[int, dict[str, object]]:
+    connection = http.client.HTTPConnection(host, port, timeout=5)
+    try:
+        connection.request(method, path, body=json.dumps(body) if body is not None else None)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def test_health_follows_the_control_endpoint(instance: Instance) -> None:
+    status, body = fetch(instance.host, instance.port, "/api/health")
+    assert (status, body["status"], body["instance"]) == (200, "healthy", "b1")
+    assert set(body["checks"]) == {"database", "redis", "memory", "disk"}  # type: ignore[arg-type]
+    fetch(instance.host, instance.control_port, "/control/mode", "POST", {"healthy": False})
+    status, body = fetch(instance.host, instance.port, "/api/health")
+    assert (status, body["status"]) == (503, "unhealthy")
+
+
+def test_count_rises_per_instance(instance: Instance) -> None:
+    counts = [fetch(instance.host, instance.port, "/api/count")[1]["count"] for _ in range(3)]
+    assert counts == [1, 2, 3]
+
+
+def test_status_and_delay_knobs(instance: Instance) -> None:
+    url = f"http://{instance.host}:{instance.port}"
+    assert get(url, "/api/count?status=503").status == 503
+    slow = get(url, "/api/count?delay=200ms")
+    assert slow.finished - slow.started >= 0.2
+    assert get(url, "/api/count?status=abc").status == 400
+
+
+def test_control_reports_active_requests_and_failing_mode(instance: Instance) -> None:
+    fetch(instance.host, instance.control_port, "/control/mode", "POST", {"fail_rate": 1.0})
+    assert fetch(instance.host, instance.port, "/api/count")[0] == 503
+    status, state = fetch(instance.host, instance.control_port, "/control/state")
+    assert status == 200 and state["active"] == 0 and state["served"] == 1
+    assert fetch(instance.host, instance.control_port, "/control/mode", "POST", {"bogus": 1})[0] == 400

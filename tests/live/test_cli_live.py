@@ -1,0 +1,93 @@
+"""The ``harness`` command as a user runs it: exit codes, one-line errors, nothing left running."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.processes import alive, wait_gone
+
+pytestmark = pytest.mark.lb
+HARNESS = [sys.executable, "-m", "harness.cli.main"]
+
+
+def harness(*args: str, results: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*HARNESS, *args, "--results-dir", str(results)], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def journal_pids(results: Path) -> list[int]:
+    pids: list[int] = []
+    for journal in results.glob("*/*/journal.jsonl"):
+        for line in journal.read_text().splitlines():
+            pids += json.loads(line).get("pids", [])
+    return pids
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--algo", "fastest"], "unknown algorithm 'fastest'"),
+        (["--algo", "round_robin", "--backends", "0"], "--backends must be between 1 and 250, got 0"),
+        (["--algo", "weighted", "--backends", "3"], "3 backends cannot be split evenly"),
+        (["--algo", "round_robin", "--weights", "3,1"], "--weights gives 2 weights for 3 instances"),
+        (["--config", "/nonexistent/nginx.conf"], "config file not found: /nonexistent/nginx.conf"),
+        (["--algo", "round_robin", "--weights", "x"], "weights must be integers"),
+    ],
+)
+def test_bad_input_gets_one_line_and_exit_code_2(tmp_path: Path, args: list[str], message: str) -> None:
+    result = harness("bench", *args, results=tmp_path)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert journal_pids(tmp_path) == [] or not any(alive(pid) for pid in journal_pids(tmp_path))
+
+
+def test_a_config_nginx_rejects_stops_with_nginx_message(tmp_path: Path) -> None:
+    config = tmp_path / "bad.conf"
+    config.write_text("events {}\nhttp { upstream u { server app:1; frobnicate on; } server { listen 80; "
+                      "location / { proxy_pass http://u; } } }\n")
+    result = harness("bench", "--config", str(config), results=tmp_path / "results")
+    assert result.returncode == 2, result.stderr
+    assert 'unknown directive "frobnicate"' in result.stderr, result.stderr
+    assert not any(alive(pid) for pid in journal_pids(tmp_path / "results"))
+
+
+def test_a_passing_run_exits_0_and_prints_the_table(tmp_path: Path) -> None:
+    result = harness("bench", "--algo", "round_robin", "--duration", "1", results=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "api-gateway-3" in result.stdout and "PASS" in result.stdout and "FAIL" not in result.stdout
+    pids = journal_pids(tmp_path)
+    assert len(pids) == 5 and wait_gone(pids) == [], pids
+
+
+def test_a_failing_check_exits_1(tmp_path: Path) -> None:
+    result = harness("bench", "--algo", "least_conn", "--config", "infra/nginx/nginx-round-robin.conf",
+                     "--duration", "1", results=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAIL" in result.stdout and "short requests avoid the busy instance" in result.stdout
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_stops_everything(tmp_path: Path, signum: int) -> None:
+    process = subprocess.Popen(
+        [*HARNESS, "bench", "--algo", "round_robin", "--duration", "30", "--results-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 30
+    # Interrupt once the load runs: the journal names the balancer by then.
+    while not any('"balancer"' in j.read_text() for j in tmp_path.glob("*/*/journal.jsonl")):
+        assert time.monotonic() < deadline and process.poll() is None, "the run never reached its load phase"
+        time.sleep(0.05)
+    os.kill(process.pid, signum)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr
+    pids = journal_pids(tmp_path)
+    assert len(pids) == 5 and wait_gone(pids) == [], f"left running: {[p for p in pids if alive(p)]}"

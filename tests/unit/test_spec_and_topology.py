@@ -1,0 +1,49 @@
+"""Spec validation and instance planning: messages a user reads."""
+
+from pathlib import Path
+
+import pytest
+
+from harness.errors import SpecError
+from harness.spec import BenchSpec
+from harness.topology import plan_instances
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"algorithms": ("fastest",)}, "unknown algorithm 'fastest'"),
+        ({"algorithms": ("round_robin",), "backends": 0}, "--backends must be between 1 and 250, got 0"),
+        ({"algorithms": ("round_robin",), "backends": 251}, "--backends must be between 1 and 250"),
+        ({"algorithms": ("round_robin",), "users": 0}, "--users must be between 1"),
+        ({"algorithms": ("round_robin",), "duration": 0}, "--duration must be above 0"),
+        ({"algorithms": ("round_robin",), "weights": (3, 0)}, "--weights must be positive"),
+        ({"algorithms": ("round_robin",), "config": Path("/nonexistent.conf")}, "config file not found"),
+        ({"algorithms": ("round_robin", "ip_hash"), "config": Path("/etc/hostname")}, "--config runs one config"),
+        ({"algorithms": ("round_robin",), "results_dir": Path("/etc/hostname/results")}, "is not writable"),
+    ],
+)
+def test_invalid_specs_say_what_is_wrong(options: dict[str, object], message: str) -> None:
+    with pytest.raises(SpecError, match=message.replace("(", r"\(")):
+        BenchSpec(**options).validate()  # type: ignore[arg-type]
+
+
+def test_one_service_gets_every_instance() -> None:
+    plan = plan_instances(["api-gateway"], 3)
+    assert [(s.name, s.host) for s in plan] == [
+        ("api-gateway-1", "127.0.1.1"), ("api-gateway-2", "127.0.1.2"), ("api-gateway-3", "127.0.1.3")
+    ]
+
+
+def test_default_is_three_instances_or_one_per_service() -> None:
+    assert len(plan_instances(["api"], None)) == 3
+    assert [s.name for s in plan_instances(["a", "b"], None)] == ["a", "b"]
+
+
+def test_several_services_split_evenly() -> None:
+    assert [s.name for s in plan_instances(["a", "b"], 4)] == ["a.1", "a.2", "b.1", "b.2"]
+
+
+def test_an_uneven_split_is_refused_with_the_services_named() -> None:
+    with pytest.raises(SpecError, match=r"3 backends cannot be split evenly over the config's 2 services \(a, b\)"):
+        plan_instances(["a", "b"], 3)
