@@ -31,7 +31,20 @@ _EXPORTS = {
     "bench": "harness.bench",
 }
 
-__all__ = [*sorted(_EXPORTS), "__version__"]
+__all__ = [
+    "ALGORITHMS",
+    "ALGORITHM_NAMES",
+    "Algorithm",
+    "AlgorithmResult",
+    "AlgorithmRun",
+    "BadInputError",
+    "BenchResult",
+    "BenchSpec",
+    "HarnessError",
+    "Verdict",
+    "__version__",
+    "bench",
+]
 
 if TYPE_CHECKING:
     from harness.algorithms import ALGORITHM_NAMES, ALGORITHMS, Algorithm

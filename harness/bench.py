@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.algorithms import ALGORITHMS, shipped_config
@@ -41,10 +41,8 @@ def bench(spec: BenchSpec, reporter: Reporter | None = None) -> BenchResult:
     Raises BadInputError (exit code 2) for a spec, config or environment that cannot work,
     before starting anything.
     """
-    if spec.config is None or spec.algorithms:
-        spec.validate()
-    else:
-        BenchSpec(algorithms=("round_robin",), **_options(spec)).validate()
+    # With --config and no --algo the algorithm comes from the config, read below.
+    replace(spec, algorithms=spec.algorithms or ("round_robin",)).validate()
     nginx_binary()
     plan = resolve_configs(spec)
     label = plan[0][0] if len(plan) == 1 else "all"
@@ -59,11 +57,9 @@ def bench(spec: BenchSpec, reporter: Reporter | None = None) -> BenchResult:
             {
                 "run_dir": str(run_dir),
                 "passed": all(r.passed for r in results),
-                "algorithms": {r.algorithm: {"passed": r.passed, "summary": str(r.run_dir / "summary.json")} for r in results},
+                "algorithms": {
+                    r.algorithm: {"passed": r.passed, "summary": str(r.run_dir / "summary.json")} for r in results
+                },
             },
         )
     return BenchResult(run_dir=run_dir, results=results)
-
-
-def _options(spec: BenchSpec) -> dict[str, object]:
-    return {key: value for key, value in spec.__dict__.items() if key != "algorithms"}

@@ -12,14 +12,13 @@ runs exactly those.
 
 from __future__ import annotations
 
-import locust  # noqa: F401  (first: Locust patches the standard library for gevent)
-
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import locust  # noqa: F401  (first: Locust patches the standard library for gevent)
 import pytest
 
 from harness.bench import BenchResult, bench

@@ -6,7 +6,6 @@ balancer) and stops all of it when it ends, whether it passed, failed or was int
 
 from __future__ import annotations
 
-import os
 import platform
 import time
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from harness.algorithms import Algorithm
-from harness.balancers.nginx.balancer import NginxBalancer, nginx_version
+from harness.balancers.nginx.balancer import nginx_version
 from harness.balancers.nginx.config import NginxConfig, Upstream
 from harness.checks.distribution import counts_of, exact_cycle, shares_from_weights, spread_matches
 from harness.checks.errors import no_client_errors
@@ -24,14 +23,12 @@ from harness.checks.least_conn import avoids_busy_instance
 from harness.checks.schedule import smooth_weighted_round_robin
 from harness.checks.stickiness import clients_spread, each_client_on_one_instance
 from harness.checks.verdict import Verdict, not_applicable
-from harness.errors import SpecError
+from harness.cluster import Cluster
 from harness.load import probes
 from harness.load.locust_load import LoadSettings, LocustLoad
 from harness.results.store import Journal, write_json, write_requests
 from harness.runtimes.base import Instance
-from harness.runtimes.local import LocalProcessRuntime
 from harness.spec import BenchSpec
-from harness.topology import plan_instances
 
 SEQUENTIAL_CYCLES = 4  # periods of the pick order checked request by request
 
@@ -95,7 +92,7 @@ class AlgorithmRun:
         self.run_dir = run_dir
         self.reporter: Reporter = reporter or SilentReporter()
         self.journal = Journal(run_dir / "journal.jsonl")
-        self.workers = spec.workers or _config_workers(config)
+        self.workers = config.effective_workers(spec.workers)
         self.weights_by_instance: dict[str, int] | None = None
         self._used = False
 
@@ -109,26 +106,23 @@ class AlgorithmRun:
             raise RuntimeError("an AlgorithmRun runs once; create another for another run")
         self._used = True
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        specs = plan_instances(self.config.services, self.spec.backends)
-        self.weights_by_instance = self._weights_for([spec.name for spec in specs])
-        timings: dict[str, float] = {}
         name = self.algorithm.name
         self.journal.record("start", algorithm=name, config=str(self.config.path), workers=self.workers)
-        with LocalProcessRuntime(self.run_dir / "instances") as runtime, NginxBalancer(
-            self.config, self.run_dir, workers=self.workers, zone=self.spec.zone, weights=self.weights_by_instance
-        ) as balancer:
-            started = time.monotonic()
-            self.reporter.phase(name, f"starting {len(specs)} instances")
-            instances = runtime.start(specs)
-            self.journal.record("instances", pids=runtime.pids, instances=[i.__dict__ for i in instances])
-            timings["instances_ready_s"] = time.monotonic() - started
-            self.reporter.phase(name, "starting nginx")
-            balancer.start(instances)
-            self.journal.record("balancer", pids=[balancer.pid], url=balancer.url)
-            probes.serve_through(balancer.url, instances)
-            timings["bring_up_s"] = time.monotonic() - started
-            verdicts, frame, locust_count = self._measure(balancer.url, instances, timings)
-        self.journal.record("stopped")
+        cluster = Cluster(
+            self.config,
+            self.run_dir,
+            backends=self.spec.backends,
+            workers=self.workers,
+            zone=self.spec.zone,
+            weights=self.spec.weights,
+            journal=self.journal,
+        )
+        self.weights_by_instance = cluster.weights_by_instance
+        self.reporter.phase(name, f"starting nginx and {len(cluster.specs)} instances")
+        with cluster:
+            instances = cluster.instances
+            timings = dict(cluster.timings)
+            verdicts, frame, locust_count = self._measure(cluster.url, instances, timings)
         rows = self._rows(instances, frame)
         result = AlgorithmResult(
             algorithm=name,
@@ -173,7 +167,9 @@ class AlgorithmRun:
         expected = self._expected_shares(upstream, instances)
         if expected is not None:
             counts = counts_of(frame.loc[frame["instance"] != "", "instance"].tolist())
-            verdicts.append(spread_matches(counts, expected, check=f"spread under load matches {self.algorithm.spread} shares"))
+            verdicts.append(
+                spread_matches(counts, expected, check=f"spread under load matches {self.algorithm.spread} shares")
+            )
         if self.algorithm.sticky:
             verdicts.append(each_client_on_one_instance(frame))
             verdicts.append(clients_spread(frame, minimum=min(2, len(instances))))
@@ -217,16 +213,6 @@ class AlgorithmRun:
         period = smooth_weighted_round_robin(peers)
         responses = probes.sequential(url, SEQUENTIAL_CYCLES * len(period))
         return exact_cycle([response.instance for response in responses], period, check=check)
-
-    def _weights_for(self, instance_names: list[str]) -> dict[str, int] | None:
-        if self.spec.weights is None:
-            return None
-        if len(self.spec.weights) != len(instance_names):
-            raise SpecError(
-                f"--weights gives {len(self.spec.weights)} weights for {len(instance_names)} instances "
-                f"({', '.join(instance_names)})"
-            )
-        return dict(zip(instance_names, self.spec.weights, strict=True))
 
     def _rows(self, instances: list[Instance], frame: pd.DataFrame) -> list[InstanceRow]:
         served = frame[frame["instance"] != ""]
@@ -275,15 +261,6 @@ class AlgorithmRun:
         }
 
 
-def _config_workers(config: NginxConfig) -> int:
-    value = config.worker_processes
-    if value is None:
-        return 1
-    if value == "auto":
-        return os.cpu_count() or 1
-    return int(value)
-
-
 _versions: dict[str, str] = {}
 
 
@@ -301,5 +278,3 @@ def tool_versions() -> dict[str, str]:
             machine=f"{platform.system()} {platform.machine()}",
         )
     return dict(_versions)
-
-

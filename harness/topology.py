@@ -11,6 +11,16 @@ from harness.runtimes.local import instance_host
 DEFAULT_INSTANCES_PER_SERVICE = 3
 
 
+def weights_for(specs: Sequence[InstanceSpec], weights: Sequence[int] | None) -> dict[str, int] | None:
+    """``--weights`` as a mapping from instance name to weight; SpecError when the counts differ."""
+    if weights is None:
+        return None
+    if len(weights) != len(specs):
+        names = ", ".join(spec.name for spec in specs)
+        raise SpecError(f"--weights gives {len(weights)} weights for {len(specs)} instances ({names})")
+    return {spec.name: weight for spec, weight in zip(specs, weights, strict=True)}
+
+
 def plan_instances(services: Sequence[str], backends: int | None) -> list[InstanceSpec]:
     """Splits ``backends`` instances evenly over ``services``, in config order.
 

@@ -22,7 +22,6 @@ from aiohttp import web
 from harness.backends import INSTANCE_HEADER
 from harness.backends.behaviour import InstanceMode, KnobError, pick_delay_ms, pick_status
 
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

@@ -20,6 +20,9 @@ import sys
 
 from harness.backends import serve
 
+with contextlib.suppress(ImportError):
+    import uvloop  # noqa: F401  (imported once here, so forked instances start without paying for it)
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -36,11 +39,16 @@ def _run_child(command: dict[str, object], launcher_pid: int) -> None:
     os.dup2(null_fd, 0)
     serve.main(
         [
-            "--name", str(command["name"]),
-            "--host", str(command["host"]),
-            "--port", str(command.get("port", 0)),
-            "--control-host", str(command["host"]),
-            "--control-port", str(command.get("control_port", 0)),
+            "--name",
+            str(command["name"]),
+            "--host",
+            str(command["host"]),
+            "--port",
+            str(command.get("port", 0)),
+            "--control-host",
+            str(command["host"]),
+            "--control-port",
+            str(command.get("control_port", 0)),
         ]
     )
 

@@ -18,11 +18,6 @@ import sys
 
 from aiohttp import web
 
-try:
-    import uvloop
-except ImportError:  # uvloop is optional: the instance still works on asyncio's loop
-    uvloop = None
-
 from harness.backends.app import InstanceState, make_control_app, make_service_app
 
 
@@ -91,7 +86,9 @@ def _bound_port(runner: web.AppRunner) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parse_args(argv)
-    if uvloop is None:
+    try:
+        import uvloop
+    except ImportError:  # uvloop is optional: the instance still works on asyncio's loop
         asyncio.run(_serve(args))
     else:
         uvloop.run(_serve(args))

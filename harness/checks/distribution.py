@@ -43,22 +43,29 @@ def spread_matches(
         return Verdict(check, False, "no requests were recorded", observed, expected, alpha)
     if strays:
         return Verdict(
-            check, False,
+            check,
+            False,
             f"requests reached instances that should get none: {strays}",
-            {**observed, **strays}, expected, alpha,
+            {**observed, **strays},
+            expected,
+            alpha,
         )
     served = {name: share for name, share in expected_shares.items() if share > 0}
-    zero_share_hits = {name: observed[name] for name in expected_shares if expected_shares[name] == 0 and observed[name]}
+    zero_share_hits = {
+        name: observed[name] for name in expected_shares if expected_shares[name] == 0 and observed[name]
+    }
     if zero_share_hits:
         return Verdict(
-            check, False, f"instances with expected share 0 served requests: {zero_share_hits}",
-            observed, expected, alpha,
+            check,
+            False,
+            f"instances with expected share 0 served requests: {zero_share_hits}",
+            observed,
+            expected,
+            alpha,
         )
     if len(served) == 1:
         return Verdict(check, True, f"all {total} requests on the only serving instance", observed, expected, alpha)
-    result = chisquare(
-        [observed[name] for name in served], [served[name] * total for name in served]
-    )
+    result = chisquare([observed[name] for name in served], [served[name] * total for name in served])
     p_value = float(result.pvalue)
     passed = p_value >= alpha
     summary = (
@@ -68,9 +75,7 @@ def spread_matches(
     return Verdict(check, passed, summary, {**observed, "p_value": p_value}, expected, alpha)
 
 
-def exact_cycle(
-    sequence: Sequence[str], period: Sequence[str], check: str = "exact order"
-) -> Verdict:
+def exact_cycle(sequence: Sequence[str], period: Sequence[str], check: str = "exact order") -> Verdict:
     """``sequence`` is ``period`` repeated, starting anywhere in it.
 
     Earlier traffic (readiness requests) moves the balancer's starting point, so any
@@ -92,7 +97,9 @@ def exact_cycle(
     observed = {"sequence": list(sequence[:shown]), "mismatches": best_mismatches, "requests": len(sequence)}
     expected = {"sequence": expected_sequence[:shown], "period": expected_pattern}
     if best_mismatches == 0:
-        return Verdict(check, True, f"{len(sequence)} requests followed the period {expected_pattern}", observed, expected)
+        return Verdict(
+            check, True, f"{len(sequence)} requests followed the period {expected_pattern}", observed, expected
+        )
     first_bad = next(i for i, (a, b) in enumerate(zip(sequence, expected_sequence, strict=True)) if a != b)
     summary = (
         f"{best_mismatches} of {len(sequence)} requests out of order; first at request {first_bad + 1}: "

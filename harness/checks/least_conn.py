@@ -26,7 +26,6 @@ def avoids_busy_instance(probe: LeastConnProbe, check: str = "short requests avo
         return Verdict(check, False, "no short request completed while the long one was in flight", observed, expected)
     passed = hits == 0
     summary = (
-        f"{hits} of {len(during)} short requests went to {probe.busy_instance}, "
-        f"which held a long request (expected 0)"
+        f"{hits} of {len(during)} short requests went to {probe.busy_instance}, which held a long request (expected 0)"
     )
     return Verdict(check, passed, summary, observed, expected)

@@ -21,9 +21,11 @@ def each_client_on_one_instance(requests: pd.DataFrame, check: str = "each clien
     example = movers.index[0]
     seen = sorted(served.loc[served["client"] == example, "instance"].unique())
     return Verdict(
-        check, False,
+        check,
+        False,
         f"{len(movers)} of {len(per_client)} clients reached several instances (e.g. {example} -> {seen})",
-        observed, expected,
+        observed,
+        expected,
     )
 
 
@@ -35,5 +37,8 @@ def clients_spread(requests: pd.DataFrame, minimum: int = 2, check: str = "clien
     observed = {"clients_per_instance": {str(k): int(v) for k, v in per_instance.items()}}
     expected = {"instances_reached_at_least": minimum}
     passed = len(per_instance) >= minimum
-    summary = f"{len(mapping)} clients reached {len(per_instance)} instances (need >= {minimum}): {observed['clients_per_instance']}"
+    summary = (
+        f"{len(mapping)} clients reached {len(per_instance)} instances (need >= {minimum}): "
+        f"{observed['clients_per_instance']}"
+    )
     return Verdict(check, passed, summary, observed, expected)

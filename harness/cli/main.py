@@ -6,21 +6,21 @@ Exit codes: 0 every verdict passed; 1 a verdict failed (or an unexpected error);
 
 from __future__ import annotations
 
-import locust  # noqa: F401  (first: Locust patches the standard library for gevent before ssl is imported)
-
 import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+import locust  # noqa: F401  (first: Locust patches the standard library for gevent before ssl is imported)
 from rich.console import Console
 
 from harness.algorithms import ALGORITHM_NAMES
 from harness.bench import bench
 from harness.cli.output import RichReporter, print_result
 from harness.cli.signals import interrupt_main_on_signals
-from harness.errors import HarnessError
+from harness.cli.up_command import up
+from harness.errors import HarnessError, SpecError
 from harness.spec import BenchSpec
 
 
@@ -28,7 +28,7 @@ class _OneLineParser(argparse.ArgumentParser):
     """Bad options get one clear line and exit code 2, without the usage block."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"harness: error: {message} (see harness {self.prog.split()[-1]} --help)\n")
+        self.exit(2, f"harness: error: {message} (see {self.prog} --help)\n")
 
 
 def _weights(text: str) -> tuple[int, ...]:
@@ -42,22 +42,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="harness", description="Test and benchmark load-balancer configurations.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
     run = commands.add_parser("bench", help="run algorithms on real nginx and real backends, check what nginx did")
-    run.add_argument("--algo", default=None, help=f"one of {', '.join(ALGORITHM_NAMES)}, or all (default: all; "
-                     "with --config, inferred from the config)")
-    run.add_argument("--config", type=Path, help="your own nginx config; its upstream names services as in the seed")
-    run.add_argument("--backends", type=int, help="instances to start (default 3, or one per service in the config)")
+    _add_cluster_options(run, algo_default="all; with --config, inferred from the config")
     run.add_argument("--users", type=int, default=10, help="concurrent Locust users (default 10)")
     run.add_argument("--duration", type=float, default=5.0, help="seconds of load per algorithm (default 5)")
-    run.add_argument("--workers", type=int, help="nginx worker_processes (default: the config's, else 1)")
-    run.add_argument("--zone", action="store_true", help="add a shared memory zone to the upstream")
-    run.add_argument("--weights", type=_weights, help="per-instance weights, e.g. 3,1,1 (overrides the config)")
-    run.add_argument("--results-dir", type=Path, default=Path("results"), help="where run directories go")
+    cluster = commands.add_parser("up", help="start one algorithm's cluster and keep it up until Ctrl-C")
+    _add_cluster_options(cluster, algo_default="round_robin")
     return parser
 
 
+def _add_cluster_options(command: argparse.ArgumentParser, algo_default: str) -> None:
+    names = ", ".join(ALGORITHM_NAMES)
+    command.add_argument("--algo", default=None, help=f"one of {names}, or all (default: {algo_default})")
+    command.add_argument("--config", type=Path, help="your own nginx config; its upstream names services")
+    command.add_argument("--backends", type=int, help="instances to start (default 3, or one per service)")
+    command.add_argument("--workers", type=int, help="nginx worker_processes (default: the config's, else 1)")
+    command.add_argument("--zone", action="store_true", help="add a shared memory zone to the upstream")
+    command.add_argument("--weights", type=_weights, help="per-instance weights, e.g. 3,1,1 (overrides the config)")
+    command.add_argument("--results-dir", type=Path, default=Path("results"), help="where run directories go")
+
+
 def spec_from_args(args: argparse.Namespace) -> BenchSpec:
-    if args.algo == "all" or (args.algo is None and args.config is None):
-        algorithms: tuple[str, ...] = ALGORITHM_NAMES
+    if args.command == "up" and args.algo is None and args.config is None:
+        algorithms: tuple[str, ...] = ("round_robin",)
+    elif args.algo == "all" or (args.algo is None and args.config is None):
+        algorithms = ALGORITHM_NAMES
     elif args.algo is None:
         algorithms = ()
     else:
@@ -65,8 +73,8 @@ def spec_from_args(args: argparse.Namespace) -> BenchSpec:
     return BenchSpec(
         algorithms=algorithms,
         backends=args.backends,
-        users=args.users,
-        duration=args.duration,
+        users=getattr(args, "users", 10),
+        duration=getattr(args, "duration", 5.0),
         workers=args.workers,
         zone=args.zone,
         config=args.config,
@@ -82,6 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     interrupt_main_on_signals()
     try:
         spec = spec_from_args(args)
+        if args.command == "up":
+            if len(spec.algorithms) > 1:
+                raise SpecError("harness up runs one algorithm: give --algo NAME")
+            return up(spec, console)
         with RichReporter(console) as reporter:
             result = bench(spec, reporter)
     except HarnessError as exc:

@@ -45,7 +45,7 @@ class LocustLoad:
         logging.getLogger("locust").setLevel(logging.WARNING)
         user_class = make_user_class(self.url, self.settings.path, self.settings.first_client)
         environment = Environment(user_classes=[user_class], host=self.url)
-        environment.events.request.add_listener(self.recorder.on_request)
+        environment.events.request.add_listener(self.recorder.on_request)  # type: ignore[no-untyped-call]
         runner = environment.create_local_runner()
         started = time.monotonic()
         try:

@@ -101,9 +101,7 @@ class LeastConnProbe:
         return [r for r in self.short_responses if r.started >= start and r.finished <= end]
 
 
-def least_conn_probe(
-    url: str, instances: Sequence[Instance], shorts: int = 30, hold_ms: int = 3000
-) -> LeastConnProbe:
+def least_conn_probe(url: str, instances: Sequence[Instance], shorts: int = 30, hold_ms: int = 3000) -> LeastConnProbe:
     """Runs the seed's least_conn test and says which instance held the long request."""
     holder: list[ProbeResponse] = []
     thread = threading.Thread(

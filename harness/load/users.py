@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from geventhttpclient.client import HTTPClient, HTTPClientPool
 from geventhttpclient.connectionpool import ConnectionPool
@@ -19,7 +19,7 @@ from locust import FastHttpUser, constant, task
 from harness.net import client_address
 
 
-class _SourceBoundConnectionPool(ConnectionPool):  # type: ignore[misc]
+class _SourceBoundConnectionPool(ConnectionPool):
     source_address: str
 
     def _create_tcp_socket(self, family: int, socktype: int, protocol: int) -> Any:
@@ -28,7 +28,7 @@ class _SourceBoundConnectionPool(ConnectionPool):  # type: ignore[misc]
         return sock
 
 
-class SourceBoundClientPool(HTTPClientPool):  # type: ignore[misc]
+class SourceBoundClientPool(HTTPClientPool):
     """A geventhttpclient pool whose connections all leave from ``source_address``."""
 
     def __init__(self, source_address: str, **kwargs: Any) -> None:
@@ -43,7 +43,7 @@ class SourceBoundClientPool(HTTPClientPool):  # type: ignore[misc]
             # _create_tcp_socket as the place to customise sockets, so the pool is given
             # that subclass (same state, one method more).
             pool.__class__ = _SourceBoundConnectionPool
-            pool.source_address = self.source_address
+            cast(_SourceBoundConnectionPool, pool).source_address = self.source_address
         return client
 
 
@@ -59,11 +59,14 @@ class _AddressBook:
             return client_address(next(self._indices))
 
 
-def make_user_class(host: str, path: str = "/api/count", first_client: int = 0) -> type[FastHttpUser]:
-    """A FastHttpUser class that requests ``path`` on ``host`` in a loop, one address per user."""
+def make_user_class(host: str | None, path: str = "/api/count", first_client: int = 0) -> type[FastHttpUser]:
+    """A FastHttpUser class that requests ``path`` on ``host`` in a loop, one address per user.
+
+    ``host`` None leaves it to Locust's ``--host`` (the locustfile's case).
+    """
     addresses = _AddressBook(first_client)
 
-    class BalancerClient(FastHttpUser):  # type: ignore[misc]
+    class BalancerClient(FastHttpUser):
         wait_time = constant(0)
 
         def __init__(self, environment: Any) -> None:

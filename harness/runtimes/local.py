@@ -100,8 +100,7 @@ class LocalProcessRuntime:
                 chunk = os.read(launcher.stdout.fileno(), 65536)
                 if not chunk:
                     raise StartupError(
-                        "the instance launcher exited; last lines of its log:\n"
-                        f"{tail(self.log_dir / 'launcher.log')}"
+                        f"the instance launcher exited; last lines of its log:\n{tail(self.log_dir / 'launcher.log')}"
                     )
                 self._pending += chunk
                 *lines, self._pending = self._pending.split(b"\n")

@@ -21,7 +21,9 @@ def instance(tmp_path: Path) -> Iterator[Instance]:
         yield started
 
 
-def fetch(host: str, port: int, path: str, method: str = "GET", body: dict[str, object] | None = None) -> tuple[int, dict[str, object]]:
+def fetch(
+    host: str, port: int, path: str, method: str = "GET", body: dict[str, object] | None = None
+) -> tuple[int, dict[str, object]]:
     connection = http.client.HTTPConnection(host, port, timeout=5)
     try:
         connection.request(method, path, body=json.dumps(body) if body is not None else None)

@@ -51,8 +51,10 @@ def test_bad_input_gets_one_line_and_exit_code_2(tmp_path: Path, args: list[str]
 
 def test_a_config_nginx_rejects_stops_with_nginx_message(tmp_path: Path) -> None:
     config = tmp_path / "bad.conf"
-    config.write_text("events {}\nhttp { upstream u { server app:1; frobnicate on; } server { listen 80; "
-                      "location / { proxy_pass http://u; } } }\n")
+    config.write_text(
+        "events {}\nhttp { upstream u { server app:1; frobnicate on; } server { listen 80; "
+        "location / { proxy_pass http://u; } } }\n"
+    )
     result = harness("bench", "--config", str(config), results=tmp_path / "results")
     assert result.returncode == 2, result.stderr
     assert 'unknown directive "frobnicate"' in result.stderr, result.stderr
@@ -68,8 +70,16 @@ def test_a_passing_run_exits_0_and_prints_the_table(tmp_path: Path) -> None:
 
 
 def test_a_failing_check_exits_1(tmp_path: Path) -> None:
-    result = harness("bench", "--algo", "least_conn", "--config", "infra/nginx/nginx-round-robin.conf",
-                     "--duration", "1", results=tmp_path)
+    result = harness(
+        "bench",
+        "--algo",
+        "least_conn",
+        "--config",
+        "infra/nginx/nginx-round-robin.conf",
+        "--duration",
+        "1",
+        results=tmp_path,
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "FAIL" in result.stdout and "short requests avoid the busy instance" in result.stdout
 
@@ -78,7 +88,9 @@ def test_a_failing_check_exits_1(tmp_path: Path) -> None:
 def test_interrupted_run_stops_everything(tmp_path: Path, signum: int) -> None:
     process = subprocess.Popen(
         [*HARNESS, "bench", "--algo", "round_robin", "--duration", "30", "--results-dir", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 30
     # Interrupt once the load runs: the journal names the balancer by then.

@@ -6,7 +6,10 @@ from harness.load.probes import LeastConnProbe, ProbeResponse
 
 def probe(short_instances: list[str]) -> LeastConnProbe:
     long = ProbeResponse("b1", 200, started=0.0, finished=10.0)
-    shorts = [ProbeResponse(name, 200, started=1.0 + i * 0.1, finished=1.05 + i * 0.1) for i, name in enumerate(short_instances)]
+    shorts = [
+        ProbeResponse(name, 200, started=1.0 + i * 0.1, finished=1.05 + i * 0.1)
+        for i, name in enumerate(short_instances)
+    ]
     return LeastConnProbe(busy_instance="b1", long_response=long, short_responses=shorts)
 
 

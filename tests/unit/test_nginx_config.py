@@ -64,15 +64,21 @@ def test_weights_option_overrides_the_config(tmp_path: Path) -> None:
 
 
 def test_backup_and_down_are_kept(tmp_path: Path) -> None:
-    path = write(tmp_path, "upstream u { server app:80 backup; server web:80 down; }\n"
-                           "server { listen 80; location / { proxy_pass http://u; } }\n")
+    path = write(
+        tmp_path,
+        "upstream u { server app:80 backup; server web:80 down; }\n"
+        "server { listen 80; location / { proxy_pass http://u; } }\n",
+    )
     config = load_config(path)
     text = render(config, instances("app", 1) + instances("web", 1, first=2), settings(tmp_path))
     assert upstream_servers(text, tmp_path) == [["127.0.1.1:8001", "backup"], ["127.0.1.2:8002", "down"]]
 
 
 def test_a_fragment_is_wrapped_into_a_whole_config(tmp_path: Path) -> None:
-    path = write(tmp_path, "upstream u { least_conn; server app:3000; }\nserver { listen 80; location / { proxy_pass http://u; } }\n")
+    path = write(
+        tmp_path,
+        "upstream u { least_conn; server app:3000; }\nserver { listen 80; location / { proxy_pass http://u; } }\n",
+    )
     config = load_config(path)
     assert config.inferred_algorithm() == "least_conn"
     text = render(config, instances("app", 2), settings(tmp_path))
@@ -80,9 +86,12 @@ def test_a_fragment_is_wrapped_into_a_whole_config(tmp_path: Path) -> None:
 
 
 def test_the_harness_owns_paths_listen_and_workers(tmp_path: Path) -> None:
-    path = write(tmp_path, "user www-data; worker_processes 4; pid /run/nginx.pid; events {}\n"
-                           "http { access_log /var/log/nginx/a.log; upstream u { server app:1; }\n"
-                           "server { listen 80 default_server; access_log off; location / { proxy_pass http://u; } } }\n")
+    path = write(
+        tmp_path,
+        "user www-data; worker_processes 4; pid /run/nginx.pid; events {}\n"
+        "http { access_log /var/log/nginx/a.log; upstream u { server app:1; }\n"
+        "server { listen 80 default_server; access_log off; location / { proxy_pass http://u; } } }\n",
+    )
     text = render(load_config(path), instances("app", 1), settings(tmp_path, workers=2, zone=True))
     assert "/var/log" not in text and "/run/nginx.pid" not in text and "www-data" not in text
     assert "worker_processes 2;" in text and "worker_processes 4" not in text

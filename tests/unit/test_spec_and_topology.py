@@ -31,7 +31,9 @@ def test_invalid_specs_say_what_is_wrong(options: dict[str, object], message: st
 def test_one_service_gets_every_instance() -> None:
     plan = plan_instances(["api-gateway"], 3)
     assert [(s.name, s.host) for s in plan] == [
-        ("api-gateway-1", "127.0.1.1"), ("api-gateway-2", "127.0.1.2"), ("api-gateway-3", "127.0.1.3")
+        ("api-gateway-1", "127.0.1.1"),
+        ("api-gateway-2", "127.0.1.2"),
+        ("api-gateway-3", "127.0.1.3"),
     ]
 
 

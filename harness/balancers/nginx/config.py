@@ -10,6 +10,7 @@ loopback address, so that a run never touches the machine's nginx setup.
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +119,15 @@ class NginxConfig:
                 return str(directive["args"][0])
         return None
 
+    def effective_workers(self, requested: int | None) -> int:
+        """Worker processes nginx will run: ``requested``, else the config's, else nginx's default 1."""
+        if requested is not None:
+            return requested
+        value = self.worker_processes
+        if value is None:
+            return 1
+        return (os.cpu_count() or 1) if value == "auto" else int(value)
+
     def inferred_algorithm(self) -> str:
         """The algorithm this config asks nginx for, named as ``harness bench --algo`` names it."""
         for upstream in self.upstreams:
@@ -220,8 +230,7 @@ def render(config: NginxConfig, instances: Sequence[Instance], settings: RenderS
     by_service: dict[str, list[Instance]] = {}
     for instance in instances:
         by_service.setdefault(instance.service, []).append(instance)
-    tree = [_render_directive(d, by_service, settings, config.path.parent) for d in tree]
-    tree = [d for d in tree if d is not None]
+    tree = _render_block(tree, by_service, settings, config.path.parent)
     tree = _main_directives(settings) + [d for d in tree if d["directive"] != "worker_processes"]
     return str(crossplane.build(tree)) + "\n"
 
@@ -265,14 +274,23 @@ def _render_directive(
     if name == "upstream":
         directive["block"] = _render_upstream(directive, by_service, settings)
         return directive
-    block = [_render_directive(d, by_service, settings, config_dir) for d in directive["block"]]
-    block = [d for d in block if d is not None]
+    block = _render_block(directive["block"], by_service, settings, config_dir)
     if name == "http":
         block = _http_directives(settings) + block
     if name == "server" and not any(d["directive"] == "listen" for d in block):
         block.insert(0, {"directive": "listen", "args": [settings.listen]})
     directive["block"] = block
     return directive
+
+
+def _render_block(
+    block: Iterable[Directive],
+    by_service: Mapping[str, list[Instance]],
+    settings: RenderSettings,
+    config_dir: Path,
+) -> list[Directive]:
+    rendered = (_render_directive(d, by_service, settings, config_dir) for d in block)
+    return [d for d in rendered if d is not None]
 
 
 def _listen_params(params: Sequence[str]) -> list[str]:

@@ -1,0 +1,38 @@
+"""``harness up``: one algorithm's cluster, up until Ctrl-C, for Locust's own CLI or UI or curl."""
+
+from __future__ import annotations
+
+import gevent.event
+from rich.console import Console
+from rich.table import Table
+
+from harness.algorithms import ALGORITHMS
+from harness.bench import resolve_configs
+from harness.cluster import Cluster
+from harness.results.store import new_run_dir
+from harness.spec import BenchSpec
+
+
+def up(spec: BenchSpec, console: Console) -> int:
+    """Starts the cluster, prints where it is, and keeps it up until Ctrl-C or SIGTERM."""
+    spec.validate()
+    ((name, config),) = resolve_configs(spec)
+    run_dir = new_run_dir(spec.results_dir, f"up-{name}")
+    workers = config.effective_workers(spec.workers)
+    try:
+        with Cluster(config, run_dir, spec.backends, workers, spec.zone, spec.weights) as cluster:
+            table = Table(title=f"{name}: {ALGORITHMS[name].claim}", title_justify="left")
+            for column in ("instance", "address", "control", "pid"):
+                table.add_column(column)
+            for instance in cluster.instances:
+                table.add_row(instance.name, instance.address, instance.control_url, str(instance.pid))
+            console.print(table)
+            console.print(f"nginx: [bold]{cluster.url}[/]  config: {cluster.balancer.config_path}")
+            console.print(f"try:   curl -s {cluster.url}/api/count")
+            console.print(f"load:  locust -f locustfiles/balancer.py --host {cluster.url}")
+            console.print("Ctrl-C stops everything.")
+            gevent.event.Event().wait()
+    except KeyboardInterrupt:
+        # Ctrl-C is how this command ends: the cluster is already stopped when we get here.
+        console.print("stopped nginx and every instance")
+    return 0

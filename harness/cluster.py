@@ -1,0 +1,78 @@
+"""A balancer over N instances on loopback, up and ready, as one context manager.
+
+``start()`` returns once every instance accepts connections, nginx accepts connections,
+and every instance has answered through nginx (so no traffic meets the start-up trap
+where nginx marks not-yet-listening peers down). ``stop()`` stops nginx first, then the
+instances, and is safe to call twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from harness.balancers.nginx.balancer import NginxBalancer
+from harness.balancers.nginx.config import NginxConfig
+from harness.load import probes
+from harness.results.store import Journal
+from harness.runtimes.base import Instance
+from harness.runtimes.local import LocalProcessRuntime
+from harness.topology import plan_instances, weights_for
+
+
+class Cluster:
+    def __init__(
+        self,
+        config: NginxConfig,
+        run_dir: Path,
+        backends: int | None = None,
+        workers: int = 1,
+        zone: bool = False,
+        weights: Sequence[int] | None = None,
+        journal: Journal | None = None,
+    ) -> None:
+        self.specs = plan_instances(config.services, backends)
+        self.weights_by_instance = weights_for(self.specs, weights)
+        self.run_dir = run_dir
+        self.journal = journal or Journal(run_dir / "journal.jsonl")
+        self.runtime = LocalProcessRuntime(run_dir / "instances")
+        self.balancer = NginxBalancer(config, run_dir, workers=workers, zone=zone, weights=self.weights_by_instance)
+        self.instances: list[Instance] = []
+        self.timings: dict[str, float] = {}
+
+    @property
+    def url(self) -> str:
+        return self.balancer.url
+
+    def start(self) -> Cluster:
+        started = time.monotonic()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.instances = self.runtime.start(self.specs)
+        self.journal.record("instances", pids=self.runtime.pids, instances=[i.__dict__ for i in self.instances])
+        self.timings["instances_ready_s"] = time.monotonic() - started
+        self.balancer.start(self.instances)
+        self.journal.record("balancer", pids=[self.balancer.pid], url=self.balancer.url)
+        probes.serve_through(self.balancer.url, self.instances)
+        self.timings["bring_up_s"] = time.monotonic() - started
+        return self
+
+    def stop(self) -> None:
+        try:
+            self.balancer.stop()
+        finally:
+            self.runtime.close()
+            self.journal.record("stopped")
+
+    def __enter__(self) -> Cluster:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
