@@ -81,6 +81,8 @@ def lb_bench(lb_settings: LiveSettings) -> Callable[..., BenchResult]:
         options.setdefault("duration", lb_settings.duration)
         options.setdefault("users", lb_settings.users)
         options.setdefault("results_dir", lb_settings.results_dir)
+        if options.get("config") is not None:
+            options["config"] = Path(options["config"])
         return bench(BenchSpec(algorithms=tuple(algorithms), **options))
 
     return run

@@ -68,10 +68,11 @@ def spread_matches(
     result = chisquare([observed[name] for name in served], [served[name] * total for name in served])
     p_value = float(result.pvalue)
     passed = p_value >= alpha
-    summary = (
-        f"chi-square {float(result.statistic):.2f} on {len(served) - 1} df, p = {p_value:.3g} "
-        f"({'>=' if passed else '<'} {alpha:g}); observed {observed}, expected {expected}"
-    )
+    summary = f"chi-square {float(result.statistic):.2f} on {len(served) - 1} df, p = {p_value:.3g}"
+    if passed:
+        summary += f" (>= {alpha:g})"
+    else:
+        summary += f" (< {alpha:g}): observed {observed}, expected {expected}"
     return Verdict(check, passed, summary, {**observed, "p_value": p_value}, expected, alpha)
 
 
@@ -98,13 +99,17 @@ def exact_cycle(sequence: Sequence[str], period: Sequence[str], check: str = "ex
     expected = {"sequence": expected_sequence[:shown], "period": expected_pattern}
     if best_mismatches == 0:
         return Verdict(
-            check, True, f"{len(sequence)} requests followed the period {expected_pattern}", observed, expected
+            check,
+            True,
+            f"{len(sequence)} requests followed the period {' '.join(expected_pattern)}",
+            observed,
+            expected,
         )
     first_bad = next(i for i, (a, b) in enumerate(zip(sequence, expected_sequence, strict=True)) if a != b)
     summary = (
         f"{best_mismatches} of {len(sequence)} requests out of order; first at request {first_bad + 1}: "
         f"got {sequence[first_bad]}, expected {expected_sequence[first_bad]}; "
-        f"observed {list(sequence[:shown])} expected {expected_sequence[:shown]}"
+        f"observed {' '.join(sequence[:shown])}; expected {' '.join(expected_sequence[:shown])}"
     )
     return Verdict(check, False, summary, observed, expected)
 
