@@ -31,6 +31,7 @@ class Cluster:
         workers: int = 1,
         zone: bool = False,
         weights: Sequence[int] | None = None,
+        port: int | None = None,
         journal: Journal | None = None,
     ) -> None:
         self.specs = plan_instances(config.services, backends)
@@ -38,7 +39,9 @@ class Cluster:
         self.run_dir = run_dir
         self.journal = journal or Journal(run_dir / "journal.jsonl")
         self.runtime = LocalProcessRuntime(run_dir / "instances")
-        self.balancer = NginxBalancer(config, run_dir, workers=workers, zone=zone, weights=self.weights_by_instance)
+        self.balancer = NginxBalancer(
+            config, run_dir, workers=workers, zone=zone, weights=self.weights_by_instance, port=port
+        )
         self.instances: list[Instance] = []
         self.timings: dict[str, float] = {}
 

@@ -14,6 +14,17 @@ def free_port(host: str = LOOPBACK) -> int:
         return int(sock.getsockname()[1])
 
 
+def port_is_free(host: str, port: int) -> bool:
+    """True when ``host:port`` can be bound now (nothing listens there)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 def accepts_connections(host: str, port: int, timeout: float = 0.2) -> bool | None:
     """True when something listens on ``host:port``; None (not yet) otherwise, for WaitStrategy."""
     try:

@@ -115,6 +115,7 @@ class AlgorithmRun:
             workers=self.workers,
             zone=self.spec.zone,
             weights=self.spec.weights,
+            port=self.spec.port,
             journal=self.journal,
         )
         self.weights_by_instance = cluster.weights_by_instance

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.algorithms import ALGORITHM_NAMES
-from harness.errors import SpecError
+from harness.errors import AddressInUseError, SpecError
+from harness.net import LOOPBACK, port_is_free
 from harness.runtimes.local import MAX_INSTANCES
 
 MAX_USERS = 1000
@@ -28,6 +29,7 @@ class BenchSpec:
     weights: tuple[int, ...] | None = None
     results_dir: Path = field(default_factory=lambda: Path("results"))
     spawn_rate: float = 100.0
+    port: int | None = None  # nginx's listen port on 127.0.0.1; None: a free one
 
     def validate(self) -> BenchSpec:
         """Returns self; raises SpecError naming the first option that cannot work."""
@@ -48,6 +50,10 @@ class BenchSpec:
             raise SpecError(f"--workers must be between 1 and 64, got {self.workers}")
         if self.weights is not None and any(weight < 1 for weight in self.weights):
             raise SpecError(f"--weights must be positive integers, got {','.join(map(str, self.weights))}")
+        if self.port is not None and not 1 <= self.port <= 65535:
+            raise SpecError(f"--port must be between 1 and 65535, got {self.port}")
+        if self.port is not None and not port_is_free(LOOPBACK, self.port):
+            raise AddressInUseError(f"{LOOPBACK}:{self.port} is already in use: choose another --port or leave it out")
         if self.spawn_rate <= 0:
             raise SpecError(f"--spawn-rate must be above 0, got {self.spawn_rate:g}")
         if self.config is not None and not self.config.is_file():

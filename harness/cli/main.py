@@ -58,6 +58,7 @@ def _add_cluster_options(command: argparse.ArgumentParser, algo_default: str) ->
     command.add_argument("--workers", type=int, help="nginx worker_processes (default: the config's, else 1)")
     command.add_argument("--zone", action="store_true", help="add a shared memory zone to the upstream")
     command.add_argument("--weights", type=_weights, help="per-instance weights, e.g. 3,1,1 (overrides the config)")
+    command.add_argument("--port", type=int, help="nginx's listen port on 127.0.0.1 (default: a free one)")
     command.add_argument("--results-dir", type=Path, default=Path("results"), help="where run directories go")
 
 
@@ -80,6 +81,7 @@ def spec_from_args(args: argparse.Namespace) -> BenchSpec:
         config=args.config,
         weights=args.weights,
         results_dir=args.results_dir,
+        port=args.port,
     )
 
 

@@ -20,7 +20,7 @@ def up(spec: BenchSpec, console: Console) -> int:
     run_dir = new_run_dir(spec.results_dir, f"up-{name}")
     workers = config.effective_workers(spec.workers)
     try:
-        with Cluster(config, run_dir, spec.backends, workers, spec.zone, spec.weights) as cluster:
+        with Cluster(config, run_dir, spec.backends, workers, spec.zone, spec.weights, spec.port) as cluster:
             table = Table(title=f"{name}: {ALGORITHMS[name].claim}", title_justify="left")
             for column in ("instance", "address", "control", "pid"):
                 table.add_column(column)

@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,9 +17,14 @@ pytestmark = pytest.mark.lb
 HARNESS = [sys.executable, "-m", "harness.cli.main"]
 
 
-def harness(*args: str, results: Path) -> subprocess.CompletedProcess[str]:
+def harness(*args: str, results: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*HARNESS, *args, "--results-dir", str(results)], capture_output=True, text=True, timeout=120, check=False
+        [*HARNESS, *args, "--results-dir", str(results)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -47,6 +53,24 @@ def test_bad_input_gets_one_line_and_exit_code_2(tmp_path: Path, args: list[str]
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert journal_pids(tmp_path) == [] or not any(alive(pid) for pid in journal_pids(tmp_path))
+
+
+def test_a_port_in_use_is_named(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = harness("bench", "--algo", "round_robin", "--port", str(port), results=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert f"127.0.0.1:{port} is already in use" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert wait_gone(journal_pids(tmp_path)) == []
+
+
+def test_missing_nginx_says_how_to_install(tmp_path: Path) -> None:
+    result = harness("bench", "--algo", "round_robin", results=tmp_path, env={"HARNESS_NGINX": "/nonexistent/nginx"})
+    assert result.returncode == 2, result.stderr
+    assert "apt-get install -y nginx-light" in result.stderr, result.stderr
 
 
 def test_a_config_nginx_rejects_stops_with_nginx_message(tmp_path: Path) -> None:

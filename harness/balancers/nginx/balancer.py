@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from harness.balancers.nginx.config import NginxConfig, RenderSettings, render
 from harness.errors import AddressInUseError, ConfigError, StartupError, ToolMissingError
-from harness.net import LOOPBACK, accepts_connections, free_port
+from harness.net import LOOPBACK, accepts_connections, free_port, port_is_free
 from harness.processes import spawn, terminate
 from harness.readiness import WaitStrategy, tail
 from harness.runtimes.base import Instance
@@ -19,7 +20,12 @@ INSTALL_HINT = "install it with `apt-get install -y nginx-light` (or run `make s
 
 
 def nginx_binary() -> str:
-    """The nginx executable; raises ToolMissingError with how to install it."""
+    """The nginx executable ($HARNESS_NGINX, else from PATH); raises ToolMissingError with how to install it."""
+    chosen = os.environ.get("HARNESS_NGINX")
+    if chosen:
+        if not (Path(chosen).is_file() and os.access(chosen, os.X_OK)):
+            raise ToolMissingError(f"HARNESS_NGINX={chosen} is not an executable nginx: {INSTALL_HINT}")
+        return chosen
     found = shutil.which("nginx") or next(
         (path for path in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(path).exists()), None
     )
@@ -45,6 +51,7 @@ class NginxBalancer:
         workers: int = 1,
         zone: bool = False,
         weights: dict[str, int] | None = None,
+        port: int | None = None,
         start_timeout: float = 10.0,
     ) -> None:
         self.config = config
@@ -54,6 +61,7 @@ class NginxBalancer:
         self.weights = weights
         self.start_timeout = start_timeout
         self.binary = nginx_binary()
+        self.requested_port = port
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -88,7 +96,9 @@ class NginxBalancer:
 
     def write_config(self, instances: Sequence[Instance]) -> Path:
         """Renders the config for ``instances`` and checks it with ``nginx -t``."""
-        self.port = free_port()
+        self.port = self.requested_port or free_port()
+        if not port_is_free(LOOPBACK, self.port):
+            raise AddressInUseError(f"{LOOPBACK}:{self.port} is already in use: choose another --port or leave it out")
         settings = RenderSettings(
             run_dir=self.run_dir,
             listen=f"{LOOPBACK}:{self.port}",
