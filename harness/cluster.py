@@ -61,6 +61,20 @@ class Cluster:
         self.timings["bring_up_s"] = time.monotonic() - started
         return self
 
+    def instance(self, name: str) -> Instance:
+        """The running instance called ``name`` (its current process after a restart)."""
+        for instance in self.instances:
+            if instance.name == name:
+                return instance
+        raise KeyError(f"no instance named {name!r}; instances: {', '.join(i.name for i in self.instances)}")
+
+    def restart(self, name: str) -> Instance:
+        """Starts instance ``name`` again on its address and ports; the balancer config is unchanged."""
+        restarted = self.runtime.restart(self.instance(name))
+        self.instances = [restarted if i.name == name else i for i in self.instances]
+        self.journal.record("instance restarted", name=name, pids=[restarted.pid])
+        return restarted
+
     def stop(self) -> None:
         try:
             self.balancer.stop()

@@ -8,14 +8,13 @@ request, like curl.
 from __future__ import annotations
 
 import http.client
-import json
 import threading
 import time
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from harness.backends import INSTANCE_HEADER
+from harness.backends import INSTANCE_HEADER, control
 from harness.net import client_address
 from harness.readiness import WaitStrategy
 from harness.runtimes.base import Instance
@@ -121,13 +120,6 @@ def least_conn_probe(url: str, instances: Sequence[Instance], shorts: int = 30, 
 
 def _instance_with_active_request(instances: Sequence[Instance]) -> str | None:
     for instance in instances:
-        parts = urllib.parse.urlsplit(instance.control_url)
-        connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=2.0)
-        try:
-            connection.request("GET", "/control/state")
-            state = json.loads(connection.getresponse().read())
-        finally:
-            connection.close()
-        if int(state["active"]) > 0:
+        if int(control.state(instance)["active"]) > 0:
             return instance.name
     return None

@@ -14,6 +14,8 @@ class InstanceSpec:
     name: str
     service: str
     host: str
+    port: int = 0  # 0: the kernel picks a free port
+    control_port: int = 0
 
 
 @dataclass(frozen=True)
@@ -36,11 +38,19 @@ class Instance:
     def control_url(self) -> str:
         return f"http://{self.host}:{self.control_port}/control"
 
+    def same_place(self) -> InstanceSpec:
+        """The spec that starts this instance again on the same address and ports."""
+        return InstanceSpec(self.name, self.service, self.host, self.port, self.control_port)
+
 
 @runtime_checkable
 class Runtime(Protocol):
     def start(self, specs: Sequence[InstanceSpec]) -> list[Instance]:
         """Starts the instances and returns once every one accepts connections."""
+        ...
+
+    def restart(self, instance: Instance) -> Instance:
+        """Starts the instance again on the same address and ports (after a kill or stop)."""
         ...
 
     def signal(self, instance: Instance, signum: int) -> None:

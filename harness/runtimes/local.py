@@ -59,7 +59,13 @@ class LocalProcessRuntime:
         launcher = self._ensure_launcher()
         assert launcher.stdin is not None
         for spec in specs:
-            command = {"name": spec.name, "host": spec.host, "log": str(self._log_path(spec.name))}
+            command = {
+                "name": spec.name,
+                "host": spec.host,
+                "port": spec.port,
+                "control_port": spec.control_port,
+                "log": str(self._log_path(spec.name)),
+            }
             launcher.stdin.write((json.dumps(command) + "\n").encode())
         launcher.stdin.flush()
         announced = self._await_announcements({spec.name: spec for spec in specs})
@@ -128,6 +134,13 @@ class LocalProcessRuntime:
             control_port=int(str(message["control_port"])),
             pid=int(str(message["pid"])),
         )
+
+    def restart(self, instance: Instance) -> Instance:
+        current = self._instances.get(instance.name)
+        if current is not None and alive(current.pid):
+            self._stop_pids([current.pid])
+        (restarted,) = self.start([instance.same_place()])
+        return restarted
 
     def signal(self, instance: Instance, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError):

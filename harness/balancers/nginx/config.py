@@ -145,6 +145,80 @@ class NginxConfig:
         return "round_robin"
 
 
+_TIME_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def nginx_seconds(value: str) -> float:
+    """nginx's time syntax (``30s``, ``500ms``, ``1m30s``, ``10``) in seconds."""
+    total, number = 0.0, ""
+    index = 0
+    while index < len(value):
+        char = value[index]
+        if char.isdigit() or char == ".":
+            number += char
+            index += 1
+            continue
+        unit = "ms" if value.startswith("ms", index) else char
+        if unit not in _TIME_UNITS or not number:
+            raise ConfigError(f"not an nginx time: {value!r}")
+        total += float(number) * _TIME_UNITS[unit]
+        number = ""
+        index += len(unit)
+    return total + (float(number) if number else 0.0)
+
+
+@dataclass(frozen=True)
+class PassiveChecks:
+    """The settings that decide how nginx reacts to a failing peer, with nginx's defaults."""
+
+    max_fails: int
+    fail_timeout: float
+    next_upstream: tuple[str, ...]
+    connect_timeout: float
+    read_timeout: float
+
+    def retries(self, condition: str) -> bool:
+        """Whether nginx passes a request to the next peer on ``condition`` (error, timeout, http_503...)."""
+        return "off" not in self.next_upstream and condition in self.next_upstream
+
+
+def passive_checks(config: NginxConfig) -> PassiveChecks:
+    """Reads max_fails/fail_timeout of the first upstream's first server and the proxy settings
+    in effect where ``proxy_pass`` sends to it (the innermost block that sets them wins)."""
+    upstream = config.upstreams[0]
+    server = upstream.servers[0]
+    settings = {
+        "proxy_next_upstream": ("error", "timeout"),
+        "proxy_connect_timeout": ("60s",),
+        "proxy_read_timeout": ("60s",),
+    }
+    _collect_proxy_settings(config.tree, f"http://{upstream.name}", settings, {})
+    max_fails = server.param("max_fails")
+    fail_timeout = server.param("fail_timeout")
+    return PassiveChecks(
+        max_fails=int(max_fails) if max_fails else 1,
+        fail_timeout=nginx_seconds(fail_timeout) if fail_timeout else 10.0,
+        next_upstream=tuple(settings["proxy_next_upstream"]),
+        connect_timeout=nginx_seconds(settings["proxy_connect_timeout"][0]),
+        read_timeout=nginx_seconds(settings["proxy_read_timeout"][0]),
+    )
+
+
+def _collect_proxy_settings(
+    block: list[Directive], target: str, found: dict[str, tuple[str, ...]], inherited: dict[str, tuple[str, ...]]
+) -> bool:
+    """Walks down to the block with ``proxy_pass target``; fills ``found`` with what applies there."""
+    here = dict(inherited)
+    for directive in block:
+        if directive["directive"] in found:
+            here[directive["directive"]] = tuple(directive["args"])
+    for directive in block:
+        if directive["directive"] == "proxy_pass" and directive["args"] and directive["args"][0].rstrip("/") == target:
+            found.update(here)
+            return True
+    return any(_collect_proxy_settings(d["block"], target, found, here) for d in block if "block" in d)
+
+
 @dataclass(frozen=True)
 class RenderSettings:
     """Where and how the rendered config runs."""

@@ -1,0 +1,38 @@
+"""The harness's side of an instance's control endpoint (never routed through the balancer)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from typing import Any
+
+from harness.runtimes.base import Instance
+
+
+def _call(instance: Instance, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    connection = http.client.HTTPConnection(instance.host, instance.control_port, timeout=5.0)
+    try:
+        payload = None if body is None else json.dumps(body)
+        connection.request(method, f"/control{path}", body=payload, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        answer: dict[str, Any] = json.loads(response.read())
+        if response.status != 200:
+            raise ValueError(f"{instance.name} refused {method} /control{path}: {answer.get('error', answer)}")
+        return answer
+    finally:
+        connection.close()
+
+
+def state(instance: Instance) -> dict[str, Any]:
+    """Requests served, active requests, uptime and mode of the instance."""
+    return _call(instance, "GET", "/state")
+
+
+def set_mode(instance: Instance, **mode: Any) -> dict[str, Any]:
+    """Changes the instance's behaviour: healthy, delay_ms, fail_rate, fail_status."""
+    return _call(instance, "POST", "/mode", mode)
+
+
+def reset(instance: Instance) -> dict[str, Any]:
+    """Back to a healthy instance with no added delay or failures."""
+    return _call(instance, "POST", "/reset", {})

@@ -1,0 +1,333 @@
+"""What a fault cost, from the balancer's log and the clients' records joined, and the checks on it.
+
+Expectations come from the config under test (max_fails, fail_timeout, proxy_next_upstream,
+proxy_read_timeout, workers, zone), never from constants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+
+from harness.balancers.nginx.access_log import attempts as attempts_of
+from harness.balancers.nginx.config import PassiveChecks
+from harness.checks.verdict import Verdict, not_applicable
+from harness.scenarios.timeline import FaultRecord
+
+# Failed attempts closer together than this belong to one burst: nginx's own probes of a
+# disabled peer come at least fail_timeout apart.
+_BURST_GAP_S = 0.5
+# nginx rounds fail_timeout to whole seconds when it re-admits a peer (measured: fail_timeout
+# to fail_timeout + 1 s); the extra slack covers timer and log-write granularity.
+_RECOVERY_SLACK_S = 1.2
+_OK = {"200", "201", "202", "204"}
+
+
+@dataclass(frozen=True)
+class FailoverRow:
+    """One fault's numbers; times in seconds, latencies in milliseconds."""
+
+    step: int
+    fault: str
+    instance: str
+    at_s: float | None
+    client_errors: int
+    errors_by_status: dict[str, int]
+    attempts_on_instance: int
+    failed_attempts: int
+    retried_elsewhere: int
+    attempts_before_eject: int
+    time_to_eject_s: float | None
+    time_to_recover_s: float | None
+    recovery_after_last_failure_s: float | None
+    duplicated_executions: int
+    p50_window_ms: float | None
+    p99_window_ms: float | None
+    p50_steady_ms: float | None
+    p99_steady_ms: float | None
+    skipped: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FaultObservation:
+    """The data one fault's numbers are computed from."""
+
+    record: FaultRecord
+    window_end: float  # rollback, or the end of the load
+    attempts: pd.DataFrame  # attempts on the faulty instance from the fault on
+    clients: pd.DataFrame  # client requests started inside the fault window
+    log: pd.DataFrame  # balancer log lines that touched the instance from the fault on
+
+
+def observe(record: FaultRecord, clients: pd.DataFrame, log: pd.DataFrame, load_end: float) -> FaultObservation:
+    start = record.injected_at or 0.0
+    end = record.rolled_back_at or load_end
+    every_attempt = attempts_of(log)
+    on_instance = every_attempt[(every_attempt["address"] == record.address) & (every_attempt["msec"] >= start)]
+    window_clients = clients[(clients["time"] >= start) & (clients["time"] <= end)]
+    touched = log[(log["msec"] >= start) & log["upstream_addrs"].map(lambda addresses: record.address in addresses)]
+    return FaultObservation(record, end, on_instance.sort_values("msec"), window_clients, touched)
+
+
+def _failed(attempts: pd.DataFrame) -> pd.DataFrame:
+    return attempts[~attempts["upstream_status"].isin(_OK)]
+
+
+def _first_burst(times: list[float]) -> list[float]:
+    burst: list[float] = []
+    for moment in times:
+        if burst and moment - burst[-1] > _BURST_GAP_S:
+            break
+        burst.append(moment)
+    return burst
+
+
+def _percentile(values: pd.Series, q: float) -> float | None:
+    return None if values.empty else round(float(values.quantile(q)), 1)
+
+
+def failover_row(observation: FaultObservation, steady: pd.DataFrame) -> FailoverRow:
+    record = observation.record
+    if record.injected_at is None:
+        return FailoverRow(
+            record.index, record.description, record.instance, None, 0, {}, 0, 0, 0, 0,
+            None, None, None, 0, None, None, None, None, skipped=record.skipped or "not injected",
+        )  # fmt: skip
+    start, end = record.injected_at, observation.window_end
+    in_window = observation.attempts[observation.attempts["msec"] <= end]
+    failed = _failed(in_window)
+    burst = _first_burst(failed["msec"].tolist())
+    successes_after = observation.attempts[
+        (observation.attempts["msec"] > end) & observation.attempts["upstream_status"].isin(_OK)
+    ]
+    recovered_at = float(successes_after["msec"].iloc[0]) if not successes_after.empty else None
+    all_failed = _failed(observation.attempts)
+    last_failure = None
+    if recovered_at is not None:
+        before = all_failed[all_failed["msec"] < recovered_at]
+        last_failure = float(before["msec"].iloc[-1]) if not before.empty else None
+    errors = observation.clients[(observation.clients["status"] < 200) | (observation.clients["status"] >= 300)]
+    retried = in_window[in_window["try"] < in_window["tries"] - 1]
+    duplicated = observation.log[
+        observation.log["upstream_statuses"].map(lambda statuses: len(statuses) > 1 and "504" in statuses[:-1])
+    ]
+    return FailoverRow(
+        step=record.index,
+        fault=record.description,
+        instance=record.instance,
+        at_s=round(record.planned_at, 3),
+        client_errors=len(errors),
+        errors_by_status={str(k): int(v) for k, v in errors["status"].value_counts().items()},
+        attempts_on_instance=len(in_window),
+        failed_attempts=len(failed),
+        retried_elsewhere=len(retried),
+        attempts_before_eject=len(burst),
+        time_to_eject_s=round(burst[-1] - start, 3) if burst else None,
+        time_to_recover_s=round(recovered_at - end, 3) if recovered_at is not None and record.rolled_back_at else None,
+        recovery_after_last_failure_s=(
+            round(recovered_at - last_failure, 3) if recovered_at is not None and last_failure is not None else None
+        ),
+        duplicated_executions=len(duplicated),
+        p50_window_ms=_percentile(observation.clients["latency_ms"], 0.5),
+        p99_window_ms=_percentile(observation.clients["latency_ms"], 0.99),
+        p50_steady_ms=_percentile(steady["latency_ms"], 0.5),
+        p99_steady_ms=_percentile(steady["latency_ms"], 0.99),
+    )
+
+
+def fault_verdicts(
+    row: FailoverRow,
+    observation: FaultObservation,
+    passive: PassiveChecks,
+    workers: int,
+    zone: bool,
+    algorithm: str,
+) -> list[Verdict]:
+    """The checks that apply to this fault's kind, each with its numbers."""
+    kind = observation.record.kind
+    label = f"fault {row.step} ({row.fault} {row.instance})"
+    if row.skipped:
+        return [not_applicable(f"{label}", f"skipped: {row.skipped}")]
+    verdicts: list[Verdict] = []
+    if kind in {"kill", "stop", "restart"}:
+        verdicts.append(_no_lost_get(row, label, passive, "error"))
+    if kind in {"kill", "stop", "hang"}:
+        verdicts.append(_ejected_after_max_fails(row, label, passive, workers, zone))
+    if kind in {"kill", "stop"} and observation.record.rolled_back_at is not None:
+        verdicts.append(_recovery_time(row, label, passive, observation))
+    if kind == "hang":
+        verdicts.append(_no_lost_get(row, label, passive, "timeout"))
+        verdicts.append(_hang_costs_read_timeout(observation, label, passive))
+    if kind == "fail":
+        verdicts.append(_failures_reach_clients_as_configured(row, observation, label, passive))
+    if kind == "unhealthy":
+        verdicts.append(_passive_checks_ignore_health(row, label))
+    if kind == "slow" and algorithm == "least_conn":
+        verdicts.append(_least_conn_avoids_slow(observation, label))
+    return verdicts
+
+
+def _no_lost_get(row: FailoverRow, label: str, passive: PassiveChecks, condition: str) -> Verdict:
+    check = f"{label}: GET requests lose nothing"
+    observed = {"client_errors": row.client_errors, "by_status": row.errors_by_status}
+    if not passive.retries(condition):
+        setting = " ".join(passive.next_upstream)
+        return Verdict(
+            check,
+            row.client_errors == 0,
+            f"{row.client_errors} client errors {row.errors_by_status} with proxy_next_upstream {setting}, "
+            f"which does not retry on {condition} (expected 0 errors only when it does)",
+            observed,
+            {"client_errors": 0},
+        )
+    return Verdict(
+        check,
+        row.client_errors == 0,
+        f"{row.client_errors} client errors {row.errors_by_status}; {row.retried_elsewhere} attempts were "
+        f"retried on another instance (expected 0 errors: proxy_next_upstream retries on {condition})",
+        observed,
+        {"client_errors": 0},
+    )
+
+
+def _ejected_after_max_fails(row: FailoverRow, label: str, passive: PassiveChecks, workers: int, zone: bool) -> Verdict:
+    check = f"{label}: taken out after max_fails attempts"
+    observed = {"attempts_before_eject": row.attempts_before_eject, "failed_attempts": row.failed_attempts}
+    if passive.max_fails == 0:
+        return Verdict(
+            check,
+            False,
+            f"max_fails=0 turns passive health checks off: {row.failed_attempts} failed attempts reached "
+            f"{row.instance} during the fault, and it was never taken out",
+            observed,
+            {"max_fails": "at least 1"},
+        )
+    shared = zone or workers == 1
+    low = passive.max_fails
+    high = passive.max_fails if shared else passive.max_fails * workers
+    scope = "one shared count" if shared else f"{workers} workers counting separately, no zone"
+    passed = low <= row.attempts_before_eject <= high
+    expected_text = str(low) if low == high else f"{low} to {high}"
+    return Verdict(
+        check,
+        passed,
+        f"{row.attempts_before_eject} attempts reached {row.instance} before it was taken out "
+        f"(expected {expected_text}: max_fails={passive.max_fails}, {scope}); "
+        f"{row.failed_attempts} failed attempts in the whole fault window",
+        observed,
+        {"attempts_before_eject": [low, high]},
+    )
+
+
+def _recovery_time(row: FailoverRow, label: str, passive: PassiveChecks, observation: FaultObservation) -> Verdict:
+    check = f"{label}: back in rotation fail_timeout after the last failure"
+    expected = [passive.fail_timeout, passive.fail_timeout + _RECOVERY_SLACK_S]
+    recovery = row.recovery_after_last_failure_s
+    observed = {"recovery_after_last_failure_s": recovery, "time_to_recover_s": row.time_to_recover_s}
+    if recovery is None:
+        return Verdict(
+            check, False, f"{row.instance} served no request after the rollback", observed, {"window_s": expected}
+        )
+    rollback = observation.record.rolled_back_at or 0.0
+    recovered = rollback + (row.time_to_recover_s or 0.0)
+    if recovered - recovery > rollback:  # the last failure came after the rollback: not a passive-check wait
+        passed = (row.time_to_recover_s or 0.0) <= _RECOVERY_SLACK_S
+    else:
+        passed = expected[0] - 0.05 <= recovery <= expected[1]
+    return Verdict(
+        check,
+        passed,
+        f"first success {recovery:.2f} s after the last failure, {row.time_to_recover_s} s after the rollback "
+        f"(expected {expected[0]:g} to {expected[1]:g} s after the last failure: "
+        f"fail_timeout={passive.fail_timeout:g}s)",
+        observed,
+        {"window_s": expected},
+    )
+
+
+def _hang_costs_read_timeout(observation: FaultObservation, label: str, passive: PassiveChecks) -> Verdict:
+    check = f"{label}: each affected request costs proxy_read_timeout"
+    address = observation.record.address
+    timed_out = observation.log[
+        observation.log.apply(
+            lambda line: any(
+                a == address and s in {"504", "-"}
+                for a, s in zip(line["upstream_addrs"], line["upstream_statuses"], strict=False)
+            ),
+            axis=1,
+        )
+    ]
+    times = timed_out["request_time"].dropna()
+    low, high = passive.read_timeout, passive.read_timeout + 1.0
+    observed = {
+        "affected_requests": len(times),
+        "median_request_time_s": None if times.empty else float(times.median()),
+    }
+    if times.empty:
+        return Verdict(
+            check, False, "no request waited on the hung instance", observed, {"request_time_s": [low, high]}
+        )
+    median = float(times.median())
+    return Verdict(
+        check,
+        low - 0.05 <= median <= high,
+        f"{len(times)} requests waited on {observation.record.instance}; median {median:.3f} s "
+        f"(expected {low:g} to {high:g} s: proxy_read_timeout={passive.read_timeout:g}s)",
+        observed,
+        {"request_time_s": [low, high]},
+    )
+
+
+def _failures_reach_clients_as_configured(
+    row: FailoverRow, observation: FaultObservation, label: str, passive: PassiveChecks
+) -> Verdict:
+    check = f"{label}: failing answers reach clients as proxy_next_upstream says"
+    retried = passive.retries("http_503") or passive.retries("http_500")
+    observed = {"client_errors": row.client_errors, "by_status": row.errors_by_status}
+    if retried:
+        return Verdict(
+            check, row.client_errors == 0,
+            f"{row.client_errors} client errors (expected 0: proxy_next_upstream {' '.join(passive.next_upstream)})",
+            observed, {"client_errors": 0},
+        )  # fmt: skip
+    return Verdict(
+        check,
+        row.client_errors > 0,
+        f"{row.client_errors} client errors {row.errors_by_status}: nginx passes the instance's own error "
+        f"answers to clients (proxy_next_upstream {' '.join(passive.next_upstream)} does not retry them)",
+        observed,
+        {"client_errors": "more than 0"},
+    )
+
+
+def _passive_checks_ignore_health(row: FailoverRow, label: str) -> Verdict:
+    check = f"{label}: passive checks do not see the health endpoint"
+    return Verdict(
+        check,
+        row.attempts_on_instance > 0 and row.client_errors == 0,
+        f"{row.instance} answered 503 on /api/health only and still served {row.attempts_on_instance} "
+        f"requests with {row.client_errors} client errors (passive checks only see real traffic)",
+        {"attempts_on_instance": row.attempts_on_instance, "client_errors": row.client_errors},
+        {"attempts_on_instance": "more than 0", "client_errors": 0},
+    )
+
+
+def _least_conn_avoids_slow(observation: FaultObservation, label: str) -> Verdict:
+    check = f"{label}: least_conn sends less to the slow instance"
+    served = observation.clients[observation.clients["instance"] != ""]
+    instances = max(served["instance"].nunique(), 1)
+    share = float((served["instance"] == observation.record.instance).mean()) if not served.empty else 0.0
+    even = 1.0 / instances
+    return Verdict(
+        check,
+        not served.empty and share <= even / 2,
+        f"{observation.record.instance} served {share:.1%} of requests while slow "
+        f"(expected at most half the even share {even:.1%})",
+        {"share": share},
+        {"share_at_most": even / 2},
+    )

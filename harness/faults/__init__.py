@@ -1,0 +1,1 @@
+"""Faults injected into one instance, each with the rollback that undoes it."""

@@ -1,0 +1,197 @@
+"""The faults: what each does to an instance and how it is rolled back.
+
+A fault acts on a :class:`~harness.cluster.Cluster` and one of its instances by name,
+so a rollback after a restart reaches the new process. Every fault's rollback is safe to
+call when the fault was never injected or was already rolled back.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from harness.backends import control
+from harness.cluster import Cluster
+from harness.errors import SpecError
+from harness.processes import wait_gone
+
+
+class FaultUnavailable(Exception):
+    """This machine cannot inject the fault for real; the step is skipped with this reason."""
+
+
+class Fault(Protocol):
+    kind: ClassVar[str]
+
+    def inject(self, cluster: Cluster, instance_name: str) -> None: ...
+
+    def rollback(self, cluster: Cluster, instance_name: str) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+@dataclass
+class KillFault:
+    """SIGKILL: the instance is gone; new connections are refused. Rollback starts it again."""
+
+    kind: ClassVar[str] = "kill"
+    signum: ClassVar[int] = signal.SIGKILL
+
+    def inject(self, cluster: Cluster, instance_name: str) -> None:
+        instance = cluster.instance(instance_name)
+        cluster.runtime.signal(instance, self.signum)
+        wait_gone([instance.pid])
+
+    def rollback(self, cluster: Cluster, instance_name: str) -> None:
+        cluster.restart(instance_name)
+
+    def describe(self) -> str:
+        return self.kind
+
+
+@dataclass
+class StopFault(KillFault):
+    """SIGTERM: the instance shuts down gracefully. Rollback starts it again."""
+
+    kind: ClassVar[str] = "stop"
+    signum: ClassVar[int] = signal.SIGTERM
+
+
+@dataclass
+class HangFault:
+    """SIGSTOP: the kernel still accepts connections but the process never answers."""
+
+    kind: ClassVar[str] = "hang"
+
+    def inject(self, cluster: Cluster, instance_name: str) -> None:
+        cluster.runtime.signal(cluster.instance(instance_name), signal.SIGSTOP)
+
+    def rollback(self, cluster: Cluster, instance_name: str) -> None:
+        cluster.runtime.signal(cluster.instance(instance_name), signal.SIGCONT)
+
+    def describe(self) -> str:
+        return self.kind
+
+
+@dataclass
+class RestartFault(KillFault):
+    """SIGTERM, then the instance starts again at once on the same address."""
+
+    kind: ClassVar[str] = "restart"
+    signum: ClassVar[int] = signal.SIGTERM
+
+    def inject(self, cluster: Cluster, instance_name: str) -> None:
+        super().inject(cluster, instance_name)
+        cluster.restart(instance_name)
+
+    def rollback(self, cluster: Cluster, instance_name: str) -> None:
+        pass  # the restart is the fault and its own recovery
+
+
+@dataclass
+class ModeFault:
+    """Changes the instance's behaviour through its control endpoint; rollback resets it."""
+
+    kind: ClassVar[str] = "mode"
+    mode: dict[str, Any] = field(default_factory=dict)
+
+    def inject(self, cluster: Cluster, instance_name: str) -> None:
+        control.set_mode(cluster.instance(instance_name), **self.mode)
+
+    def rollback(self, cluster: Cluster, instance_name: str) -> None:
+        control.reset(cluster.instance(instance_name))
+
+    def describe(self) -> str:
+        settings = ", ".join(f"{key}={value}" for key, value in self.mode.items())
+        return f"{self.kind} ({settings})" if settings else self.kind
+
+
+@dataclass
+class SlowFault(ModeFault):
+    """Every answer of the instance takes ``delay_ms`` longer."""
+
+    kind: ClassVar[str] = "slow"
+
+
+@dataclass
+class FailFault(ModeFault):
+    """The instance answers ``fail_status`` (default 503) to a ``fail_rate`` share of requests."""
+
+    kind: ClassVar[str] = "fail"
+
+
+@dataclass
+class UnhealthyFault(ModeFault):
+    """Only the health endpoint fails (503); real requests are still served."""
+
+    kind: ClassVar[str] = "unhealthy"
+
+
+@dataclass
+class BlackholeFault:
+    """Connections time out instead of being refused.
+
+    Needs the instance in a network namespace of the harness's own whose link can be
+    taken down; the local runtime puts instances on the host's loopback, so this fault
+    is reported as unavailable rather than imitated.
+    """
+
+    kind: ClassVar[str] = "blackhole"
+
+    def inject(self, cluster: Cluster, instance_name: str) -> None:
+        raise FaultUnavailable(
+            "blackhole needs instances in their own network namespaces; the local runtime runs them on the "
+            "host's loopback, where dropping packets would mean changing the machine's own firewall"
+        )
+
+    def rollback(self, cluster: Cluster, instance_name: str) -> None:
+        pass
+
+    def describe(self) -> str:
+        return self.kind
+
+
+_PARAMETERS: dict[str, dict[str, type]] = {
+    "kill": {},
+    "stop": {},
+    "hang": {},
+    "restart": {},
+    "blackhole": {},
+    "slow": {"delay_ms": float},
+    "fail": {"fail_rate": float, "fail_status": int},
+    "unhealthy": {},
+}
+FAULT_KINDS = tuple(_PARAMETERS)
+
+
+def make_fault(kind: str, parameters: Mapping[str, Any], where: str) -> Fault:
+    """Builds a fault from a scenario step; SpecError names ``where`` and what is wrong."""
+    if kind not in _PARAMETERS:
+        raise SpecError(f"{where}: unknown fault {kind!r}; known faults: {', '.join(FAULT_KINDS)}")
+    allowed = _PARAMETERS[kind]
+    unknown = set(parameters) - set(allowed)
+    if unknown:
+        raise SpecError(f"{where}: fault {kind!r} takes no parameter {', '.join(sorted(unknown))}")
+    try:
+        values = {name: allowed[name](value) for name, value in parameters.items()}
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"{where}: bad parameter for fault {kind!r}: {exc}") from exc
+    if kind == "slow":
+        return SlowFault({"delay_ms": values.get("delay_ms", 500.0)})
+    if kind == "fail":
+        rate = values.get("fail_rate", 1.0)
+        if not 0 < rate <= 1:
+            raise SpecError(f"{where}: fail_rate must be above 0 and at most 1, got {rate}")
+        return FailFault({"fail_rate": rate, "fail_status": values.get("fail_status", 503)})
+    if kind == "unhealthy":
+        return UnhealthyFault({"healthy": False})
+    simple: dict[str, type[Fault]] = {
+        "kill": KillFault,
+        "stop": StopFault,
+        "hang": HangFault,
+        "restart": RestartFault,
+        "blackhole": BlackholeFault,
+    }
+    return simple[kind]()

@@ -1,0 +1,1 @@
+"""Scenarios: a load timeline with faults at given times on given instances, and their rollbacks."""

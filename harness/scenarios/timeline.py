@@ -1,0 +1,103 @@
+"""Carrying out a scenario's faults at their times while load runs; rollbacks always run."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import gevent
+
+from harness.cluster import Cluster
+from harness.faults.kinds import FaultUnavailable
+from harness.results.store import Journal
+from harness.scenarios.model import FaultStep, Scenario
+
+
+@dataclass
+class FaultRecord:
+    """What happened to one fault step, with wall-clock times (seconds since the epoch)."""
+
+    index: int
+    kind: str
+    description: str
+    instance: str
+    address: str
+    planned_at: float
+    injected_at: float | None = None
+    rolled_back_at: float | None = None
+    skipped: str | None = None
+    error: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.injected_at is not None and self.rolled_back_at is None
+
+
+class Timeline:
+    """Runs ``scenario``'s steps against ``cluster``; ``rollback_all()`` undoes what is still active."""
+
+    def __init__(self, scenario: Scenario, cluster: Cluster, journal: Journal) -> None:
+        self.scenario = scenario
+        self.cluster = cluster
+        self.journal = journal
+        names = [instance.name for instance in cluster.instances]
+        self.records: list[FaultRecord] = []
+        self._steps: list[tuple[FaultStep, FaultRecord]] = []
+        for index, step in enumerate(scenario.steps, start=1):
+            name = scenario.instance_name(step, names)
+            record = FaultRecord(
+                index=index,
+                kind=step.kind,
+                description=step.fault.describe(),
+                instance=name,
+                address=cluster.instance(name).address,
+                planned_at=step.at,
+            )
+            self.records.append(record)
+            self._steps.append((step, record))
+        self.started_at = 0.0
+
+    def run(self, started_at: float) -> None:
+        """Injects and rolls back at the planned offsets from ``started_at``; meant for a greenlet."""
+        self.started_at = started_at
+        events: list[tuple[float, bool, FaultStep, FaultRecord]] = []
+        for step, record in self._steps:
+            events.append((step.at, True, step, record))
+            if step.rollback_at is not None:
+                events.append((step.rollback_at, False, step, record))
+        for offset, inject, step, record in sorted(events, key=lambda event: (event[0], event[1])):
+            gevent.sleep(max(0.0, started_at + offset - time.time()))
+            if inject:
+                self._inject(step, record)
+            else:
+                self._rollback(step, record)
+
+    def rollback_all(self) -> None:
+        """Rolls back every fault still active; each rollback runs even if another fails."""
+        for step, record in self._steps:
+            if record.active:
+                self._rollback(step, record)
+
+    def _inject(self, step: FaultStep, record: FaultRecord) -> None:
+        moment = time.time()  # the fault acts from its first system call on, not from when that returns
+        try:
+            step.fault.inject(self.cluster, record.instance)
+        except FaultUnavailable as exc:
+            record.skipped = str(exc)
+            self.journal.record("fault skipped", step=record.index, kind=record.kind, reason=record.skipped)
+            return
+        record.injected_at = moment
+        self.journal.record(
+            "fault", step=record.index, kind=record.kind, instance=record.instance, at=record.injected_at
+        )
+
+    def _rollback(self, step: FaultStep, record: FaultRecord) -> None:
+        if not record.active:
+            return
+        try:
+            step.fault.rollback(self.cluster, record.instance)
+        except Exception as exc:  # a failed rollback is recorded; the others still run
+            record.error = f"rollback failed: {exc}"
+            self.journal.record("rollback failed", step=record.index, error=str(exc))
+        record.rolled_back_at = time.time()
+        self.journal.record("rollback", step=record.index, kind=record.kind, at=record.rolled_back_at)
