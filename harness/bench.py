@@ -11,6 +11,7 @@ from harness.balancers.nginx.config import NginxConfig, load_config
 from harness.errors import SpecError
 from harness.results.store import new_run_dir, write_json
 from harness.run import AlgorithmResult, AlgorithmRun, Reporter
+from harness.scenarios.model import Scenario, load_scenario
 from harness.spec import BenchSpec
 
 
@@ -24,15 +25,22 @@ class BenchResult:
         return all(result.passed for result in self.results)
 
 
-def resolve_configs(spec: BenchSpec) -> list[tuple[str, NginxConfig]]:
-    """Each algorithm with the config it runs against; all parsed before anything starts."""
+def resolve_configs(spec: BenchSpec, scenario: Scenario | None = None) -> list[tuple[str, NginxConfig]]:
+    """Each algorithm with the config it runs against; all parsed before anything starts.
+
+    Without --algo the algorithm comes from the scenario, else from the config's upstream.
+    """
+    default = scenario.algorithm if scenario is not None else None
     if spec.config is not None:
         config = load_config(spec.config)
-        algorithm = spec.algorithms[0] if spec.algorithms else config.inferred_algorithm()
+        algorithm = spec.algorithms[0] if spec.algorithms else default or config.inferred_algorithm()
         if algorithm not in ALGORITHMS:
             raise SpecError(f"{spec.config} uses `{algorithm}`; pass --algo to say which behaviour to check")
         return [(algorithm, config)]
-    return [(name, load_config(shipped_config(ALGORITHMS[name]))) for name in spec.algorithms]
+    names = spec.algorithms or ((default,) if default else ())
+    if not names:
+        raise SpecError("no algorithm given: pass --algo")
+    return [(name, load_config(shipped_config(ALGORITHMS[name]))) for name in names]
 
 
 def bench(spec: BenchSpec, reporter: Reporter | None = None) -> BenchResult:
@@ -44,12 +52,15 @@ def bench(spec: BenchSpec, reporter: Reporter | None = None) -> BenchResult:
     # With --config and no --algo the algorithm comes from the config, read below.
     replace(spec, algorithms=spec.algorithms or ("round_robin",)).validate()
     nginx_binary()
-    plan = resolve_configs(spec)
+    scenario = load_scenario(spec.scenario) if spec.scenario else None
+    plan = resolve_configs(spec, scenario)
     label = plan[0][0] if len(plan) == 1 else "all"
+    if scenario is not None:
+        label += f"-{scenario.name}"
     run_dir = new_run_dir(spec.results_dir, label)
     results: list[AlgorithmResult] = []
     for name, config in plan:
-        run = AlgorithmRun(spec, ALGORITHMS[name], config, run_dir / name, reporter)
+        run = AlgorithmRun(spec, ALGORITHMS[name], config, run_dir / name, reporter, scenario)
         result = run.execute()
         results.append(result)
         write_json(

@@ -12,13 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import gevent
 import pandas as pd
 
 from harness.algorithms import Algorithm
+from harness.balancers.nginx.access_log import read_access_log
 from harness.balancers.nginx.balancer import nginx_version
-from harness.balancers.nginx.config import NginxConfig, Upstream
+from harness.balancers.nginx.config import NginxConfig, Upstream, passive_checks
 from harness.checks.distribution import counts_of, exact_cycle, shares_from_weights, spread_matches
 from harness.checks.errors import no_client_errors
+from harness.checks.failover import FailoverRow, failover_row, fault_verdicts, observe
 from harness.checks.least_conn import avoids_busy_instance
 from harness.checks.schedule import smooth_weighted_round_robin
 from harness.checks.stickiness import clients_spread, each_client_on_one_instance
@@ -28,6 +31,8 @@ from harness.load import probes
 from harness.load.locust_load import LoadSettings, LocustLoad
 from harness.results.store import Journal, write_json, write_requests
 from harness.runtimes.base import Instance
+from harness.scenarios.model import Scenario
+from harness.scenarios.timeline import Timeline
 from harness.spec import BenchSpec
 
 SEQUENTIAL_CYCLES = 4  # periods of the pick order checked request by request
@@ -69,6 +74,7 @@ class AlgorithmResult:
     verdicts: list[Verdict]
     timings: dict[str, float] = field(default_factory=dict)
     locust_request_count: int = 0
+    failover: list[FailoverRow] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -85,6 +91,7 @@ class AlgorithmRun:
         config: NginxConfig,
         run_dir: Path,
         reporter: Reporter | None = None,
+        scenario: Scenario | None = None,
     ) -> None:
         self.spec = spec
         self.algorithm = algorithm
@@ -94,6 +101,7 @@ class AlgorithmRun:
         self.journal = Journal(run_dir / "journal.jsonl")
         self.workers = config.effective_workers(spec.workers)
         self.weights_by_instance: dict[str, int] | None = None
+        self.scenario = scenario
         self._used = False
 
     def execute(self) -> AlgorithmResult:
@@ -120,10 +128,16 @@ class AlgorithmRun:
         )
         self.weights_by_instance = cluster.weights_by_instance
         self.reporter.phase(name, f"starting nginx and {len(cluster.specs)} instances")
+        failover: list[FailoverRow] = []
         with cluster:
             instances = cluster.instances
             timings = dict(cluster.timings)
-            verdicts, frame, locust_count = self._measure(cluster.url, instances, timings)
+            if self.scenario is None:
+                verdicts, frame, locust_count = self._measure(cluster.url, instances, timings)
+            else:
+                frame, locust_count, timeline, load_start = self._run_scenario(cluster, self.scenario, timings)
+        if self.scenario is not None:
+            verdicts, failover = self._failover(frame, timeline, load_start, cluster)
         rows = self._rows(instances, frame)
         result = AlgorithmResult(
             algorithm=name,
@@ -135,13 +149,30 @@ class AlgorithmRun:
             verdicts=verdicts,
             timings=timings,
             locust_request_count=locust_count,
+            failover=failover,
         )
         self._write(result)
         return result
 
+    def _load(self, url: str, duration: float, timings: dict[str, float]) -> tuple[pd.DataFrame, int]:
+        name = self.algorithm.name
+        self.reporter.phase(name, f"load: {self.spec.users} users for {duration:g} s")
+        settings = LoadSettings(users=self.spec.users, duration=duration, spawn_rate=self.spec.spawn_rate)
+        load = LocustLoad(
+            url,
+            settings,
+            progress=lambda elapsed, count: self.reporter.load_progress(name, elapsed, settings.duration, count),
+        )
+        started = time.monotonic()
+        frame = load.run()
+        timings["load_s"] = time.monotonic() - started
+        self.journal.record("load", requests=len(frame), locust_requests=load.request_count)
+        return frame, load.request_count
+
     def _measure(
         self, url: str, instances: list[Instance], timings: dict[str, float]
     ) -> tuple[list[Verdict], pd.DataFrame, int]:
+        """Steady state: the probes, then load, then the algorithm's claims on what was recorded."""
         name = self.algorithm.name
         verdicts: list[Verdict] = []
         upstream = self._upstream()
@@ -153,17 +184,7 @@ class AlgorithmRun:
             started = time.monotonic()
             verdicts.append(avoids_busy_instance(probes.least_conn_probe(url, instances)))
             timings["least_conn_probe_s"] = time.monotonic() - started
-        self.reporter.phase(name, f"load: {self.spec.users} users for {self.spec.duration:g} s")
-        settings = LoadSettings(users=self.spec.users, duration=self.spec.duration, spawn_rate=self.spec.spawn_rate)
-        load = LocustLoad(
-            url,
-            settings,
-            progress=lambda elapsed, count: self.reporter.load_progress(name, elapsed, settings.duration, count),
-        )
-        started = time.monotonic()
-        frame = load.run()
-        timings["load_s"] = time.monotonic() - started
-        self.journal.record("load", requests=len(frame), locust_requests=load.request_count)
+        frame, locust_count = self._load(url, self.spec.duration, timings)
         verdicts.append(no_client_errors(frame))
         expected = self._expected_shares(upstream, instances)
         if expected is not None:
@@ -174,7 +195,39 @@ class AlgorithmRun:
         if self.algorithm.sticky:
             verdicts.append(each_client_on_one_instance(frame))
             verdicts.append(clients_spread(frame, minimum=min(2, len(instances))))
-        return verdicts, frame, load.request_count
+        return verdicts, frame, locust_count
+
+    def _run_scenario(
+        self, cluster: Cluster, scenario: Scenario, timings: dict[str, float]
+    ) -> tuple[pd.DataFrame, int, Timeline, float]:
+        """Load for the scenario's duration while its timeline injects and rolls back faults."""
+        timeline = Timeline(scenario, cluster, self.journal)
+        started = time.time()
+        worker = gevent.spawn(timeline.run, started)
+        try:
+            frame, count = self._load(cluster.url, scenario.duration, timings)
+        finally:
+            worker.kill()
+            timeline.rollback_all()
+        return frame, count, timeline, started
+
+    def _failover(
+        self, frame: pd.DataFrame, timeline: Timeline, load_start: float, cluster: Cluster
+    ) -> tuple[list[Verdict], list[FailoverRow]]:
+        """Joins the clients' records with nginx's log per fault; the checks the faults call for."""
+        log = read_access_log(cluster.balancer.access_log)
+        load_end = load_start + (self.scenario.duration if self.scenario else 0.0)
+        injected = [r.injected_at for r in timeline.records if r.injected_at is not None]
+        steady = frame[(frame["time"] >= load_start) & (frame["time"] < min(injected, default=load_end))]
+        passive = passive_checks(self.config)
+        verdicts: list[Verdict] = []
+        rows: list[FailoverRow] = []
+        for record in timeline.records:
+            observation = observe(record, frame, log, load_end)
+            row = failover_row(observation, steady, passive, shared=self.spec.zone or self.workers == 1)
+            rows.append(row)
+            verdicts += fault_verdicts(row, observation, passive, self.workers, self.spec.zone, self.algorithm.name)
+        return verdicts, rows
 
     def _upstream(self) -> Upstream:
         # The first upstream is the one under test; the shipped configs have one.
@@ -233,6 +286,8 @@ class AlgorithmRun:
 
     def _write(self, result: AlgorithmResult) -> None:
         write_requests(result.requests, self.run_dir / "requests.csv")
+        if result.failover:
+            write_requests(pd.DataFrame([row.as_dict() for row in result.failover]), self.run_dir / "failover.csv")
         write_json(self.run_dir / "summary.json", self.summary(result))
 
     def summary(self, result: AlgorithmResult) -> dict[str, Any]:
@@ -258,6 +313,8 @@ class AlgorithmRun:
             },
             "instances": [row.__dict__ for row in result.rows],
             "timings_s": {key: round(value, 3) for key, value in result.timings.items()},
+            "scenario": None if self.scenario is None else str(self.scenario.path),
+            "failover": [row.as_dict() for row in result.failover],
             "verdicts": [verdict.as_dict() for verdict in result.verdicts],
         }
 

@@ -30,6 +30,7 @@ class BenchSpec:
     results_dir: Path = field(default_factory=lambda: Path("results"))
     spawn_rate: float = 100.0
     port: int | None = None  # nginx's listen port on 127.0.0.1; None: a free one
+    scenario: str | None = None  # a shipped scenario's name or a path to a scenario file
 
     def validate(self) -> BenchSpec:
         """Returns self; raises SpecError naming the first option that cannot work."""

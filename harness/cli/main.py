@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster_options(run, algo_default="all; with --config, inferred from the config")
     run.add_argument("--users", type=int, default=10, help="concurrent Locust users (default 10)")
     run.add_argument("--duration", type=float, default=5.0, help="seconds of load per algorithm (default 5)")
+    run.add_argument(
+        "--scenario",
+        help="faults on a timeline: a shipped scenario (failover, hang, slow-least-conn, rolling-restart, "
+        "fail, unhealthy) or a path to a scenario file; its duration replaces --duration",
+    )
     cluster = commands.add_parser("up", help="start one algorithm's cluster and keep it up until Ctrl-C")
     _add_cluster_options(cluster, algo_default="round_robin")
     return parser
@@ -65,6 +70,8 @@ def _add_cluster_options(command: argparse.ArgumentParser, algo_default: str) ->
 def spec_from_args(args: argparse.Namespace) -> BenchSpec:
     if args.command == "up" and args.algo is None and args.config is None:
         algorithms: tuple[str, ...] = ("round_robin",)
+    elif args.algo is None and getattr(args, "scenario", None):
+        algorithms = ()  # the scenario names its algorithm
     elif args.algo == "all" or (args.algo is None and args.config is None):
         algorithms = ALGORITHM_NAMES
     elif args.algo is None:
@@ -82,6 +89,7 @@ def spec_from_args(args: argparse.Namespace) -> BenchSpec:
         weights=args.weights,
         results_dir=args.results_dir,
         port=args.port,
+        scenario=getattr(args, "scenario", None),
     )
 
 

@@ -61,7 +61,46 @@ def print_result(console: Console, result: AlgorithmResult) -> None:
         expected = "-" if row.expected_share is None else f"{row.expected_share:.1%}"
         table.add_row(row.instance, row.address, str(row.requests), f"{row.share:.1%}", expected)
     console.print(table)
+    if result.failover:
+        print_failover(console, result)
     for verdict in result.verdicts:
         style = _STATUS_STYLE[verdict.status]
         console.print(f"  [{style}]{verdict.status:<4}[/{style}] {verdict.check}: {verdict.summary}", highlight=False)
     console.print()
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def print_failover(console: Console, result: AlgorithmResult) -> None:
+    table = Table(title="failover", title_justify="left")
+    columns = (
+        "fault", "instance", "at s", "client errors", "attempts on it", "retried elsewhere",
+        "failures to eject", "eject s", "recover s", "p50/p99 ms in fault", "p50/p99 ms steady",
+    )  # fmt: skip
+    for column in columns:
+        table.add_column(column, justify="left" if column in {"fault", "instance"} else "right")
+    for row in result.failover:
+        if row.skipped:
+            table.add_row(row.fault, row.instance, "-", f"skipped: {row.skipped}", *["-"] * (len(columns) - 4))
+            continue
+        errors = str(row.client_errors) + (f" {row.errors_by_status}" if row.errors_by_status else "")
+        table.add_row(
+            row.fault,
+            row.instance,
+            _ms(row.at_s),
+            errors,
+            str(row.attempts_on_instance),
+            str(row.retried_elsewhere),
+            str(row.failures_before_eject) if row.time_to_eject_s is not None else "never",
+            _seconds(row.time_to_eject_s),
+            _seconds(row.time_to_recover_s),
+            f"{_ms(row.p50_window_ms)}/{_ms(row.p99_window_ms)}",
+            f"{_ms(row.p50_steady_ms)}/{_ms(row.p99_steady_ms)}",
+        )
+    console.print(table)

@@ -71,7 +71,14 @@ def make_user_class(host: str | None, path: str = "/api/count", first_client: in
 
         def __init__(self, environment: Any) -> None:
             self.source_address = addresses.next_address()
-            self.client_pool = SourceBoundClientPool(self.source_address)
+            # A pool given to FastHttpUser is used as it is, so it gets the user's timeouts here
+            # (geventhttpclient's own default is 5 s, shorter than many proxy timeouts).
+            self.client_pool = SourceBoundClientPool(
+                self.source_address,
+                network_timeout=self.network_timeout,
+                connection_timeout=self.connection_timeout,
+                concurrency=self.concurrency,
+            )
             super().__init__(environment)
 
         def context(self) -> dict[str, Any]:

@@ -57,24 +57,33 @@ def read_access_log(path: Path) -> pd.DataFrame:
 
 
 def attempts(log: pd.DataFrame) -> pd.DataFrame:
-    """One row per attempt on a peer: ``msec``, ``address``, ``upstream_status``, ``try`` (0-based) of ``tries``.
+    """One row per attempt on a peer.
 
-    An attempt with no status (nginx gave up on it, or the client left) has status "-".
+    Columns: ``start`` and ``msec`` (when the attempt began and when its request was
+    logged, seconds since the epoch), ``address``, ``upstream_status`` ("-" when nginx gave
+    up on it or the client left), ``try`` (0-based) of ``tries``, ``pid`` of the worker,
+    ``request_status``. An attempt begins when the request began (``msec - request_time``)
+    plus the time spent on the attempts before it.
     """
     rows = []
-    for msec, addresses, statuses, request_status in zip(
-        log["msec"], log["upstream_addrs"], log["upstream_statuses"], log["status"], strict=True
-    ):
-        padded = list(statuses) + ["-"] * (len(addresses) - len(statuses))
+    for line in log.to_dict("records"):
+        addresses: list[str] = line["upstream_addrs"]
+        statuses = list(line["upstream_statuses"]) + ["-"] * (len(addresses) - len(line["upstream_statuses"]))
+        spent = [_seconds(value) or 0.0 for value in _split(str(line["upstream_response_time"]))]
+        request_time = line["request_time"]
+        begun = float(line["msec"]) - (float(request_time) if pd.notna(request_time) else 0.0)
         for index, address in enumerate(addresses):
             rows.append(
                 {
-                    "msec": msec,
+                    "start": begun + sum(spent[:index]),
+                    "msec": line["msec"],
                     "address": address,
-                    "upstream_status": padded[index],
+                    "upstream_status": statuses[index],
                     "try": index,
                     "tries": len(addresses),
-                    "request_status": request_status,
+                    "pid": line["pid"],
+                    "request_status": line["status"],
                 }
             )
-    return pd.DataFrame(rows, columns=["msec", "address", "upstream_status", "try", "tries", "request_status"])
+    columns = ["start", "msec", "address", "upstream_status", "try", "tries", "pid", "request_status"]
+    return pd.DataFrame(rows, columns=columns)
