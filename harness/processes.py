@@ -54,6 +54,16 @@ def alive(pid: int) -> bool:
         return False
 
 
+def parent_of(pid: int) -> int | None:
+    """The parent pid of a live process, None when it is gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+    return None if fields[0] == "Z" else int(fields[1])
+
+
 def terminate(process: subprocess.Popen[bytes], grace: float = 3.0, signum: int = signal.SIGTERM) -> None:
     """Stops a child: ``signum``, then SIGKILL after ``grace`` seconds; safe when it already exited."""
     if process.poll() is None:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.errors import AddressInUseError, StartupError
-from harness.processes import alive, spawn, terminate, wait_gone
+from harness.processes import parent_of, spawn, terminate, wait_gone
 from harness.readiness import tail
 from harness.runtimes.base import Instance, InstanceSpec
 
@@ -111,8 +111,13 @@ class LocalProcessRuntime:
                 self._pending += chunk
                 *lines, self._pending = self._pending.split(b"\n")
                 for line in lines:
-                    message = json.loads(line)
-                    spec = waiting.get(message.get("name"))
+                    try:
+                        message = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue  # not an announcement (an instance printed something else)
+                    if not isinstance(message, dict):
+                        continue
+                    spec = waiting.get(str(message.get("name")))
                     if spec is not None:
                         ready[spec.name] = self._instance(spec, message)
         return [ready[name] for name in waiting]
@@ -137,14 +142,15 @@ class LocalProcessRuntime:
 
     def restart(self, instance: Instance) -> Instance:
         current = self._instances.get(instance.name)
-        if current is not None and alive(current.pid):
+        if current is not None:
             self._stop_pids([current.pid])
         (restarted,) = self.start([instance.same_place()])
         return restarted
 
     def signal(self, instance: Instance, signum: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(instance.pid, signum)
+        if self._owned(instance.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(instance.pid, signum)
 
     def stop(self, instance: Instance) -> None:
         self._instances.pop(instance.name, None)
@@ -161,15 +167,23 @@ class LocalProcessRuntime:
                     stream.close()
             terminate(launcher)
 
-    @staticmethod
-    def _stop_pids(pids: list[int], grace: float = 3.0) -> None:
-        for pid in pids:
-            if alive(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGTERM)
-                    # A stopped (hung) instance acts on SIGTERM only once it runs again.
-                    os.kill(pid, signal.SIGCONT)
-        for pid in wait_gone(pids, timeout=grace):
+    def _owned(self, pid: int) -> bool:
+        """The pid is still one of the launcher's children.
+
+        The launcher lets the kernel reap its children, so the pid of an instance that
+        already exited may belong to an unrelated process by now: never signal that one.
+        """
+        return self._launcher is not None and parent_of(pid) == self._launcher.pid
+
+    def _stop_pids(self, pids: list[int], grace: float = 3.0) -> None:
+        owned = [pid for pid in pids if self._owned(pid)]
+        for pid in owned:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        wait_gone(pids, timeout=grace)
+                os.kill(pid, signal.SIGTERM)
+                # A stopped (hung) instance acts on SIGTERM only once it runs again.
+                os.kill(pid, signal.SIGCONT)
+        for pid in wait_gone(owned, timeout=grace):
+            if self._owned(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        wait_gone(owned, timeout=grace)

@@ -115,10 +115,20 @@ class NginxBalancer:
         return self.config_path
 
     def start(self, instances: Sequence[Instance]) -> None:
-        self.write_config(instances)
-        self._process = spawn(self._command(), self.run_dir / "nginx.stderr.log")
-        wait = WaitStrategy(f"nginx on {LOOPBACK}:{self.port}", timeout=self.start_timeout, log=self.error_log)
-        wait.wait(self._accepting)
+        # A port the kernel called free can be taken before nginx binds it (another run
+        # starting at the same moment); a port the harness chose is then chosen again.
+        attempts = 1 if self.requested_port else 3
+        for attempt in range(1, attempts + 1):
+            self.write_config(instances)
+            self._process = spawn(self._command(), self.run_dir / "nginx.stderr.log")
+            wait = WaitStrategy(f"nginx on {LOOPBACK}:{self.port}", timeout=self.start_timeout, log=self.error_log)
+            try:
+                wait.wait(self._accepting)
+                return
+            except AddressInUseError:
+                self.stop()
+                if attempt == attempts:
+                    raise
 
     def _accepting(self) -> bool | None:
         assert self._process is not None
