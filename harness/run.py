@@ -218,7 +218,8 @@ class AlgorithmRun:
         log = read_access_log(cluster.balancer.access_log)
         load_end = load_start + (self.scenario.duration if self.scenario else 0.0)
         injected = [r.injected_at for r in timeline.records if r.injected_at is not None]
-        steady = frame[(frame["time"] >= load_start) & (frame["time"] < min(injected, default=load_end))]
+        finished = frame["time"] + frame["latency_ms"] / 1000.0
+        steady = frame[(frame["time"] >= load_start) & (finished < min(injected, default=load_end))]
         passive = passive_checks(self.config)
         verdicts: list[Verdict] = []
         rows: list[FailoverRow] = []

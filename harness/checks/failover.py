@@ -61,7 +61,7 @@ class FaultObservation:
     record: FaultRecord
     window_end: float  # rollback, or the end of the load
     attempts: pd.DataFrame  # attempts on the faulty instance from the fault on
-    clients: pd.DataFrame  # client requests started inside the fault window
+    clients: pd.DataFrame  # client requests open between the fault and the instance serving again
     log: pd.DataFrame  # balancer log lines that touched the instance from the fault on
 
 
@@ -70,7 +70,15 @@ def observe(record: FaultRecord, clients: pd.DataFrame, log: pd.DataFrame, load_
     end = record.rolled_back_at or load_end
     every_attempt = attempts_of(log)
     on_instance = every_attempt[(every_attempt["address"] == record.address) & (every_attempt["msec"] >= start)]
-    window_clients = clients[(clients["time"] >= start) & (clients["time"] <= end)]
+    back = on_instance[(on_instance["msec"] > end) & on_instance["upstream_status"].isin(_OK)]
+    # The fault's effects last until the instance serves again, which with passive checks
+    # can be fail_timeout after the rollback; an instance that never came back was out
+    # until the end of the load.
+    effect_end = float(back["msec"].min()) if not back.empty else load_end
+    # A request counts for the fault when it was still open at the fault: those already on
+    # their way to the instance when it died are the first to suffer.
+    finished = clients["time"] + clients["latency_ms"] / 1000.0
+    window_clients = clients[(finished >= start) & (clients["time"] <= max(end, effect_end))]
     touched = log[(log["msec"] >= start) & log["upstream_addrs"].map(lambda addresses: record.address in addresses)]
     return FaultObservation(record, end, on_instance.sort_values("msec"), window_clients, touched)
 

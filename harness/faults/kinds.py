@@ -24,6 +24,7 @@ class FaultUnavailable(Exception):
 
 class Fault(Protocol):
     kind: ClassVar[str]
+    heals_itself: ClassVar[bool]  # the instance is back when inject() returns (a restart)
 
     def inject(self, cluster: Cluster, instance_name: str) -> None: ...
 
@@ -37,6 +38,7 @@ class KillFault:
     """SIGKILL: the instance is gone; new connections are refused. Rollback starts it again."""
 
     kind: ClassVar[str] = "kill"
+    heals_itself: ClassVar[bool] = False
     signum: ClassVar[int] = signal.SIGKILL
 
     def inject(self, cluster: Cluster, instance_name: str) -> None:
@@ -64,6 +66,7 @@ class HangFault:
     """SIGSTOP: the kernel still accepts connections but the process never answers."""
 
     kind: ClassVar[str] = "hang"
+    heals_itself: ClassVar[bool] = False
 
     def inject(self, cluster: Cluster, instance_name: str) -> None:
         cluster.runtime.signal(cluster.instance(instance_name), signal.SIGSTOP)
@@ -80,6 +83,7 @@ class RestartFault(KillFault):
     """SIGTERM, then the instance starts again at once on the same address."""
 
     kind: ClassVar[str] = "restart"
+    heals_itself: ClassVar[bool] = True
     signum: ClassVar[int] = signal.SIGTERM
 
     def inject(self, cluster: Cluster, instance_name: str) -> None:
@@ -95,6 +99,7 @@ class ModeFault:
     """Changes the instance's behaviour through its control endpoint; rollback resets it."""
 
     kind: ClassVar[str] = "mode"
+    heals_itself: ClassVar[bool] = False
     mode: dict[str, Any] = field(default_factory=dict)
 
     def inject(self, cluster: Cluster, instance_name: str) -> None:
@@ -139,6 +144,7 @@ class BlackholeFault:
     """
 
     kind: ClassVar[str] = "blackhole"
+    heals_itself: ClassVar[bool] = False
 
     def inject(self, cluster: Cluster, instance_name: str) -> None:
         raise FaultUnavailable(

@@ -87,6 +87,8 @@ class Timeline:
             self.journal.record("fault skipped", step=record.index, kind=record.kind, reason=record.skipped)
             return
         record.injected_at = moment
+        if step.fault.heals_itself:
+            record.rolled_back_at = time.time()
         self.journal.record(
             "fault", step=record.index, kind=record.kind, instance=record.instance, at=record.injected_at
         )

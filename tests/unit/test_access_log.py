@@ -1,0 +1,40 @@
+"""nginx's access log in the harness's format, parsed into requests and attempts."""
+
+from pathlib import Path
+
+from harness.balancers.nginx.access_log import attempts, read_access_log
+
+
+def write_log(tmp_path: Path, lines: list[str]) -> Path:
+    path = tmp_path / "access.log"
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+LINES = [
+    "100.000\t127.10.0.1\tGET\t/api/count\t200\t127.0.1.1:8001\t200\t0.002\t0.002\t42\t1",
+    "100.500\t127.10.1.1\tGET\t/api/count\t200\t127.0.1.2:8002, 127.0.1.3:8003\t502, 200\t0.001, 0.004\t0.006\t42\t2",
+    "101.000\t127.10.2.1\tGET\t/api/count\t499\t127.0.1.1:8001\t-\t0.001\t0.001\t43\t3",
+    "101.5\ttruncated line",
+]
+
+
+def test_retries_show_as_several_attempts(tmp_path: Path) -> None:
+    log = read_access_log(write_log(tmp_path, LINES))
+    assert len(log) == 3  # the truncated line is left out
+    assert log["attempts"].tolist() == [1, 2, 1]
+    assert log["retried"].tolist() == [False, True, False]
+    assert log.loc[1, "upstream_statuses"] == ["502", "200"]
+
+
+def test_attempts_know_when_they_began(tmp_path: Path) -> None:
+    rows = attempts(read_access_log(write_log(tmp_path, LINES)))
+    retried = rows[rows["msec"] == 100.5]
+    assert retried["address"].tolist() == ["127.0.1.2:8002", "127.0.1.3:8003"]
+    assert retried["start"].round(3).tolist() == [100.494, 100.495]
+    assert retried["tries"].tolist() == [2, 2]
+    assert rows.loc[rows["msec"] == 101.0, "upstream_status"].tolist() == ["-"]
+
+
+def test_an_absent_log_is_empty(tmp_path: Path) -> None:
+    assert read_access_log(tmp_path / "none.log").empty

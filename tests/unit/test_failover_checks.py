@@ -1,0 +1,45 @@
+"""Ejection by counting scope, on synthetic attempts."""
+
+import pandas as pd
+
+from harness.checks.failover import ejection
+
+
+def attempt_rows(rows: list[tuple[float, float, str, int]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"start": start, "msec": end, "address": "a", "upstream_status": status, "try": 0, "tries": 2, "pid": pid}
+            for start, end, status, pid in rows
+        ]
+    )
+
+
+def test_out_after_max_fails_with_nothing_begun_while_out() -> None:
+    rows = attempt_rows([(10.0, 10.001, "502", 1), (10.002, 10.003, "502", 1), (10.004, 10.005, "502", 1)])
+    out = ejection(rows, max_fails=3, fail_timeout=10, shared=True)
+    assert (out.at, out.failures, out.attempts_while_out) == (10.005, 3, 0)
+
+
+def test_requests_in_flight_count_but_are_not_attempts_while_out() -> None:
+    # Four requests were on their way when the instance died; all four fail.
+    rows = attempt_rows([(9.99, 10.001, "502", 1)] * 4)
+    out = ejection(rows, max_fails=3, fail_timeout=10, shared=True)
+    assert (out.failures, out.attempts_while_out) == (4, 0)
+
+
+def test_an_attempt_begun_after_the_instance_was_out_is_counted() -> None:
+    rows = attempt_rows([(10.0, 10.001, "502", 1), (10.5, 10.501, "502", 1)])
+    assert ejection(rows, max_fails=1, fail_timeout=10, shared=True).attempts_while_out == 1
+
+
+def test_without_a_zone_each_worker_counts_on_its_own() -> None:
+    rows = attempt_rows([(10.0, 10.001, "502", 1), (10.01, 10.011, "502", 2), (10.02, 10.021, "502", 2)])
+    shared = ejection(rows, max_fails=2, fail_timeout=10, shared=True)
+    per_worker = ejection(rows, max_fails=2, fail_timeout=10, shared=False)
+    assert shared.attempts_while_out == 1  # one count: the third attempt came after two failures
+    assert per_worker.attempts_while_out == 0 and per_worker.failures == 2  # worker 1 never reached 2
+
+
+def test_max_fails_zero_never_ejects() -> None:
+    rows = attempt_rows([(10.0, 10.001, "502", 1)] * 5)
+    assert ejection(rows, max_fails=0, fail_timeout=10, shared=True).at is None
