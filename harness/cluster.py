@@ -15,6 +15,7 @@ from types import TracebackType
 
 from harness.balancers.nginx.balancer import NginxBalancer
 from harness.balancers.nginx.config import NginxConfig
+from harness.errors import SpecError
 from harness.load import probes
 from harness.results.store import Journal
 from harness.runtimes.base import Instance
@@ -34,6 +35,7 @@ class Cluster:
         port: int | None = None,
         journal: Journal | None = None,
     ) -> None:
+        self.config = config
         self.specs = plan_instances(config.services, backends)
         self.weights_by_instance = weights_for(self.specs, weights)
         self.run_dir = run_dir
@@ -43,6 +45,7 @@ class Cluster:
             config, run_dir, workers=workers, zone=zone, weights=self.weights_by_instance, port=port
         )
         self.instances: list[Instance] = []
+        self.ever_started: dict[str, Instance] = {}  # every instance of the run, latest process each
         self.timings: dict[str, float] = {}
 
     @property
@@ -53,6 +56,7 @@ class Cluster:
         started = time.monotonic()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.instances = self.runtime.start(self.specs)
+        self.ever_started.update((instance.name, instance) for instance in self.instances)
         self.journal.record("instances", pids=self.runtime.pids, instances=[i.__dict__ for i in self.instances])
         self.timings["instances_ready_s"] = time.monotonic() - started
         self.balancer.start(self.instances)
@@ -72,8 +76,36 @@ class Cluster:
         """Starts instance ``name`` again on its address and ports; the balancer config is unchanged."""
         restarted = self.runtime.restart(self.instance(name))
         self.instances = [restarted if i.name == name else i for i in self.instances]
+        self.ever_started[name] = restarted
         self.journal.record("instance restarted", name=name, pids=[restarted.pid])
         return restarted
+
+    def scale(self, count: int) -> float:
+        """Grows or shrinks to ``count`` instances under load; returns the reload's seconds.
+
+        New instances start (and listen) before nginx is reloaded to include them; removed
+        ones leave nginx's config first and stop only after the old workers have finished
+        their requests, so a scale by itself costs no request.
+        """
+        if len(self.config.services) != 1:
+            raise SpecError(
+                "scale works on configs with one service; this one names " + ", ".join(self.config.services)
+            )
+        wanted = plan_instances(self.config.services, count)
+        current = {instance.name for instance in self.instances}
+        added = self.runtime.start([spec for spec in wanted if spec.name not in current])
+        kept = [instance for instance in self.instances if instance.name in {spec.name for spec in wanted}]
+        removed = [instance for instance in self.instances if instance not in kept]
+        self.instances = kept + added
+        self.ever_started.update((instance.name, instance) for instance in added)
+        seconds = self.balancer.reload(self.instances)
+        for instance in removed:
+            self.runtime.stop(instance)
+        self.journal.record(
+            "scaled", to=count, added=[i.name for i in added], removed=[i.name for i in removed],
+            pids=[i.pid for i in added], reload_s=round(seconds, 3),
+        )  # fmt: skip
+        return seconds
 
     def stop(self) -> None:
         try:

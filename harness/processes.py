@@ -64,6 +64,19 @@ def parent_of(pid: int) -> int | None:
     return None if fields[0] == "Z" else int(fields[1])
 
 
+def children_of(pid: int) -> list[int]:
+    """The pids of a process's live children."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            return [int(child) for child in children.read().split()]
+    except FileNotFoundError:  # kernels without CONFIG_PROC_CHILDREN: scan /proc
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and parent_of(int(entry)) == pid:
+                found.append(int(entry))
+        return found
+
+
 def terminate(process: subprocess.Popen[bytes], grace: float = 3.0, signum: int = signal.SIGTERM) -> None:
     """Stops a child: ``signum``, then SIGKILL after ``grace`` seconds; safe when it already exited."""
     if process.poll() is None:

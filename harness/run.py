@@ -127,6 +127,11 @@ class AlgorithmRun:
             journal=self.journal,
         )
         self.weights_by_instance = cluster.weights_by_instance
+        if self.scenario is not None:  # an instance the run will not have is bad input: say so before starting
+            planned = [spec.name for spec in cluster.specs]
+            for step in self.scenario.steps:
+                if step.fault.acts_on_instance:
+                    self.scenario.instance_name(step, planned)
         self.reporter.phase(name, f"starting nginx and {len(cluster.specs)} instances")
         failover: list[FailoverRow] = []
         with cluster:
@@ -138,6 +143,7 @@ class AlgorithmRun:
                 frame, locust_count, timeline, load_start = self._run_scenario(cluster, self.scenario, timings)
         if self.scenario is not None:
             verdicts, failover = self._failover(frame, timeline, load_start, cluster)
+        instances = list(cluster.ever_started.values())
         rows = self._rows(instances, frame)
         result = AlgorithmResult(
             algorithm=name,
@@ -273,7 +279,10 @@ class AlgorithmRun:
         served = frame[frame["instance"] != ""]
         counts = served["instance"].value_counts().to_dict()
         total = max(len(served), 1)
-        expected = self._expected_shares(self._upstream(), instances) or {}
+        # Under a scenario the instances and their shares change with the faults.
+        expected: dict[str, float] = {}
+        if self.scenario is None:  # under a scenario the instances and their shares change with the faults
+            expected = self._expected_shares(self._upstream(), instances) or {}
         return [
             InstanceRow(
                 instance=instance.name,

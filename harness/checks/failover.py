@@ -63,6 +63,8 @@ class FaultObservation:
     attempts: pd.DataFrame  # attempts on the faulty instance from the fault on
     clients: pd.DataFrame  # client requests open between the fault and the instance serving again
     log: pd.DataFrame  # balancer log lines that touched the instance from the fault on
+    effect_end: float  # when the instance served again (or the end of the load)
+    all_clients: pd.DataFrame  # every client request of the run
 
 
 def observe(record: FaultRecord, clients: pd.DataFrame, log: pd.DataFrame, load_end: float) -> FaultObservation:
@@ -74,13 +76,17 @@ def observe(record: FaultRecord, clients: pd.DataFrame, log: pd.DataFrame, load_
     # The fault's effects last until the instance serves again, which with passive checks
     # can be fail_timeout after the rollback; an instance that never came back was out
     # until the end of the load.
-    effect_end = float(back["msec"].min()) if not back.empty else load_end
+    served_again = float(back["msec"].min()) if not back.empty else load_end
+    # A change of the whole cluster (a scale, a reload) lasts its reload and a second after.
+    effect_end = served_again if record.address else end + 1.0
     # A request counts for the fault when it was still open at the fault: those already on
     # their way to the instance when it died are the first to suffer.
     finished = clients["time"] + clients["latency_ms"] / 1000.0
     window_clients = clients[(finished >= start) & (clients["time"] <= max(end, effect_end))]
     touched = log[(log["msec"] >= start) & log["upstream_addrs"].map(lambda addresses: record.address in addresses)]
-    return FaultObservation(record, end, on_instance.sort_values("msec"), window_clients, touched)
+    return FaultObservation(
+        record, end, on_instance.sort_values("msec"), window_clients, touched, max(end, effect_end), clients
+    )
 
 
 def _failed(attempts: pd.DataFrame) -> pd.DataFrame:
@@ -195,6 +201,8 @@ def fault_verdicts(
     if row.skipped:
         return [not_applicable(f"{label}", f"skipped: {row.skipped}")]
     verdicts: list[Verdict] = []
+    if kind in {"scale", "reload"}:
+        verdicts.append(_no_lost_get(row, label, passive, "error"))
     if kind in {"kill", "stop", "restart"}:
         verdicts.append(_no_lost_get(row, label, passive, "error"))
     if kind in {"kill", "stop", "hang"}:
@@ -208,6 +216,8 @@ def fault_verdicts(
         verdicts.append(_failures_reach_clients_as_configured(row, observation, label, passive))
     if kind == "unhealthy":
         verdicts.append(_passive_checks_ignore_health(row, label))
+    if kind in {"kill", "stop"} and algorithm == "ip_hash":
+        verdicts.append(_ip_hash_remaps_only_the_dead_instances_clients(observation, label))
     if kind == "slow" and algorithm == "least_conn":
         verdicts.append(_least_conn_avoids_slow(observation, label))
     return verdicts
@@ -391,3 +401,39 @@ def _least_conn_avoids_slow(observation: FaultObservation, label: str) -> Verdic
         {"share": share},
         {"share_at_most": even / 2},
     )
+
+
+def _ip_hash_remaps_only_the_dead_instances_clients(observation: FaultObservation, label: str) -> Verdict:
+    """Clients of the dead instance move while it is out and come back after; no other client moves."""
+    check = f"{label}: ip_hash moves only the dead instance's clients, and they come back"
+    record = observation.record
+    served = observation.all_clients[observation.all_clients["instance"] != ""]
+    start = record.injected_at or 0.0
+    before = served[served["time"] < start].groupby("client")["instance"].agg(lambda s: s.mode().iloc[0])
+    during = served[(served["time"] > start) & (served["time"] < observation.window_end)]
+    after = served[served["time"] > observation.effect_end + 0.5]
+    own = set(before[before == record.instance].index)
+    others = set(before.index) - own
+    moved_others = sorted(
+        str(client)
+        for client, group in during.groupby("client")
+        if client in others and set(group["instance"]) - {before[client]}
+    )
+    stayed_own = [c for c, g in during.groupby("client") if c in own and record.instance in set(g["instance"])]
+    back_after = {c for c, g in after.groupby("client") if c in own and set(g["instance"]) == {record.instance}}
+    observed = {
+        "clients": len(before),
+        "clients_of_dead_instance": len(own),
+        "remapped_share": round(len(own) / max(len(before), 1), 3),
+        "other_clients_moved": moved_others,
+        "came_back": len(back_after),
+    }
+    came_back_expected = observation.effect_end < (served["time"].max() if not served.empty else 0.0) - 0.5
+    passed = bool(own) and not moved_others and not stayed_own and (not came_back_expected or back_after == own)
+    summary = (
+        f"{len(own)} of {len(before)} clients were on {record.instance} ({observed['remapped_share']:.0%} remapped); "
+        f"other clients moved: {moved_others or 'none'}; "
+        f"came back after recovery: {len(back_after)} of {len(own)}"
+        + ("" if came_back_expected else " (the run ended before the instance was back)")
+    )
+    return Verdict(check, passed, summary, observed, {"other_clients_moved": [], "came_back": len(own)})

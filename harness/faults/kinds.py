@@ -16,6 +16,7 @@ from harness.backends import control
 from harness.cluster import Cluster
 from harness.errors import SpecError
 from harness.processes import wait_gone
+from harness.runtimes.local import MAX_INSTANCES
 
 
 class FaultUnavailable(Exception):
@@ -25,6 +26,7 @@ class FaultUnavailable(Exception):
 class Fault(Protocol):
     kind: ClassVar[str]
     heals_itself: ClassVar[bool]  # the instance is back when inject() returns (a restart)
+    acts_on_instance: ClassVar[bool]  # False: it acts on the cluster (a scale)
 
     def inject(self, cluster: Cluster, instance_name: str) -> None: ...
 
@@ -39,6 +41,7 @@ class KillFault:
 
     kind: ClassVar[str] = "kill"
     heals_itself: ClassVar[bool] = False
+    acts_on_instance: ClassVar[bool] = True
     signum: ClassVar[int] = signal.SIGKILL
 
     def inject(self, cluster: Cluster, instance_name: str) -> None:
@@ -67,6 +70,7 @@ class HangFault:
 
     kind: ClassVar[str] = "hang"
     heals_itself: ClassVar[bool] = False
+    acts_on_instance: ClassVar[bool] = True
 
     def inject(self, cluster: Cluster, instance_name: str) -> None:
         cluster.runtime.signal(cluster.instance(instance_name), signal.SIGSTOP)
@@ -100,6 +104,7 @@ class ModeFault:
 
     kind: ClassVar[str] = "mode"
     heals_itself: ClassVar[bool] = False
+    acts_on_instance: ClassVar[bool] = True
     mode: dict[str, Any] = field(default_factory=dict)
 
     def inject(self, cluster: Cluster, instance_name: str) -> None:
@@ -145,12 +150,51 @@ class BlackholeFault:
 
     kind: ClassVar[str] = "blackhole"
     heals_itself: ClassVar[bool] = False
+    acts_on_instance: ClassVar[bool] = True
 
     def inject(self, cluster: Cluster, instance_name: str) -> None:
         raise FaultUnavailable(
             "blackhole needs instances in their own network namespaces; the local runtime runs them on the "
             "host's loopback, where dropping packets would mean changing the machine's own firewall"
         )
+
+    def rollback(self, cluster: Cluster, instance_name: str) -> None:
+        pass
+
+    def describe(self) -> str:
+        return self.kind
+
+
+@dataclass
+class ScaleFault:
+    """Grows or shrinks the cluster to ``to`` instances under load, with a graceful nginx reload."""
+
+    kind: ClassVar[str] = "scale"
+    heals_itself: ClassVar[bool] = True
+    acts_on_instance: ClassVar[bool] = False
+    to: int = 3
+
+    def inject(self, cluster: Cluster, instance_name: str) -> None:
+        cluster.scale(self.to)
+
+    def rollback(self, cluster: Cluster, instance_name: str) -> None:
+        pass  # a scale is a change, not a fault: the next step scales again if it wants
+
+    def describe(self) -> str:
+        return f"scale to {self.to}"
+
+
+@dataclass
+class ReloadFault:
+    """A graceful nginx reload of the same config under load."""
+
+    kind: ClassVar[str] = "reload"
+    heals_itself: ClassVar[bool] = True
+    acts_on_instance: ClassVar[bool] = False
+
+    def inject(self, cluster: Cluster, instance_name: str) -> None:
+        cluster.balancer.reload(cluster.instances)
+        cluster.journal.record("reloaded")
 
     def rollback(self, cluster: Cluster, instance_name: str) -> None:
         pass
@@ -168,6 +212,8 @@ _PARAMETERS: dict[str, dict[str, type]] = {
     "slow": {"delay_ms": float},
     "fail": {"fail_rate": float, "fail_status": int},
     "unhealthy": {},
+    "scale": {"to": int},
+    "reload": {},
 }
 FAULT_KINDS = tuple(_PARAMETERS)
 
@@ -193,11 +239,17 @@ def make_fault(kind: str, parameters: Mapping[str, Any], where: str) -> Fault:
         return FailFault({"fail_rate": rate, "fail_status": values.get("fail_status", 503)})
     if kind == "unhealthy":
         return UnhealthyFault({"healthy": False})
+    if kind == "scale":
+        to = values.get("to")
+        if to is None or not 1 <= to <= MAX_INSTANCES:
+            raise SpecError(f"{where}: scale needs `to`, a number of instances from 1 to {MAX_INSTANCES}")
+        return ScaleFault(to)
     simple: dict[str, type[Fault]] = {
         "kill": KillFault,
         "stop": StopFault,
         "hang": HangFault,
         "restart": RestartFault,
         "blackhole": BlackholeFault,
+        "reload": ReloadFault,
     }
     return simple[kind]()

@@ -44,13 +44,14 @@ class Timeline:
         self.records: list[FaultRecord] = []
         self._steps: list[tuple[FaultStep, FaultRecord]] = []
         for index, step in enumerate(scenario.steps, start=1):
-            name = scenario.instance_name(step, names)
+            acts_on_instance = step.fault.acts_on_instance
+            name = scenario.instance_name(step, names) if acts_on_instance else "all"
             record = FaultRecord(
                 index=index,
                 kind=step.kind,
                 description=step.fault.describe(),
                 instance=name,
-                address=cluster.instance(name).address,
+                address=cluster.instance(name).address if acts_on_instance else "",
                 planned_at=step.at,
             )
             self.records.append(record)

@@ -45,6 +45,8 @@ def journal_pids(results: Path) -> list[int]:
         (["--algo", "round_robin", "--weights", "3,1"], "--weights gives 2 weights for 3 instances"),
         (["--config", "/nonexistent/nginx.conf"], "config file not found: /nonexistent/nginx.conf"),
         (["--algo", "round_robin", "--weights", "x"], "weights must be integers"),
+        (["--scenario", "nope"], "scenario not found: nope (shipped scenarios: fail, failover"),
+        (["--algo", "round_robin", "--port", "70000"], "--port must be between 1 and 65535"),
     ],
 )
 def test_bad_input_gets_one_line_and_exit_code_2(tmp_path: Path, args: list[str], message: str) -> None:
@@ -53,6 +55,23 @@ def test_bad_input_gets_one_line_and_exit_code_2(tmp_path: Path, args: list[str]
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert journal_pids(tmp_path) == [] or not any(alive(pid) for pid in journal_pids(tmp_path))
+
+
+def test_a_scenario_with_an_unknown_fault_is_named(tmp_path: Path) -> None:
+    scenario = tmp_path / "s.toml"
+    scenario.write_text('duration = 5\n[[faults]]\nat = 1\nkind = "meteor"\n')
+    result = harness("bench", "--scenario", str(scenario), results=tmp_path / "results")
+    assert result.returncode == 2, result.stderr
+    assert f"{scenario} fault 1: unknown fault 'meteor'" in result.stderr, result.stderr
+
+
+def test_a_scenario_instance_the_run_does_not_have_is_named(tmp_path: Path) -> None:
+    scenario = tmp_path / "s.toml"
+    scenario.write_text('duration = 2\n[[faults]]\nat = 1\nkind = "kill"\ninstance = 7\n')
+    result = harness("bench", "--algo", "round_robin", "--scenario", str(scenario), results=tmp_path / "results")
+    assert result.returncode == 2, result.stderr
+    assert "names instance 7, but the run has 3 instances" in result.stderr, result.stderr
+    assert journal_pids(tmp_path / "results") == [], "nothing may start before the scenario is checked"
 
 
 def test_a_port_in_use_is_named(tmp_path: Path) -> None:

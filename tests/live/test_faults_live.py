@@ -21,12 +21,12 @@ Bench = Callable[..., BenchResult]
 HEALTH_CHECKS = shipped_config(ALGORITHMS["health_checks"]).read_text()
 
 
-def config(tmp_path: Path, **replace: str) -> Path:
+def config(tmp_path: Path, replace: dict[str, str] | None = None) -> Path:
     """The health-checks config with fail_timeout=2s and the given text replacements."""
     text = HEALTH_CHECKS.replace("fail_timeout=30s", "fail_timeout=2s")
-    for old, new in replace.items():
-        assert old.replace("_", " ") in text or old in text, old
-        text = text.replace(old.replace("_", " "), new) if old.replace("_", " ") in text else text.replace(old, new)
+    for old, new in (replace or {}).items():
+        assert old in text, old
+        text = text.replace(old, new)
     path = tmp_path / "nginx.conf"
     path.write_text(text)
     return path
@@ -57,7 +57,7 @@ def test_kill_loses_no_get_ejects_after_max_fails_and_recovers_after_fail_timeou
 
 
 def test_max_fails_zero_fails_the_ejection_check(lb_bench: Bench, tmp_path: Path) -> None:
-    mutated = config(tmp_path, **{"max_fails=3": "max_fails=0"})
+    mutated = config(tmp_path, {"max_fails=3": "max_fails=0"})
     result = lb_bench("health_checks", config=mutated, scenario=str(scenario(tmp_path, 6, KILL)))
     (ejected,) = verdicts(result, "taken out after max_fails")
     assert ejected.passed is False and "max_fails=0" in ejected.summary, verdict_report(result)
@@ -66,7 +66,7 @@ def test_max_fails_zero_fails_the_ejection_check(lb_bench: Bench, tmp_path: Path
 
 def test_proxy_next_upstream_off_loses_get_requests(lb_bench: Bench, tmp_path: Path) -> None:
     mutated = config(
-        tmp_path, **{"proxy_pass http://api_gateway;": "proxy_pass http://api_gateway; proxy_next_upstream off;"}
+        tmp_path, {"proxy_pass http://api_gateway;": "proxy_pass http://api_gateway; proxy_next_upstream off;"}
     )
     result = lb_bench("health_checks", config=mutated, scenario=str(scenario(tmp_path, 6, KILL)))
     (lossless,) = verdicts(result, "GET requests lose nothing")
@@ -75,7 +75,7 @@ def test_proxy_next_upstream_off_loses_get_requests(lb_bench: Bench, tmp_path: P
 
 
 def test_hang_costs_proxy_read_timeout_per_affected_request(lb_bench: Bench, tmp_path: Path) -> None:
-    fast = config(tmp_path, **{"proxy_read_timeout 5s;": "proxy_read_timeout 1s;"})
+    fast = config(tmp_path, {"proxy_read_timeout 5s;": "proxy_read_timeout 1s;"})
     hang = 'at = 1\nkind = "hang"\ninstance = 1\nrollback_after = 2.5'
     result = lb_bench("health_checks", config=fast, scenario=str(scenario(tmp_path, 5, hang)))
     assert result.passed, verdict_report(result)
@@ -105,7 +105,7 @@ def test_failing_answers_reach_clients_unless_retried(
     replace = {
         "proxy_pass http://api_gateway;": "proxy_pass http://api_gateway; proxy_next_upstream error timeout http_503;"
     }
-    cfg = config(tmp_path, **(replace if retry_503 else {}))
+    cfg = config(tmp_path, replace if retry_503 else None)
     fail = 'at = 1\nkind = "fail"\ninstance = 3\nfail_rate = 0.5\nrollback_after = 2'
     result = lb_bench("health_checks", config=cfg, scenario=str(scenario(tmp_path, 4, fail)))
     assert result.passed, verdict_report(result)
@@ -158,3 +158,23 @@ def test_blackhole_is_skipped_with_its_reason(lb_bench: Bench, tmp_path: Path) -
     (row,) = result.results[0].failover
     assert row.skipped is not None and "network namespaces" in row.skipped
     assert [v.status for v in result.results[0].verdicts] == ["N/A"]
+
+
+def test_scale_up_and_down_and_reload_lose_no_request(lb_bench: Bench, tmp_path: Path) -> None:
+    steps = ['at = 1\nkind = "scale"\nto = 5', 'at = 2.5\nkind = "reload"', 'at = 4\nkind = "scale"\nto = 2']
+    result = lb_bench("round_robin", scenario=str(scenario(tmp_path, 6, *steps)))
+    assert result.passed, verdict_report(result)
+    run = result.results[0]
+    assert run.requests["status"].eq(200).all()
+    served = {row.instance for row in run.rows if row.requests > 0}
+    assert served == {f"api-gateway-{i}" for i in range(1, 6)}, run.rows
+    journal = (result.run_dir / "round_robin" / "journal.jsonl").read_text()
+    assert '"removed": ["api-gateway-3", "api-gateway-4", "api-gateway-5"]' in journal
+
+
+def test_ip_hash_moves_only_the_dead_instances_clients_and_brings_them_back(lb_bench: Bench, tmp_path: Path) -> None:
+    ip_hash = config(tmp_path, {"upstream api_gateway {": "upstream api_gateway {\n        ip_hash;"})
+    result = lb_bench("ip_hash", config=ip_hash, users=12, scenario=str(scenario(tmp_path, 7, KILL)))
+    (remap,) = verdicts(result, "ip_hash moves only")
+    assert remap.passed, verdict_report(result)
+    assert 0 < remap.observed["clients_of_dead_instance"] == remap.observed["came_back"], remap.summary

@@ -6,13 +6,14 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from harness.balancers.nginx.config import NginxConfig, RenderSettings, render
 from harness.errors import AddressInUseError, ConfigError, StartupError, ToolMissingError
 from harness.net import LOOPBACK, accepts_connections, free_port, port_is_free
-from harness.processes import spawn, terminate
+from harness.processes import children_of, spawn, terminate
 from harness.readiness import WaitStrategy, tail
 from harness.runtimes.base import Instance
 
@@ -95,10 +96,7 @@ class NginxBalancer:
         return [self.binary, "-p", str(self.run_dir), "-e", str(self.error_log), "-c", str(self.config_path), *extra]
 
     def write_config(self, instances: Sequence[Instance]) -> Path:
-        """Renders the config for ``instances`` and checks it with ``nginx -t``."""
-        self.port = self.requested_port or free_port()
-        if not port_is_free(LOOPBACK, self.port):
-            raise AddressInUseError(f"{LOOPBACK}:{self.port} is already in use: choose another --port or leave it out")
+        """Renders the config for ``instances`` on ``self.port`` and checks it with ``nginx -t``."""
         settings = RenderSettings(
             run_dir=self.run_dir,
             listen=f"{LOOPBACK}:{self.port}",
@@ -119,6 +117,11 @@ class NginxBalancer:
         # starting at the same moment); a port the harness chose is then chosen again.
         attempts = 1 if self.requested_port else 3
         for attempt in range(1, attempts + 1):
+            self.port = self.requested_port or free_port()
+            if not port_is_free(LOOPBACK, self.port):
+                raise AddressInUseError(
+                    f"{LOOPBACK}:{self.port} is already in use: choose another --port or leave it out"
+                )
             self.write_config(instances)
             self._process = spawn(self._command(), self.run_dir / "nginx.stderr.log")
             wait = WaitStrategy(f"nginx on {LOOPBACK}:{self.port}", timeout=self.start_timeout, log=self.error_log)
@@ -129,6 +132,29 @@ class NginxBalancer:
                 self.stop()
                 if attempt == attempts:
                     raise
+
+    def reload(self, instances: Sequence[Instance]) -> float:
+        """Points nginx at ``instances`` with a graceful reload; returns the seconds it took.
+
+        The new config is checked with ``nginx -t`` first (a rejected config raises
+        ConfigError and nginx keeps running the old one). Returns once the old workers have
+        finished their requests and exited, so instances removed from the config can be
+        stopped without cutting a request.
+        """
+        if self._process is None or self._process.poll() is not None:
+            raise StartupError("nginx is not running: nothing to reload")
+        started = time.monotonic()
+        self.write_config(instances)
+        old_workers = children_of(self._process.pid)
+        os.kill(self._process.pid, signal.SIGHUP)
+        master = self._process.pid
+
+        def reloaded() -> bool | None:
+            current = set(children_of(master))
+            return True if current and not current & set(old_workers) else None
+
+        WaitStrategy("nginx reload (old workers to exit)", timeout=30.0, log=self.error_log).wait(reloaded)
+        return time.monotonic() - started
 
     def _accepting(self) -> bool | None:
         assert self._process is not None
