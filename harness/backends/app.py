@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ class InstanceState:
     count: int = 0
     active: int = 0
     rng: random.Random = field(default_factory=random.Random)
+    listener: socket.socket | None = None  # the service's listening socket
+    backlog: int = 0
 
     def snapshot(self) -> dict[str, object]:
         return {
@@ -43,6 +46,7 @@ class InstanceState:
             "active": self.active,
             "uptime": round(time.monotonic() - self.started, 3),
             "mode": self.mode.as_dict(),
+            "backlog": self.backlog,
         }
 
 
@@ -155,6 +159,20 @@ async def control_mode(request: web.Request) -> web.Response:
     return web.json_response(state.snapshot())
 
 
+async def control_backlog(request: web.Request) -> web.Response:
+    """Sets the listen backlog of the service socket: ``{"backlog": N}`` (Linux applies it at once)."""
+    state = request.app[STATE_KEY]
+    try:
+        backlog = int((await request.json())["backlog"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return web.json_response({"error": 'body must be {"backlog": N}'}, status=400)
+    if state.listener is None or backlog < 0:
+        return web.json_response({"error": "no listening socket, or a negative backlog"}, status=400)
+    state.listener.listen(backlog)
+    state.backlog = backlog
+    return web.json_response(state.snapshot())
+
+
 async def control_reset(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     state.mode = InstanceMode()
@@ -167,4 +185,5 @@ def make_control_app(state: InstanceState) -> web.Application:
     app.router.add_get("/control/state", control_state)
     app.router.add_post("/control/mode", control_mode)
     app.router.add_post("/control/reset", control_reset)
+    app.router.add_post("/control/backlog", control_backlog)
     return app

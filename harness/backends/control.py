@@ -36,3 +36,8 @@ def set_mode(instance: Instance, **mode: Any) -> dict[str, Any]:
 def reset(instance: Instance) -> dict[str, Any]:
     """Back to a healthy instance with no added delay or failures."""
     return _call(instance, "POST", "/reset", {})
+
+
+def set_backlog(instance: Instance, backlog: int) -> dict[str, Any]:
+    """Changes the listen backlog of the instance's service socket."""
+    return _call(instance, "POST", "/backlog", {"backlog": backlog})

@@ -14,11 +14,15 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 
 from aiohttp import web
 
 from harness.backends.app import InstanceState, make_control_app, make_service_app
+
+# nginx's own default; also bounds how many connections the blackhole fault must hold.
+SERVICE_BACKLOG = 511
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -57,7 +61,15 @@ async def _start(args: argparse.Namespace, state: InstanceState, runners: list[w
     runners += [service, control]
     await service.setup()
     await control.setup()
-    service_site = web.TCPSite(service, args.host, args.port, backlog=1024, reuse_address=True)
+    # The harness owns the listening socket so that the control endpoint can shrink its
+    # backlog (the blackhole fault) and restore it.
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((args.host, args.port))
+    listener.listen(SERVICE_BACKLOG)
+    state.listener = listener
+    state.backlog = SERVICE_BACKLOG
+    service_site = web.SockSite(service, listener, backlog=SERVICE_BACKLOG)
     control_site = web.TCPSite(control, args.control_host, args.control_port)
     await service_site.start()
     await control_site.start()

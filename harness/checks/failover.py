@@ -205,13 +205,16 @@ def fault_verdicts(
         verdicts.append(_no_lost_get(row, label, passive, "error"))
     if kind in {"kill", "stop", "restart"}:
         verdicts.append(_no_lost_get(row, label, passive, "error"))
-    if kind in {"kill", "stop", "hang"}:
+    if kind in {"kill", "stop", "hang", "blackhole"}:
         verdicts.append(_ejected_after_max_fails(row, label, passive, workers, zone))
     if kind in {"kill", "stop"} and observation.record.rolled_back_at is not None:
         verdicts.append(_recovery_time(row, label, passive, observation))
     if kind == "hang":
         verdicts.append(_no_lost_get(row, label, passive, "timeout"))
-        verdicts.append(_hang_costs_read_timeout(observation, label, passive))
+        verdicts.append(_timeout_cost(observation, label, passive.read_timeout, "proxy_read_timeout"))
+    if kind == "blackhole":
+        verdicts.append(_no_lost_get(row, label, passive, "timeout"))
+        verdicts.append(_timeout_cost(observation, label, passive.connect_timeout, "proxy_connect_timeout"))
     if kind == "fail":
         verdicts.append(_failures_reach_clients_as_configured(row, observation, label, passive))
     if kind == "unhealthy":
@@ -320,8 +323,8 @@ def _recovery_time(row: FailoverRow, label: str, passive: PassiveChecks, observa
     )
 
 
-def _hang_costs_read_timeout(observation: FaultObservation, label: str, passive: PassiveChecks) -> Verdict:
-    check = f"{label}: each affected request costs proxy_read_timeout"
+def _timeout_cost(observation: FaultObservation, label: str, timeout: float, setting: str) -> Verdict:
+    check = f"{label}: each affected request costs {setting}"
     address = observation.record.address
     timed_out = observation.log[
         observation.log.apply(
@@ -333,7 +336,7 @@ def _hang_costs_read_timeout(observation: FaultObservation, label: str, passive:
         )
     ]
     times = timed_out["request_time"].dropna()
-    low, high = passive.read_timeout, passive.read_timeout + 1.0
+    low, high = timeout, timeout + 1.0
     observed = {
         "affected_requests": len(times),
         "median_request_time_s": None if times.empty else float(times.median()),
@@ -347,7 +350,7 @@ def _hang_costs_read_timeout(observation: FaultObservation, label: str, passive:
         check,
         low - 0.05 <= median <= high,
         f"{len(times)} requests waited on {observation.record.instance}; median {median:.3f} s "
-        f"(expected {low:g} to {high:g} s: proxy_read_timeout={passive.read_timeout:g}s)",
+        f"(expected {low:g} to {high:g} s: {setting}={timeout:g}s)",
         observed,
         {"request_time_s": [low, high]},
     )

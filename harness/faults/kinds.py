@@ -7,7 +7,9 @@ call when the fault was never injected or was already rolled back.
 
 from __future__ import annotations
 
+import resource
 import signal
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -141,28 +143,73 @@ class UnhealthyFault(ModeFault):
 
 @dataclass
 class BlackholeFault:
-    """Connections time out instead of being refused.
+    """New connections to the instance time out instead of being refused.
 
-    Needs the instance in a network namespace of the harness's own whose link can be
-    taken down; the local runtime puts instances on the host's loopback, so this fault
-    is reported as unavailable rather than imitated.
+    The instance's listen backlog is cut to 0 (one slot), the process is stopped
+    (SIGSTOP) and the slot filled with a connection the harness holds open; with the
+    queue full the kernel drops further SYNs, so connecting clients wait for their
+    connect timeout, as with a host that vanished from the network. Requests already
+    accepted hang as in ``hang``. The fault counts as injected only after a connection
+    attempt really timed out. Rollback closes the held connections, lets the process run
+    again and restores the backlog.
     """
 
     kind: ClassVar[str] = "blackhole"
     heals_itself: ClassVar[bool] = False
     acts_on_instance: ClassVar[bool] = True
+    held: list[socket.socket] = field(default_factory=list)
+    backlog: int = 0  # the instance's backlog before the fault, restored by the rollback
 
     def inject(self, cluster: Cluster, instance_name: str) -> None:
+        instance = cluster.instance(instance_name)
+        self.backlog = int(control.state(instance)["backlog"])
+        control.set_backlog(instance, 0)
+        cluster.runtime.signal(instance, signal.SIGSTOP)
+        _allow_open_files(_MAX_HELD + 256)
+        for _ in range(_MAX_HELD):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.settimeout(0.2)
+            try:
+                sock.connect((instance.host, instance.port))
+            except TimeoutError:
+                sock.close()
+                return  # the queue is full: from now on connections time out
+            except OSError as exc:
+                sock.close()
+                self._release(cluster, instance_name)
+                raise FaultUnavailable(f"cannot fill the listen queue of {instance.address}: {exc}") from exc
+            self.held.append(sock)
+        self._release(cluster, instance_name)
         raise FaultUnavailable(
-            "blackhole needs instances in their own network namespaces; the local runtime runs them on the "
-            "host's loopback, where dropping packets would mean changing the machine's own firewall"
+            f"the listen queue of {instance.address} took {_MAX_HELD} connections without filling up "
+            "(net.ipv4.tcp_abort_on_overflow or syncookies may differ on this machine)"
         )
 
     def rollback(self, cluster: Cluster, instance_name: str) -> None:
-        pass
+        self._release(cluster, instance_name)
+
+    def _release(self, cluster: Cluster, instance_name: str) -> None:
+        for sock in self.held:
+            sock.close()
+        self.held.clear()
+        instance = cluster.instance(instance_name)
+        cluster.runtime.signal(instance, signal.SIGCONT)
+        if self.backlog:
+            control.set_backlog(instance, self.backlog)
 
     def describe(self) -> str:
         return self.kind
+
+
+# With backlog 0 the queue has one slot; a few more cover connections the balancer
+# opened in the moment between the backlog change and the stop.
+_MAX_HELD = 64
+
+
+def _allow_open_files(count: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < count:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(count, hard), hard))
 
 
 @dataclass

@@ -152,12 +152,14 @@ def test_kill_with_two_workers_with_and_without_a_zone(
     assert ejected.passed and scope in ejected.summary, verdict_report(result)
 
 
-def test_blackhole_is_skipped_with_its_reason(lb_bench: Bench, tmp_path: Path) -> None:
-    blackhole = 'at = 1\nkind = "blackhole"\ninstance = 1'
-    result = lb_bench("health_checks", config=config(tmp_path), scenario=str(scenario(tmp_path, 2, blackhole)))
-    (row,) = result.results[0].failover
-    assert row.skipped is not None and "network namespaces" in row.skipped
-    assert [v.status for v in result.results[0].verdicts] == ["N/A"]
+def test_blackhole_costs_proxy_connect_timeout_and_loses_no_get(lb_bench: Bench, tmp_path: Path) -> None:
+    blackhole = 'at = 1\nkind = "blackhole"\ninstance = 1\nrollback_after = 3'
+    result = lb_bench("health_checks", config=config(tmp_path), scenario=str(scenario(tmp_path, 5, blackhole)))
+    assert result.passed, verdict_report(result)
+    (cost,) = verdicts(result, "costs proxy_connect_timeout")
+    assert 1.0 <= cost.observed["median_request_time_s"] <= 2.0, cost.summary  # proxy_connect_timeout 1s
+    log = (result.run_dir / "health_checks" / "error.log").read_text()
+    assert "Connection timed out" in log or "timed out" in log
 
 
 def test_scale_up_and_down_and_reload_lose_no_request(lb_bench: Bench, tmp_path: Path) -> None:

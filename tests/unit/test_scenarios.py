@@ -15,7 +15,9 @@ def write(tmp_path: Path, text: str) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("name", ["failover", "hang", "slow-least-conn", "rolling-restart", "fail", "unhealthy"])
+@pytest.mark.parametrize(
+    "name", ["failover", "hang", "slow-least-conn", "rolling-restart", "fail", "unhealthy", "blackhole", "scale"]
+)
 def test_shipped_scenarios_load(name: str) -> None:
     assert name in shipped_scenarios()
     scenario = load_scenario(name)
