@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -164,6 +164,8 @@ class AlgorithmRun:
         name = self.algorithm.name
         self.reporter.phase(name, f"load: {self.spec.users} users for {duration:g} s")
         settings = LoadSettings(users=self.spec.users, duration=duration, spawn_rate=self.spec.spawn_rate)
+        if self.scenario is not None:
+            settings = replace(settings, method=self.scenario.method, path=self.scenario.request_path)
         load = LocustLoad(
             url,
             settings,
@@ -222,7 +224,7 @@ class AlgorithmRun:
     ) -> tuple[list[Verdict], list[FailoverRow]]:
         """Joins the clients' records with nginx's log per fault; the checks the faults call for."""
         log = read_access_log(cluster.balancer.access_log)
-        load_end = load_start + (self.scenario.duration if self.scenario else 0.0)
+        load_end = load_start + timeline.scenario.duration
         injected = [r.injected_at for r in timeline.records if r.injected_at is not None]
         finished = frame["time"] + frame["latency_ms"] / 1000.0
         steady = frame[(frame["time"] >= load_start) & (finished < min(injected, default=load_end))]
@@ -233,7 +235,9 @@ class AlgorithmRun:
             observation = observe(record, frame, log, load_end)
             row = failover_row(observation, steady, passive, shared=self.spec.zone or self.workers == 1)
             rows.append(row)
-            verdicts += fault_verdicts(row, observation, passive, self.workers, self.spec.zone, self.algorithm.name)
+            verdicts += fault_verdicts(
+                row, observation, passive, self.workers, self.spec.zone, self.algorithm.name, timeline.scenario.method
+            )
         return verdicts, rows
 
     def _upstream(self) -> Upstream:

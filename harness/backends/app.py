@@ -135,6 +135,9 @@ def make_service_app(state: InstanceState) -> web.Application:
     app.router.add_get("/api/count", count)
     app.router.add_get("/api/cpu-bound", cpu_bound)
     app.router.add_get("/api/slow", slow)
+    # POST on the same endpoints: nginx does not retry a non-idempotent request it has sent.
+    app.router.add_post("/api/count", count)
+    app.router.add_post("/api/slow", slow)
     return app
 
 

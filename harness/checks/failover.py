@@ -194,6 +194,7 @@ def fault_verdicts(
     workers: int,
     zone: bool,
     algorithm: str,
+    method: str = "GET",
 ) -> list[Verdict]:
     """The checks that apply to this fault's kind, each with its numbers."""
     kind = observation.record.kind
@@ -203,7 +204,9 @@ def fault_verdicts(
     verdicts: list[Verdict] = []
     if kind in {"scale", "reload"}:
         verdicts.append(_no_lost_get(row, label, passive, "error"))
-    if kind in {"kill", "stop", "restart"}:
+    if kind in {"kill", "stop", "restart"} and method == "POST":
+        verdicts.append(_post_in_flight_fails(row, observation, label))
+    elif kind in {"kill", "stop", "restart"}:
         verdicts.append(_no_lost_get(row, label, passive, "error"))
     if kind in {"kill", "stop", "hang", "blackhole"}:
         verdicts.append(_ejected_after_max_fails(row, label, passive, workers, zone))
@@ -440,3 +443,28 @@ def _ip_hash_remaps_only_the_dead_instances_clients(observation: FaultObservatio
         + ("" if came_back_expected else " (the run ended before the instance was back)")
     )
     return Verdict(check, passed, summary, observed, {"other_clients_moved": [], "came_back": len(own)})
+
+
+def _post_in_flight_fails(row: FailoverRow, observation: FaultObservation, label: str) -> Verdict:
+    """POSTs on the instance when it died fail: nginx does not resend a non-idempotent request.
+
+    A POST whose connection was refused had sent nothing and is retried, so only the POSTs
+    in flight at the fault may fail, and at least one does when requests are long enough
+    to be in flight.
+    """
+    check = f"{label}: only POSTs in flight at the fault fail"
+    start = observation.record.injected_at or 0.0
+    clients = observation.clients
+    finished = clients["time"] + clients["latency_ms"] / 1000.0
+    in_flight = int(((clients["time"] <= start) & (finished >= start)).sum())
+    observed = {"client_errors": row.client_errors, "by_status": row.errors_by_status, "in_flight_at_fault": in_flight}
+    passed = 0 < row.client_errors <= in_flight and set(row.errors_by_status) <= {"502", "504"}
+    return Verdict(
+        check,
+        passed,
+        f"{row.client_errors} POSTs failed {row.errors_by_status}, of {in_flight} requests open at the fault "
+        f"(expected 1 to {in_flight}: those on {row.instance} when it went away; "
+        f"{row.retried_elsewhere} refused attempts were retried elsewhere)",
+        observed,
+        {"client_errors": [1, in_flight]},
+    )

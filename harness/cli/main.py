@@ -21,6 +21,7 @@ from harness.cli.output import RichReporter, print_result
 from harness.cli.signals import interrupt_main_on_signals
 from harness.cli.up_command import up
 from harness.errors import HarnessError, SpecError
+from harness.scenarios.model import shipped_scenarios
 from harness.spec import BenchSpec
 
 
@@ -47,8 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--duration", type=float, default=5.0, help="seconds of load per algorithm (default 5)")
     run.add_argument(
         "--scenario",
-        help="faults on a timeline: a shipped scenario (failover, hang, slow-least-conn, rolling-restart, "
-        "fail, unhealthy) or a path to a scenario file; its duration replaces --duration",
+        help=f"faults on a timeline: a shipped scenario ({', '.join(shipped_scenarios())}) "
+        "or a path to a scenario file; its duration replaces --duration",
     )
     cluster = commands.add_parser("up", help="start one algorithm's cluster and keep it up until Ctrl-C")
     _add_cluster_options(cluster, algo_default="round_robin")

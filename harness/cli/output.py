@@ -80,11 +80,17 @@ def _ms(value: float | None) -> str:
 def print_failover(console: Console, result: AlgorithmResult) -> None:
     table = Table(title="failover", title_justify="left")
     columns = (
-        "fault", "instance", "at s", "client errors", "attempts on it", "retried elsewhere",
-        "failures to eject", "eject s", "recover s", "p50/p99 ms in fault", "p50/p99 ms steady",
+        "fault", "instance", "at s", "errors", "attempts", "retried",
+        "failures", "eject s", "recover s", "p50/p99 ms fault", "p50/p99 ms steady",
     )  # fmt: skip
     for column in columns:
-        table.add_column(column, justify="left" if column in {"fault", "instance"} else "right")
+        left = column in {"fault", "instance"}
+        table.add_column(column, justify="left" if left else "right", no_wrap=column == "instance")
+    table.caption = (
+        "errors: client errors while the fault lasted; attempts: nginx attempts on the instance; retried: of those, "
+        "passed to another instance; failures: failed attempts until nginx took it out (eject s after the fault); "
+        "recover s: from the rollback to its first success"
+    )
     for row in result.failover:
         if row.skipped:
             table.add_row(row.fault, row.instance, "-", f"skipped: {row.skipped}", *["-"] * (len(columns) - 4))

@@ -59,8 +59,10 @@ class _AddressBook:
             return client_address(next(self._indices))
 
 
-def make_user_class(host: str | None, path: str = "/api/count", first_client: int = 0) -> type[FastHttpUser]:
-    """A FastHttpUser class that requests ``path`` on ``host`` in a loop, one address per user.
+def make_user_class(
+    host: str | None, path: str = "/api/count", first_client: int = 0, method: str = "GET"
+) -> type[FastHttpUser]:
+    """A FastHttpUser class that sends ``method path`` to ``host`` in a loop, one address per user.
 
     ``host`` None leaves it to Locust's ``--host`` (the locustfile's case).
     """
@@ -86,7 +88,7 @@ def make_user_class(host: str | None, path: str = "/api/count", first_client: in
 
         @task
         def request(self) -> None:
-            self.client.get(path, name=path)
+            self.client.request(method, path, name=f"{method} {path}" if method != "GET" else path)
 
     BalancerClient.host = host
     return BalancerClient

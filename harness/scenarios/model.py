@@ -1,14 +1,16 @@
-"""A scenario file (TOML), read and checked as a whole before anything starts.
+"""A scenario file (TOML), read and checked as a whole before anything starts::
 
 name = "failover"
 description = "Kill one of three instances under load, then bring it back."
 algorithm = "health_checks"      # used when --algo is not given
 duration = 20                    # seconds of load in all, warm-up included
 warmup = 3                       # seconds of steady load before the first fault
+method = "GET"                   # the load's requests: GET (default) or POST
+request_path = "/api/count"      # e.g. "/api/slow?ms=200" to keep requests in flight
 
 [[faults]]
 at = 3                           # seconds after load starts
-kind = "kill"                    # kill, stop, hang, restart, slow, fail, unhealthy, blackhole
+kind = "kill"                    # kill stop hang restart slow fail unhealthy blackhole scale reload
 instance = 2                     # 1-based position, or an instance name
 rollback_after = 4               # seconds after `at`; left out: at the end of the load
 # parameters of the kind, e.g. delay_ms = 500 (slow), fail_rate = 0.5 (fail)
@@ -47,6 +49,8 @@ class Scenario:
     warmup: float
     steps: tuple[FaultStep, ...]
     path: Path
+    method: str = "GET"  # what the load sends during the scenario
+    request_path: str = "/api/count"
 
     def instance_name(self, step: FaultStep, names: list[str]) -> str:
         """The name of the instance a step acts on; SpecError when the cluster has no such instance."""
@@ -92,6 +96,12 @@ def load_scenario(name_or_path: str) -> Scenario:
     if algorithm is not None and algorithm not in ALGORITHM_NAMES:
         raise SpecError(f"{path}: unknown algorithm {algorithm!r}; choose from {', '.join(ALGORITHM_NAMES)}")
     steps = tuple(_step(raw, index, duration, path) for index, raw in enumerate(data.get("faults", []), start=1))
+    method = str(data.get("method", "GET")).upper()
+    if method not in {"GET", "POST"}:
+        raise SpecError(f"{path}: method must be GET or POST, got {method!r}")
+    request_path = str(data.get("request_path", "/api/count"))
+    if not request_path.startswith("/") or any(c.isspace() for c in request_path):
+        raise SpecError(f"{path}: request_path must be a path starting with /, got {request_path!r}")
     return Scenario(
         name=str(data.get("name", path.stem)),
         description=str(data.get("description", "")),
@@ -100,6 +110,8 @@ def load_scenario(name_or_path: str) -> Scenario:
         warmup=warmup,
         steps=tuple(sorted(steps, key=lambda step: step.at)),
         path=path,
+        method=method,
+        request_path=request_path,
     )
 
 

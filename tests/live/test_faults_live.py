@@ -180,3 +180,12 @@ def test_ip_hash_moves_only_the_dead_instances_clients_and_brings_them_back(lb_b
     (remap,) = verdicts(result, "ip_hash moves only")
     assert remap.passed, verdict_report(result)
     assert 0 < remap.observed["clients_of_dead_instance"] == remap.observed["came_back"], remap.summary
+
+
+def test_posts_in_flight_at_a_kill_fail_and_no_other_post_does(lb_bench: Bench, tmp_path: Path) -> None:
+    path = scenario(tmp_path, 6, KILL)
+    path.write_text('method = "POST"\nrequest_path = "/api/slow?ms=100"\n' + path.read_text())
+    result = lb_bench("health_checks", config=config(tmp_path), users=20, scenario=str(path))
+    (posts,) = verdicts(result, "only POSTs in flight at the fault fail")
+    assert posts.passed, verdict_report(result)
+    assert posts.observed["client_errors"] >= 1 and set(posts.observed["by_status"]) == {"502"}, posts.summary
