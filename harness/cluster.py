@@ -18,7 +18,7 @@ from harness.balancers.nginx.config import NginxConfig
 from harness.errors import SpecError
 from harness.load import probes
 from harness.results.store import Journal
-from harness.runtimes.base import Instance
+from harness.runtimes.base import Instance, Runtime
 from harness.runtimes.local import LocalProcessRuntime
 from harness.topology import plan_instances, weights_for
 
@@ -34,13 +34,15 @@ class Cluster:
         weights: Sequence[int] | None = None,
         port: int | None = None,
         journal: Journal | None = None,
+        runtime: Runtime | None = None,
     ) -> None:
         self.config = config
         self.specs = plan_instances(config.services, backends)
         self.weights_by_instance = weights_for(self.specs, weights)
         self.run_dir = run_dir
         self.journal = journal or Journal(run_dir / "journal.jsonl")
-        self.runtime = LocalProcessRuntime(run_dir / "instances")
+        # Local processes unless the caller brings another runtime (a fake one in unit tests).
+        self.runtime: Runtime = runtime or LocalProcessRuntime(run_dir / "instances")
         self.balancer = NginxBalancer(
             config, run_dir, workers=workers, zone=zone, weights=self.weights_by_instance, port=port
         )

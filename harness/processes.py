@@ -7,6 +7,7 @@ without stopping them (PR_SET_PDEATHSIG).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -89,7 +90,12 @@ def terminate(process: subprocess.Popen[bytes], grace: float = 3.0, signum: int 
         try:
             process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
-            process.kill()
+            # The whole process group: nginx's workers and the launcher's instances with it.
+            with contextlib.suppress(ProcessLookupError):
+                if os.getpgid(process.pid) == process.pid:
+                    os.killpg(process.pid, signal.SIGKILL)
+                else:
+                    process.kill()
             process.wait()
 
 

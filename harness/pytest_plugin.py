@@ -67,10 +67,19 @@ class LiveSettings:
 def lb_settings(request: pytest.FixtureRequest, tmp_path: Path) -> LiveSettings:
     results = _setting(request.config, "lb_results_dir")
     return LiveSettings(
-        duration=float(_setting(request.config, "lb_duration")),
-        users=int(_setting(request.config, "lb_users")),
+        duration=_number(request.config, "lb_duration", float),
+        users=int(_number(request.config, "lb_users", int)),
         results_dir=Path(results) if results else tmp_path / "results",
     )
+
+
+def _number(config: pytest.Config, name: str, kind: type[float] | type[int]) -> float:
+    value = _setting(config, name)
+    try:
+        return kind(value)
+    except ValueError:
+        where = f"--{name.replace('_', '-')}, ${_SETTINGS[name][0]} or the ini option {name}"
+        raise pytest.UsageError(f"invalid {name} {value!r} from {where}: expected a number") from None
 
 
 @pytest.fixture

@@ -16,17 +16,25 @@ import gevent
 import pandas as pd
 
 from harness.algorithms import Algorithm
-from harness.balancers.nginx.access_log import read_access_log
+from harness.balancers.nginx.access_log import attempts, read_access_log
 from harness.balancers.nginx.balancer import nginx_version
 from harness.balancers.nginx.config import NginxConfig, Upstream, passive_checks
 from harness.checks.distribution import counts_of, exact_cycle, shares_from_weights, spread_matches
 from harness.checks.errors import no_client_errors
-from harness.checks.failover import FailoverRow, failover_row, fault_verdicts, observe
+from harness.checks.failover import (
+    FailoverRow,
+    counts_together,
+    failover_row,
+    fault_verdicts,
+    finished_at,
+    observe,
+)
 from harness.checks.least_conn import avoids_busy_instance
 from harness.checks.schedule import smooth_weighted_round_robin
 from harness.checks.stickiness import clients_spread, each_client_on_one_instance
 from harness.checks.verdict import Verdict, not_applicable
 from harness.cluster import Cluster
+from harness.errors import SpecError
 from harness.load import probes
 from harness.load.locust_load import LoadSettings, LocustLoad
 from harness.results.store import Journal, write_json, write_requests
@@ -100,6 +108,8 @@ class AlgorithmRun:
         self.reporter: Reporter = reporter or SilentReporter()
         self.journal = Journal(run_dir / "journal.jsonl")
         self.workers = config.effective_workers(spec.workers)
+        # A zone given by --zone or already in the user's upstream: workers then share counts.
+        self._zone = spec.zone or config.upstreams[0].has("zone")
         self.weights_by_instance: dict[str, int] | None = None
         self.scenario = scenario
         self._used = False
@@ -132,6 +142,11 @@ class AlgorithmRun:
             for step in self.scenario.steps:
                 if step.fault.acts_on_instance:
                     self.scenario.instance_name(step, planned)
+                elif step.kind == "scale" and len(self.config.services) != 1:
+                    raise SpecError(
+                        f"{self.scenario.path}: scale works on configs with one service; "
+                        f"{self.config.path} names {', '.join(self.config.services)}"
+                    )
         self.reporter.phase(name, f"starting nginx and {len(cluster.specs)} instances")
         failover: list[FailoverRow] = []
         with cluster:
@@ -187,7 +202,15 @@ class AlgorithmRun:
         if self.algorithm.exact_order:
             self.reporter.phase(name, "sequential requests")
             verdicts.append(self._exact_order(url, upstream, instances))
-        if self.algorithm.avoids_busy:
+        if self.algorithm.avoids_busy and not counts_together(self.workers, self._zone):
+            verdicts.append(
+                not_applicable(
+                    "short requests avoid the busy instance",
+                    f"{self.workers} nginx workers without a shared zone each count only their own connections; "
+                    "use --workers 1 or --zone",
+                )
+            )
+        elif self.algorithm.avoids_busy:
             self.reporter.phase(name, "least_conn probe: one long request, then short ones")
             started = time.monotonic()
             verdicts.append(avoids_busy_instance(probes.least_conn_probe(url, instances)))
@@ -215,7 +238,9 @@ class AlgorithmRun:
         try:
             frame, count = self._load(cluster.url, scenario.duration, timings)
         finally:
-            worker.kill()
+            # Stopped between steps, not killed inside one: a half-done step could not be rolled back.
+            timeline.stop()
+            worker.join()
             timeline.rollback_all()
         return frame, count, timeline, started
 
@@ -223,20 +248,28 @@ class AlgorithmRun:
         self, frame: pd.DataFrame, timeline: Timeline, load_start: float, cluster: Cluster
     ) -> tuple[list[Verdict], list[FailoverRow]]:
         """Joins the clients' records with nginx's log per fault; the checks the faults call for."""
-        log = read_access_log(cluster.balancer.access_log)
-        load_end = load_start + timeline.scenario.duration
-        injected = [r.injected_at for r in timeline.records if r.injected_at is not None]
-        finished = frame["time"] + frame["latency_ms"] / 1000.0
-        steady = frame[(frame["time"] >= load_start) & (finished < min(injected, default=load_end))]
+        every_attempt = attempts(read_access_log(cluster.balancer.access_log))
+        scenario = timeline.scenario
+        load_end = load_start + scenario.duration
+        first_fault = min((r.injected_at for r in timeline.records if r.injected_at is not None), default=load_end)
+        # The latency baseline: the warm-up before the first fault, once every user has spawned.
+        baseline_start = max(load_start + self.spec.users / self.spec.spawn_rate, first_fault - scenario.warmup)
+        steady = frame[(frame["time"] >= baseline_start) & (finished_at(frame) < first_fault)]
         passive = passive_checks(self.config)
+        shared = counts_together(self.workers, self._zone)
         verdicts: list[Verdict] = []
         rows: list[FailoverRow] = []
         for record in timeline.records:
-            observation = observe(record, frame, log, load_end)
-            row = failover_row(observation, steady, passive, shared=self.spec.zone or self.workers == 1)
+            later = [
+                r.injected_at
+                for r in timeline.records
+                if r.address == record.address and r.injected_at and r.injected_at > (record.injected_at or 0.0)
+            ]
+            observation = observe(record, frame, every_attempt, load_end, until=min(later, default=load_end))
+            row = failover_row(observation, steady, passive, shared)
             rows.append(row)
             verdicts += fault_verdicts(
-                row, observation, passive, self.workers, self.spec.zone, self.algorithm.name, timeline.scenario.method
+                row, observation, passive, self.workers, self._zone, self.algorithm.name, scenario.method
             )
         return verdicts, rows
 
@@ -266,7 +299,7 @@ class AlgorithmRun:
 
     def _exact_order(self, url: str, upstream: Upstream, instances: list[Instance]) -> Verdict:
         check = "sequential requests follow the exact order"
-        if self.workers > 1 and not self.spec.zone:
+        if not counts_together(self.workers, self._zone):
             return not_applicable(
                 check,
                 f"{self.workers} nginx workers without a shared zone each keep their own rotation; "
@@ -314,9 +347,9 @@ class AlgorithmRun:
             "spec": {
                 "backends": len(result.instances),
                 "users": self.spec.users,
-                "duration_s": self.spec.duration,
+                "duration_s": self.scenario.duration if self.scenario else self.spec.duration,
                 "workers": self.workers,
-                "zone": self.spec.zone,
+                "zone": self._zone,
                 "weights": self.weights_by_instance,
             },
             "versions": tool_versions(),

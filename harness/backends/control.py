@@ -6,6 +6,7 @@ import http.client
 import json
 from typing import Any
 
+from harness.errors import HarnessError
 from harness.runtimes.base import Instance
 
 
@@ -17,7 +18,7 @@ def _call(instance: Instance, method: str, path: str, body: dict[str, Any] | Non
         response = connection.getresponse()
         answer: dict[str, Any] = json.loads(response.read())
         if response.status != 200:
-            raise ValueError(f"{instance.name} refused {method} /control{path}: {answer.get('error', answer)}")
+            raise HarnessError(f"{instance.name} refused {method} /control{path}: {answer.get('error', answer)}")
         return answer
     finally:
         connection.close()

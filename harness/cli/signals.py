@@ -15,9 +15,14 @@ import greenlet
 
 def interrupt_main_on_signals() -> None:
     main = greenlet.getcurrent()
+    interrupted = False
 
     def interrupt() -> None:
-        main.throw(KeyboardInterrupt)
+        # Once: a second Ctrl-C while the run stops everything must not cut that short.
+        nonlocal interrupted
+        if not interrupted:
+            interrupted = True
+            main.throw(KeyboardInterrupt)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         gevent.signal_handler(signum, interrupt)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import gevent.event
 from rich.console import Console
 from rich.table import Table
@@ -15,7 +17,8 @@ from harness.spec import BenchSpec
 
 def up(spec: BenchSpec, console: Console) -> int:
     """Starts the cluster, prints where it is, and keeps it up until Ctrl-C or SIGTERM."""
-    spec.validate()
+    # Without --algo the algorithm comes from --config, read below.
+    replace(spec, algorithms=spec.algorithms or ("round_robin",)).validate()
     ((name, config),) = resolve_configs(spec)
     run_dir = new_run_dir(spec.results_dir, f"up-{name}")
     workers = config.effective_workers(spec.workers)

@@ -166,22 +166,27 @@ class BlackholeFault:
         control.set_backlog(instance, 0)
         cluster.runtime.signal(instance, signal.SIGSTOP)
         _allow_open_files(_MAX_HELD + 256)
+        try:
+            self._fill_listen_queue(instance.host, instance.port)
+        except BaseException:
+            self._release(cluster, instance_name)
+            raise
+
+    def _fill_listen_queue(self, host: str, port: int) -> None:
         for _ in range(_MAX_HELD):
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.settimeout(0.2)
             try:
-                sock.connect((instance.host, instance.port))
+                sock.connect((host, port))
             except TimeoutError:
                 sock.close()
                 return  # the queue is full: from now on connections time out
             except OSError as exc:
                 sock.close()
-                self._release(cluster, instance_name)
-                raise FaultUnavailable(f"cannot fill the listen queue of {instance.address}: {exc}") from exc
+                raise FaultUnavailable(f"cannot fill the listen queue of {host}:{port}: {exc}") from exc
             self.held.append(sock)
-        self._release(cluster, instance_name)
         raise FaultUnavailable(
-            f"the listen queue of {instance.address} took {_MAX_HELD} connections without filling up "
+            f"the listen queue of {host}:{port} took {_MAX_HELD} connections without filling up "
             "(net.ipv4.tcp_abort_on_overflow or syncookies may differ on this machine)"
         )
 

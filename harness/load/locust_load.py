@@ -23,7 +23,6 @@ class LoadSettings:
     duration: float = 5.0
     spawn_rate: float = 100.0
     path: str = "/api/count"
-    first_client: int = 0
     method: str = "GET"
 
 
@@ -44,7 +43,7 @@ class LocustLoad:
     def run(self) -> pd.DataFrame:
         # Locust logs every user spawn at INFO; the harness prints its own progress.
         logging.getLogger("locust").setLevel(logging.WARNING)
-        user_class = make_user_class(self.url, self.settings.path, self.settings.first_client, self.settings.method)
+        user_class = make_user_class(self.url, self.settings.path, method=self.settings.method)
         environment = Environment(user_classes=[user_class], host=self.url)
         environment.events.request.add_listener(self.recorder.on_request)  # type: ignore[no-untyped-call]
         runner = environment.create_local_runner()

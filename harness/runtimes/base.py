@@ -45,6 +45,11 @@ class Instance:
 
 @runtime_checkable
 class Runtime(Protocol):
+    @property
+    def pids(self) -> list[int]:
+        """Every process the runtime started and still owns, for the run's journal."""
+        ...
+
     def start(self, specs: Sequence[InstanceSpec]) -> list[Instance]:
         """Starts the instances and returns once every one accepts connections."""
         ...

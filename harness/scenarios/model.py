@@ -19,13 +19,13 @@ rollback_after = 4               # seconds after `at`; left out: at the end of t
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.algorithms import ALGORITHM_NAMES, infra_dir
 from harness.errors import SpecError
-from harness.faults.kinds import Fault, make_fault
+from harness.faults.kinds import FAULT_KINDS, Fault, make_fault
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class FaultStep:
     instance: int | str
     fault: Fault
     rollback_at: float | None  # None: at the end of the load
+    parameters: dict[str, Any] = field(default_factory=dict)  # as written in the file
 
     @property
     def kind(self) -> str:
@@ -137,7 +138,10 @@ def _step(raw: dict[str, Any], index: int, duration: float, path: Path) -> Fault
     if not isinstance(instance, int | str) or isinstance(instance, bool):
         raise SpecError(f"{where}: instance must be a position (1, 2, ...) or a name")
     kind = raw.pop("kind", None)
+    if kind is None:
+        raise SpecError(f"{where}: no kind; name one of {', '.join(FAULT_KINDS)}")
     for key in ("at", "rollback_after"):
         raw.pop(key, None)
     fault = make_fault(str(kind), raw, where)
-    return FaultStep(at=at, instance=instance, fault=fault, rollback_at=None if after is None else at + after)
+    rollback_at = None if after is None else at + after
+    return FaultStep(at=at, instance=instance, fault=fault, rollback_at=rollback_at, parameters=raw)

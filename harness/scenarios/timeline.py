@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-import gevent
+import gevent.event
 
 from harness.cluster import Cluster
 from harness.faults.kinds import FaultUnavailable
@@ -25,6 +26,7 @@ class FaultRecord:
     planned_at: float
     injected_at: float | None = None
     rolled_back_at: float | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
     skipped: str | None = None
     error: str | None = None
 
@@ -53,13 +55,23 @@ class Timeline:
                 instance=name,
                 address=cluster.instance(name).address if acts_on_instance else "",
                 planned_at=step.at,
+                parameters=dict(step.parameters),
             )
             self.records.append(record)
             self._steps.append((step, record))
         self.started_at = 0.0
+        self._stopping = gevent.event.Event()
+
+    def stop(self) -> None:
+        """Asks ``run`` to finish: it stops between steps, never in the middle of one."""
+        self._stopping.set()
 
     def run(self, started_at: float) -> None:
-        """Injects and rolls back at the planned offsets from ``started_at``; meant for a greenlet."""
+        """Injects and rolls back at the planned offsets from ``started_at``; meant for a greenlet.
+
+        A step that raises is recorded on its fault (and the fault rolled back); the
+        timeline goes on with the next step.
+        """
         self.started_at = started_at
         events: list[tuple[float, bool, FaultStep, FaultRecord]] = []
         for step, record in self._steps:
@@ -67,7 +79,8 @@ class Timeline:
             if step.rollback_at is not None:
                 events.append((step.rollback_at, False, step, record))
         for offset, inject, step, record in sorted(events, key=lambda event: (event[0], event[1])):
-            gevent.sleep(max(0.0, started_at + offset - time.time()))
+            if self._stopping.wait(timeout=max(0.0, started_at + offset - time.time())):
+                return
             if inject:
                 self._inject(step, record)
             else:
@@ -87,6 +100,12 @@ class Timeline:
             record.skipped = str(exc)
             self.journal.record("fault skipped", step=record.index, kind=record.kind, reason=record.skipped)
             return
+        except Exception as exc:  # the run goes on; the fault's verdict fails with this error
+            record.injected_at = moment
+            record.error = f"inject failed: {type(exc).__name__}: {exc}"
+            self.journal.record("fault failed", step=record.index, kind=record.kind, error=record.error)
+            self._rollback(step, record)
+            return
         record.injected_at = moment
         if step.fault.heals_itself:
             record.rolled_back_at = time.time()
@@ -100,7 +119,7 @@ class Timeline:
         try:
             step.fault.rollback(self.cluster, record.instance)
         except Exception as exc:  # a failed rollback is recorded; the others still run
-            record.error = f"rollback failed: {exc}"
+            record.error = (record.error + "; " if record.error else "") + f"rollback failed: {exc}"
             self.journal.record("rollback failed", step=record.index, error=str(exc))
         record.rolled_back_at = time.time()
         self.journal.record("rollback", step=record.index, kind=record.kind, at=record.rolled_back_at)

@@ -45,7 +45,7 @@ def journal_pids(results: Path) -> list[int]:
         (["--algo", "round_robin", "--weights", "3,1"], "--weights gives 2 weights for 3 instances"),
         (["--config", "/nonexistent/nginx.conf"], "config file not found: /nonexistent/nginx.conf"),
         (["--algo", "round_robin", "--weights", "x"], "weights must be integers"),
-        (["--scenario", "nope"], "scenario not found: nope (shipped scenarios: fail, failover"),
+        (["--scenario", "nope"], "scenario not found: nope (shipped scenarios: blackhole, fail, failover"),
         (["--algo", "round_robin", "--port", "70000"], "--port must be between 1 and 65535"),
     ],
 )

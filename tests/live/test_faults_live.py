@@ -79,8 +79,8 @@ def test_hang_costs_proxy_read_timeout_per_affected_request(lb_bench: Bench, tmp
     hang = 'at = 1\nkind = "hang"\ninstance = 1\nrollback_after = 2.5'
     result = lb_bench("health_checks", config=fast, scenario=str(scenario(tmp_path, 5, hang)))
     assert result.passed, verdict_report(result)
-    (cost,) = verdicts(result, "costs proxy_read_timeout")
-    assert 1.0 <= cost.observed["median_request_time_s"] <= 2.0, cost.summary
+    (cost,) = verdicts(result, "waits proxy_read_timeout")
+    assert 1.0 <= cost.observed["median_wait_s"] <= 2.0, cost.summary
 
 
 def test_least_conn_sends_less_to_a_slow_instance(lb_bench: Bench, tmp_path: Path) -> None:
@@ -156,8 +156,8 @@ def test_blackhole_costs_proxy_connect_timeout_and_loses_no_get(lb_bench: Bench,
     blackhole = 'at = 1\nkind = "blackhole"\ninstance = 1\nrollback_after = 3'
     result = lb_bench("health_checks", config=config(tmp_path), scenario=str(scenario(tmp_path, 5, blackhole)))
     assert result.passed, verdict_report(result)
-    (cost,) = verdicts(result, "costs proxy_connect_timeout")
-    assert 1.0 <= cost.observed["median_request_time_s"] <= 2.0, cost.summary  # proxy_connect_timeout 1s
+    (cost,) = verdicts(result, "waits proxy_connect_timeout")
+    assert 1.0 <= cost.observed["median_wait_s"] <= 2.0, cost.summary  # proxy_connect_timeout 1s
     log = (result.run_dir / "health_checks" / "error.log").read_text()
     assert "Connection timed out" in log or "timed out" in log
 

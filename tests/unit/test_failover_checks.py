@@ -1,14 +1,23 @@
-"""Ejection by counting scope, on synthetic attempts."""
+"""Ejection and recovery by counting scope, on synthetic attempts."""
 
 import pandas as pd
 
-from harness.checks.failover import ejection
+from harness.checks.failover import ejection, recovery
 
 
 def attempt_rows(rows: list[tuple[float, float, str, int]]) -> pd.DataFrame:
     return pd.DataFrame(
         [
-            {"start": start, "msec": end, "address": "a", "upstream_status": status, "try": 0, "tries": 2, "pid": pid}
+            {
+                "start": start,
+                "end": end,
+                "address": "a",
+                "upstream_status": status,
+                "failed": status == "-" or status.startswith("5"),
+                "try": 0,
+                "tries": 2,
+                "pid": pid,
+            }
             for start, end, status, pid in rows
         ]
     )
@@ -32,6 +41,11 @@ def test_an_attempt_begun_after_the_instance_was_out_is_counted() -> None:
     assert ejection(rows, max_fails=1, fail_timeout=10, shared=True).attempts_while_out == 1
 
 
+def test_nginx_own_probe_after_fail_timeout_is_not_counted() -> None:
+    rows = attempt_rows([(10.0, 10.001, "502", 1), (20.2, 20.201, "502", 1)])
+    assert ejection(rows, max_fails=1, fail_timeout=10, shared=True).attempts_while_out == 0
+
+
 def test_without_a_zone_each_worker_counts_on_its_own() -> None:
     rows = attempt_rows([(10.0, 10.001, "502", 1), (10.01, 10.011, "502", 2), (10.02, 10.021, "502", 2)])
     shared = ejection(rows, max_fails=2, fail_timeout=10, shared=True)
@@ -43,3 +57,17 @@ def test_without_a_zone_each_worker_counts_on_its_own() -> None:
 def test_max_fails_zero_never_ejects() -> None:
     rows = attempt_rows([(10.0, 10.001, "502", 1)] * 5)
     assert ejection(rows, max_fails=0, fail_timeout=10, shared=True).at is None
+
+
+def test_a_4xx_answer_is_not_a_failure() -> None:
+    rows = attempt_rows([(10.0, 10.001, "404", 1)] * 5)
+    assert ejection(rows, max_fails=1, fail_timeout=10, shared=True).at is None
+
+
+def test_recovery_is_timed_from_the_last_failure_of_the_worker_that_chose_it_again() -> None:
+    rows = attempt_rows(
+        [(10.0, 10.001, "502", 1), (12.0, 12.001, "502", 2), (13.0, 13.002, "200", 1), (13.5, 13.6, "200", 2)]
+    )
+    assert recovery(rows, rollback=11.0, shared=False) == (13.0, 10.001)
+    assert recovery(rows, rollback=11.0, shared=True) == (13.0, 12.001)
+    assert recovery(rows, rollback=14.0, shared=True) == (None, None)

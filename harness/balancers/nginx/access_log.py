@@ -56,17 +56,28 @@ def read_access_log(path: Path) -> pd.DataFrame:
     return frame
 
 
+CLIENT_CLOSED = 499
+
+
+def is_failure(upstream_status: str) -> bool:
+    """An attempt nginx may count against the peer: no answer ("-": refused, reset, timed
+    out) or a 5xx. A 3xx or 4xx answer is the application's, never a peer failure."""
+    return upstream_status == "-" or upstream_status.startswith("5")
+
+
 def attempts(log: pd.DataFrame) -> pd.DataFrame:
     """One row per attempt on a peer.
 
-    Columns: ``start`` and ``msec`` (when the attempt began and when its request was
-    logged, seconds since the epoch), ``address``, ``upstream_status`` ("-" when nginx gave
-    up on it or the client left), ``try`` (0-based) of ``tries``, ``pid`` of the worker,
-    ``request_status``. An attempt begins when the request began (``msec - request_time``)
-    plus the time spent on the attempts before it.
+    Columns: ``start`` and ``end`` of the attempt and ``msec`` (when its request was
+    logged), seconds since the epoch; ``address``, ``upstream_status`` ("-" when nginx gave
+    up on it or the client left), ``failed``, ``try`` (0-based) of ``tries``, ``pid`` of
+    the worker, ``request_status``. An attempt begins when the request began
+    (``msec - request_time``) plus the time spent on the attempts before it. Requests the
+    client abandoned (499, at the end of a load) are left out: nginx gave up on them, not
+    the peer.
     """
     rows = []
-    for line in log.to_dict("records"):
+    for line in log[log["status"] != CLIENT_CLOSED].to_dict("records"):
         addresses: list[str] = line["upstream_addrs"]
         statuses = list(line["upstream_statuses"]) + ["-"] * (len(addresses) - len(line["upstream_statuses"]))
         spent = [_seconds(value) or 0.0 for value in _split(str(line["upstream_response_time"]))]
@@ -76,14 +87,16 @@ def attempts(log: pd.DataFrame) -> pd.DataFrame:
             rows.append(
                 {
                     "start": begun + sum(spent[:index]),
+                    "end": begun + sum(spent[: index + 1]) if index < len(spent) else float(line["msec"]),
                     "msec": line["msec"],
                     "address": address,
                     "upstream_status": statuses[index],
+                    "failed": is_failure(statuses[index]),
                     "try": index,
                     "tries": len(addresses),
                     "pid": line["pid"],
                     "request_status": line["status"],
                 }
             )
-    columns = ["start", "msec", "address", "upstream_status", "try", "tries", "pid", "request_status"]
+    columns = ["start", "end", "msec", "address", "upstream_status", "failed", "try", "tries", "pid", "request_status"]
     return pd.DataFrame(rows, columns=columns)

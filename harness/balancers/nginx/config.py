@@ -88,12 +88,6 @@ class Upstream:
     def has(self, directive: str) -> bool:
         return any(name == directive for name, _ in self.options)
 
-    def option(self, directive: str) -> tuple[str, ...] | None:
-        for name, args in self.options:
-            if name == directive:
-                return args
-        return None
-
 
 @dataclass
 class NginxConfig:
