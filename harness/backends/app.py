@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from harness.backends import INSTANCE_HEADER
-from harness.backends.behaviour import InstanceMode, KnobError, pick_delay_ms, pick_status
+from harness.backends.behaviour import InstanceMode, KnobError, parse_duration_ms, pick_delay_ms, pick_status
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -64,20 +64,25 @@ async def _behaviour(request: web.Request, handler: Handler) -> web.StreamRespon
     state = request.app[STATE_KEY]
     state.active += 1
     try:
-        try:
-            delay_ms = state.mode.delay_ms + pick_delay_ms(request.query.get("delay"), state.rng)
-            status = pick_status(request.query.get("status"), state.rng)
-        except KnobError as exc:
-            return _json(state, {"error": str(exc)}, status=400)
+        delay_ms, status = state.mode.delay_ms, 200
+        if request.query_string:  # most requests carry no knob: skip parsing the query for them
+            try:
+                delay_ms += pick_delay_ms(request.query.get("delay"), state.rng)
+                status = pick_status(request.query.get("status"), state.rng)
+            except KnobError as exc:
+                return _json(state, {"error": str(exc)}, status=400)
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000.0)
         state.served += 1
-        is_health = request.path == "/api/health"
-        if not is_health and state.mode.fail_rate > 0 and state.rng.random() < state.mode.fail_rate:
-            return _json(state, {"error": "failing on purpose"}, status=state.mode.fail_status)
+        mode = state.mode
+        if mode.fail_rate > 0 and request.path != "/api/health" and state.rng.random() < mode.fail_rate:
+            return _json(state, {"error": "failing on purpose"}, status=mode.fail_status)
         if status != 200:
             return _json(state, {"status": status}, status=status)
-        return await handler(request)
+        try:
+            return await handler(request)
+        except KnobError as exc:  # a handler's own parameter (ms=) that cannot be understood
+            return _json(state, {"error": str(exc)}, status=400)
     finally:
         state.active -= 1
 
@@ -106,10 +111,7 @@ async def count(request: web.Request) -> web.Response:
 async def cpu_bound(request: web.Request) -> web.Response:
     """Burns CPU for ``ms`` milliseconds (default 200), blocking this instance meanwhile."""
     state = request.app[STATE_KEY]
-    try:
-        duration_ms = float(request.query.get("ms", "200"))
-    except ValueError:
-        return _json(state, {"error": "ms must be a number"}, status=400)
+    duration_ms = parse_duration_ms(request.query.get("ms", "200"))
     deadline = time.perf_counter() + duration_ms / 1000.0
     spins = 0
     while time.perf_counter() < deadline:
@@ -120,10 +122,7 @@ async def cpu_bound(request: web.Request) -> web.Response:
 async def slow(request: web.Request) -> web.Response:
     """Holds the request open for ``ms`` milliseconds (default 1000) without using CPU."""
     state = request.app[STATE_KEY]
-    try:
-        duration_ms = float(request.query.get("ms", "1000"))
-    except ValueError:
-        return _json(state, {"error": "ms must be a number"}, status=400)
+    duration_ms = parse_duration_ms(request.query.get("ms", "1000"))
     await asyncio.sleep(duration_ms / 1000.0)
     return _json(state, {"ms": duration_ms})
 

@@ -53,6 +53,8 @@ def test_status_and_delay_knobs(instance: Instance) -> None:
     slow = get(url, "/api/count?delay=200ms")
     assert slow.finished - slow.started >= 0.2
     assert get(url, "/api/count?status=abc").status == 400
+    assert get(url, "/api/slow?ms=abc").status == 400
+    assert get(url, "/api/slow?ms=0.05s").status == 200
 
 
 def test_control_reports_active_requests_and_failing_mode(instance: Instance) -> None:
