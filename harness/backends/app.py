@@ -65,6 +65,8 @@ async def _behaviour(request: web.Request, handler: Handler) -> web.StreamRespon
     state.active += 1
     try:
         delay_ms, status = state.mode.delay_ms, 200
+        if state.mode.delay:
+            delay_ms += pick_delay_ms(state.mode.delay, state.rng)
         if request.query_string:  # most requests carry no knob: skip parsing the query for them
             try:
                 delay_ms += pick_delay_ms(request.query.get("delay"), state.rng)
@@ -158,6 +160,11 @@ async def control_mode(request: web.Request) -> web.Response:
         return web.json_response({"error": f"unknown mode fields: {sorted(unknown)}"}, status=400)
     for key, value in changes.items():
         setattr(state.mode, key, type(getattr(state.mode, key))(value))
+    try:
+        pick_delay_ms(state.mode.delay, state.rng)
+    except KnobError as exc:
+        state.mode.delay = ""
+        return web.json_response({"error": str(exc)}, status=400)
     return web.json_response(state.snapshot())
 
 

@@ -91,6 +91,7 @@ class InstanceMode:
 
     healthy: bool = True
     delay_ms: float = 0.0
+    delay: str = ""  # a fortio-style distribution added on top, e.g. "100ms:50,1s:5"
     fail_rate: float = 0.0
     fail_status: int = 503
 
@@ -98,6 +99,7 @@ class InstanceMode:
         return {
             "healthy": self.healthy,
             "delay_ms": self.delay_ms,
+            "delay": self.delay,
             "fail_rate": self.fail_rate,
             "fail_status": self.fail_status,
         }

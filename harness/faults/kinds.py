@@ -7,6 +7,7 @@ call when the fault was never injected or was already rolled back.
 
 from __future__ import annotations
 
+import random
 import resource
 import signal
 import socket
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from harness.backends import control
+from harness.backends.behaviour import KnobError, pick_delay_ms
 from harness.cluster import Cluster
 from harness.errors import SpecError
 from harness.processes import wait_gone
@@ -122,7 +124,8 @@ class ModeFault:
 
 @dataclass
 class SlowFault(ModeFault):
-    """Every answer of the instance takes ``delay_ms`` longer."""
+    """Every answer of the instance takes ``delay_ms`` longer, plus a fortio-style ``delay``
+    distribution when given (``"100ms:50,1s:5"``: 100 ms for half, 1 s for 5 %)."""
 
     kind: ClassVar[str] = "slow"
 
@@ -261,7 +264,7 @@ _PARAMETERS: dict[str, dict[str, type]] = {
     "hang": {},
     "restart": {},
     "blackhole": {},
-    "slow": {"delay_ms": float},
+    "slow": {"delay_ms": float, "delay": str},
     "fail": {"fail_rate": float, "fail_status": int},
     "unhealthy": {},
     "scale": {"to": int},
@@ -283,6 +286,12 @@ def make_fault(kind: str, parameters: Mapping[str, Any], where: str) -> Fault:
     except (TypeError, ValueError) as exc:
         raise SpecError(f"{where}: bad parameter for fault {kind!r}: {exc}") from exc
     if kind == "slow":
+        if "delay" in values:  # a distribution, checked here so a typo fails before the run
+            try:
+                pick_delay_ms(str(values["delay"]), random.Random(0))
+            except KnobError as exc:
+                raise SpecError(f"{where}: bad delay for fault 'slow': {exc}") from exc
+            return SlowFault({"delay_ms": values.get("delay_ms", 0.0), "delay": values["delay"]})
         return SlowFault({"delay_ms": values.get("delay_ms", 500.0)})
     if kind == "fail":
         rate = values.get("fail_rate", 1.0)

@@ -63,3 +63,12 @@ def test_control_reports_active_requests_and_failing_mode(instance: Instance) ->
     status, state = fetch(instance.host, instance.control_port, "/control/state")
     assert status == 200 and state["active"] == 0 and state["served"] == 1
     assert fetch(instance.host, instance.control_port, "/control/mode", "POST", {"bogus": 1})[0] == 400
+
+
+def test_a_delay_distribution_set_at_run_time(instance: Instance) -> None:
+    fetch(instance.host, instance.control_port, "/control/mode", "POST", {"delay": "120ms:100"})
+    url = f"http://{instance.host}:{instance.port}"
+    slow = get(url, "/api/count")
+    assert slow.finished - slow.started >= 0.12
+    status, body = fetch(instance.host, instance.control_port, "/control/mode", "POST", {"delay": "never"})
+    assert status == 400 and "not a duration" in str(body["error"])

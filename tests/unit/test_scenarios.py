@@ -57,3 +57,14 @@ def test_mistakes_are_named(tmp_path: Path, text: str, message: str) -> None:
 def test_an_unknown_scenario_lists_the_shipped_ones() -> None:
     with pytest.raises(SpecError, match=r"shipped scenarios: .*failover"):
         load_scenario("nope")
+
+
+def test_slow_takes_a_delay_distribution(tmp_path: Path) -> None:
+    text = 'duration = 5\n[[faults]]\nat = 1\nkind = "slow"\ndelay = "100ms:50,1s:5"\n'
+    fault = load_scenario(write(tmp_path, text)).steps[0].fault
+    assert isinstance(fault, SlowFault) and fault.mode == {"delay_ms": 0.0, "delay": "100ms:50,1s:5"}
+
+
+def test_a_bad_delay_distribution_is_named(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="bad delay for fault 'slow'"):
+        load_scenario(write(tmp_path, 'duration = 5\n[[faults]]\nat = 1\nkind = "slow"\ndelay = "soon"\n'))
