@@ -146,3 +146,25 @@ def test_interrupted_run_stops_everything(tmp_path: Path, signum: int) -> None:
     assert "interrupted" in stderr
     pids = journal_pids(tmp_path)
     assert len(pids) == 5 and wait_gone(pids) == [], f"left running: {[p for p in pids if alive(p)]}"
+
+
+def test_an_interrupted_scenario_rolls_its_fault_back_and_stops_everything(tmp_path: Path) -> None:
+    scenario = tmp_path / "hang.toml"
+    scenario.write_text('duration = 30\n[[faults]]\nat = 0.5\nkind = "hang"\ninstance = 1\n')
+    results = tmp_path / "results"
+    process = subprocess.Popen(
+        [*HARNESS, "bench", "--algo", "health_checks", "--scenario", str(scenario), "--results-dir", str(results)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not any('"fault"' in j.read_text() for j in results.glob("*/*/journal.jsonl")):
+        assert time.monotonic() < deadline and process.poll() is None, "the fault was never injected"
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    (journal,) = results.glob("*/*/journal.jsonl")
+    events = [json.loads(line)["event"] for line in journal.read_text().splitlines()]
+    assert events.index("rollback") > events.index("fault"), events
+    pids = journal_pids(results)
+    assert wait_gone(pids) == [], f"left running: {[p for p in pids if alive(p)]}"
