@@ -6,18 +6,18 @@
 VENV      ?= .venv
 PYTHON    ?= python3
 BIN       := $(VENV)/bin
-APT_PKGS  := nginx-light wrk
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system-packages venv bench test lint benchmarks clean
 
 setup: system-packages venv
 
-# nginx (and wrk for benchmarks) from the distribution's packages, only when missing.
+# nginx and HAProxy (and wrk for benchmarks) from the distribution's packages, only when missing.
 # policy-rc.d keeps the package from starting the system nginx on port 80.
 system-packages:
 	@missing=""; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \

@@ -1,0 +1,1 @@
+"""HAProxy as the balancer under test: active health checks, a stats socket, the same algorithms."""

@@ -1,0 +1,169 @@
+"""Runs the real haproxy binary (master-worker, foreground) on a generated config in the run directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.balancers.haproxy.config import HaproxyConfig, RenderSettings, render
+from harness.errors import AddressInUseError, ConfigError, StartupError, ToolMissingError
+from harness.net import LOOPBACK, accepts_connections, free_port, port_is_free
+from harness.processes import children_of, spawn, terminate
+from harness.readiness import WaitStrategy, tail
+from harness.runtimes.base import Instance
+
+INSTALL_HINT = "install it with `apt-get install -y haproxy` (or run `make setup`)"
+# `show servers state` columns: srv_op_state 0 stopped (DOWN), 1 starting, 2 running (UP), 3 stopping.
+_OP_STATES = {"0": "DOWN", "1": "STARTING", "2": "UP", "3": "STOPPING"}
+
+
+def haproxy_binary() -> str:
+    """The haproxy executable ($HARNESS_HAPROXY, else from PATH); ToolMissingError says how to install it."""
+    chosen = os.environ.get("HARNESS_HAPROXY") or shutil.which("haproxy") or "/usr/sbin/haproxy"
+    if not (Path(chosen).is_file() and os.access(chosen, os.X_OK)):
+        raise ToolMissingError(f"haproxy is not installed: {INSTALL_HINT}")
+    return chosen
+
+
+def haproxy_version() -> str:
+    result = subprocess.run([haproxy_binary(), "-v"], capture_output=True, text=True, check=False)
+    first = result.stdout.splitlines()[0] if result.stdout else ""
+    return first.removeprefix("HAProxy version ").split(" ")[0]
+
+
+class HaproxyBalancer:
+    """One HAProxy master and its worker for one run; a context manager."""
+
+    name = "haproxy"
+
+    def __init__(
+        self,
+        config: HaproxyConfig,
+        run_dir: Path,
+        weights: dict[str, int] | None = None,
+        port: int | None = None,
+        start_timeout: float = 10.0,
+    ) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.weights = weights
+        self.requested_port = port
+        self.start_timeout = start_timeout
+        self.binary = haproxy_binary()
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def config_path(self) -> Path:
+        return self.run_dir / "haproxy.cfg"
+
+    @property
+    def access_log(self) -> Path:
+        return self.run_dir / "access.log"
+
+    @property
+    def stats_socket(self) -> Path:
+        return self.run_dir / "haproxy.sock"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def __enter__(self) -> HaproxyBalancer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def write_config(self, instances: Sequence[Instance]) -> Path:
+        """Renders the config for ``instances`` on ``self.port`` and checks it with ``haproxy -c``."""
+        settings = RenderSettings(run_dir=self.run_dir, listen=f"{LOOPBACK}:{self.port}", weights=self.weights)
+        self.config_path.write_text(render(self.config, instances, settings))
+        check = subprocess.run(
+            [self.binary, "-c", "-q", "-f", str(self.config_path)], capture_output=True, text=True, check=False
+        )
+        if check.returncode != 0:
+            alerts = [line for line in check.stdout.splitlines() + check.stderr.splitlines() if "ALERT" in line]
+            message = " ".join(alerts or check.stderr.splitlines() or check.stdout.splitlines())
+            raise ConfigError(f"haproxy rejected {self.config.path}: {message}")
+        return self.config_path
+
+    def start(self, instances: Sequence[Instance]) -> None:
+        self.port = self.requested_port or free_port()
+        if not port_is_free(LOOPBACK, self.port):
+            raise AddressInUseError(f"{LOOPBACK}:{self.port} is already in use: choose another --port or leave it out")
+        self.write_config(instances)
+        log = self.access_log.open("ab")
+        try:
+            # -W: master-worker, so a reload (SIGUSR2) starts a new worker and the old one
+            # finishes its requests; -db: stay in the foreground, logs on stdout.
+            self._process = spawn(
+                [self.binary, "-W", "-db", "-f", str(self.config_path)], self.run_dir / "haproxy.stderr.log", stdout=log
+            )
+        finally:
+            log.close()
+        wait = WaitStrategy(
+            f"haproxy on {LOOPBACK}:{self.port}", timeout=self.start_timeout, log=self.run_dir / "haproxy.stderr.log"
+        )
+        wait.wait(self._accepting)
+
+    def _accepting(self) -> bool | None:
+        assert self._process is not None
+        if self._process.poll() is not None:
+            raise StartupError(
+                f"haproxy exited with code {self._process.returncode}: {tail(self.run_dir / 'haproxy.stderr.log', 3)}"
+            )
+        return accepts_connections(LOOPBACK, self.port)
+
+    def reload(self, instances: Sequence[Instance]) -> float:
+        """Points HAProxy at ``instances`` with a seamless reload; returns the seconds it took."""
+        if self._process is None or self._process.poll() is not None:
+            raise StartupError("haproxy is not running: nothing to reload")
+        started = time.monotonic()
+        self.write_config(instances)
+        master = self._process.pid
+        old_workers = set(children_of(master))
+        os.kill(master, signal.SIGUSR2)
+
+        def reloaded() -> bool | None:
+            current = set(children_of(master))
+            return True if current and not current & old_workers else None
+
+        WaitStrategy("haproxy reload (old worker to exit)", timeout=30.0).wait(reloaded)
+        return time.monotonic() - started
+
+    def server_states(self) -> dict[str, str]:
+        """Each server's state as HAProxy's checks see it (UP, DOWN, ...), from the stats socket."""
+        answer = self._command("show servers state")
+        states: dict[str, str] = {}
+        for line in answer.splitlines():
+            fields = line.split()
+            if len(fields) > 5 and not line.startswith("#") and fields[0].isdigit():
+                states[fields[3]] = _OP_STATES.get(fields[5], fields[5])
+        return states
+
+    def _command(self, command: str) -> str:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(5.0)
+            sock.connect(str(self.stats_socket))
+            sock.sendall(command.encode() + b"\n")
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks).decode()
+
+    def stop(self) -> None:
+        if self._process is not None:
+            process, self._process = self._process, None
+            # SIGUSR1 is HAProxy's soft stop: the worker finishes its requests, then exits.
+            terminate(process, grace=5.0, signum=signal.SIGUSR1)

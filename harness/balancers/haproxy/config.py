@@ -1,0 +1,219 @@
+"""Reading a user's HAProxy config and rendering the one the harness runs.
+
+HAProxy's configuration is line-oriented: a section keyword (``global``, ``defaults``,
+``frontend``, ``backend``, ``listen``) opens a section, every following line is one
+keyword with its arguments. Words split on blanks, with shell-like quoting, and ``#``
+starts a comment; ``shlex`` in POSIX mode follows the same rules for what the shipped
+configs and ordinary user configs contain. As with nginx, a ``server`` line names a
+service (``server api-gateway api-gateway:3000 check``) and the harness expands it into
+one server per instance, keeping every parameter.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import ConfigError
+from harness.runtimes.base import Instance
+
+SECTIONS = {"global", "defaults", "frontend", "backend", "listen", "peers", "resolvers", "userlist", "program"}
+# The fields of each log line, tab-separated; the parser reads them by position.
+LOG_FORMAT = r"%Ts\t%ms\t%ci\t%HM\t%HU\t%ST\t%si:%sp\t%rc\t%Tr\t%Ta\t%pid\t%s\t%Tc"
+# Directives the harness owns: wherever the user put them, they are replaced.
+_OWNED = {"daemon", "pidfile", "chroot", "user", "group", "uid", "gid", "log", "log-format", "stats", "master-worker"}
+_OWNED_OPTIONS = {"httplog", "tcplog", "dontlognull"}
+
+
+@dataclass
+class Section:
+    kind: str
+    name: str
+    lines: list[list[str]] = field(default_factory=list)
+
+    def has(self, *words: str) -> bool:
+        return any(line[: len(words)] == list(words) for line in self.lines)
+
+    def first(self, keyword: str) -> list[str] | None:
+        return next((line for line in self.lines if line[0] == keyword), None)
+
+
+@dataclass(frozen=True)
+class Server:
+    """One ``server`` line of a backend, before expansion."""
+
+    name: str
+    service: str
+    port: str | None
+    params: tuple[str, ...]
+
+    def param(self, key: str) -> str | None:
+        """The value after keyword ``key`` (``weight 3``), "" for a flag (``backup``), None when absent."""
+        for index, word in enumerate(self.params):
+            if word == key:
+                takes_value = key not in {"backup", "check", "disabled", "ssl"}
+                return self.params[index + 1] if takes_value and index + 1 < len(self.params) else ""
+        return None
+
+    @property
+    def weight(self) -> int:
+        value = self.param("weight")
+        return int(value) if value else 1
+
+
+@dataclass
+class HaproxyConfig:
+    path: Path
+    sections: list[Section]
+
+    def backends(self) -> list[Section]:
+        return [s for s in self.sections if s.kind in {"backend", "listen"} and s.first("server") is not None]
+
+    def servers(self) -> list[Server]:
+        return [_server(line) for backend in self.backends() for line in backend.lines if line[0] == "server"]
+
+    @property
+    def services(self) -> list[str]:
+        return list(dict.fromkeys(server.service for server in self.servers()))
+
+    def inferred_algorithm(self) -> str:
+        """The algorithm the first backend asks for, named as ``harness bench --algo`` names it."""
+        backend = self.backends()[0]
+        balance = (backend.first("balance") or ["balance", "roundrobin"])[1:]
+        if balance[:1] == ["leastconn"]:
+            return "least_conn"
+        if balance[:1] == ["source"]:
+            return "ip_hash"
+        servers = self.servers()
+        if len({server.weight for server in servers}) > 1:
+            return "weighted"
+        if any(server.param("check") is not None for server in servers) or backend.has("option", "httpchk"):
+            return "health_checks"
+        return "round_robin"
+
+
+def load_config(path: Path) -> HaproxyConfig:
+    """Parses a user's HAProxy config; ConfigError names the file and line when it cannot."""
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    sections: list[Section] = []
+    for number, raw in enumerate(path.read_text().splitlines(), start=1):
+        try:
+            words = shlex.split(raw, comments=True, posix=True)
+        except ValueError as exc:
+            raise ConfigError(f"cannot parse {path}:{number}: {exc}") from exc
+        if not words:
+            continue
+        if words[0] in SECTIONS:
+            sections.append(Section(words[0], words[1] if len(words) > 1 else ""))
+        elif not sections:
+            raise ConfigError(f"cannot parse {path}:{number}: {words[0]!r} outside any section")
+        else:
+            sections[-1].lines.append(words)
+    config = HaproxyConfig(path=path, sections=sections)
+    if not config.backends():
+        raise ConfigError(f"{path} has no backend with a server: nothing for the harness to balance")
+    return config
+
+
+def _server(line: Sequence[str]) -> Server:
+    if len(line) < 3:
+        raise ConfigError(f"a server line needs a name and an address: {' '.join(line)!r}")
+    _, name, address, *params = line
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        host, port = address, ""
+    return Server(name=name, service=host, port=port or None, params=tuple(params))
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    run_dir: Path
+    listen: str
+    weights: Mapping[str, int] | None = None
+
+    @property
+    def stats_socket(self) -> Path:
+        return self.run_dir / "haproxy.sock"
+
+
+def render(config: HaproxyConfig, instances: Sequence[Instance], settings: RenderSettings) -> str:
+    """The config HAProxy runs: services expanded into ``instances``, socket and logs in the run.
+
+    Raises ConfigError when a server names a service that has no instance.
+    """
+    by_service: dict[str, list[Instance]] = {}
+    for instance in instances:
+        by_service.setdefault(instance.service, []).append(instance)
+    out: list[str] = []
+    kinds = {section.kind for section in config.sections}
+    if "global" not in kinds:
+        out += _section_text("global", "", _global_lines(settings))
+    for section in config.sections:
+        lines = [line for line in section.lines if not _owned(line)]
+        if section.kind == "global":
+            lines = _global_lines(settings) + lines
+        if section.kind == "defaults":
+            lines = _log_lines() + lines
+        if section.kind in {"frontend", "listen"}:
+            lines = [["bind", settings.listen] if line[0] == "bind" else line for line in lines]
+        if section.kind in {"backend", "listen"}:
+            lines = list(_expand_servers(lines, by_service, settings, section.name))
+        out += _section_text(section.kind, section.name, lines)
+    if "defaults" not in kinds:
+        out = _section_text("defaults", "", [*_log_lines(), ["mode", "http"]]) + out
+    return "\n".join(out) + "\n"
+
+
+def _owned(line: Sequence[str]) -> bool:
+    return line[0] in _OWNED or (line[0] in {"option", "no"} and len(line) > 1 and line[-1] in _OWNED_OPTIONS)
+
+
+def _global_lines(settings: RenderSettings) -> list[list[str]]:
+    return [
+        ["stats", "socket", str(settings.stats_socket), "mode", "600", "level", "admin"],
+        # -db keeps HAProxy in the foreground; its logs go to stdout, which is the run's log file.
+        ["log", "stdout", "format", "raw", "local0"],
+    ]
+
+
+def _log_lines() -> list[list[str]]:
+    return [["log", "global"], ["log-format", LOG_FORMAT]]
+
+
+def _expand_servers(
+    lines: Iterable[list[str]], by_service: Mapping[str, list[Instance]], settings: RenderSettings, backend: str
+) -> Iterable[list[str]]:
+    for line in lines:
+        if line[0] != "server":
+            yield line
+            continue
+        server = _server(line)
+        instances = by_service.get(server.service)
+        if not instances:
+            known = ", ".join(sorted(by_service)) or "none"
+            raise ConfigError(
+                f"backend {backend} names service {server.service!r}, which has no instance (services started: {known})"
+            )
+        for instance in instances:
+            params = list(server.params)
+            if settings.weights and instance.name in settings.weights:
+                if "weight" in params:
+                    index = params.index("weight")
+                    del params[index : index + 2]
+                params += ["weight", str(settings.weights[instance.name])]
+            yield ["server", instance.name, instance.address, *params]
+
+
+def _section_text(kind: str, name: str, lines: Iterable[Sequence[str]]) -> list[str]:
+    return [f"{kind} {name}".rstrip(), *("    " + " ".join(_quote(word) for word in line) for line in lines), ""]
+
+
+def _quote(word: str) -> str:
+    # Inside double quotes HAProxy reads backslash escapes (the log format's \t is a tab);
+    # plain words stay as written.
+    if word and not any(c in word for c in " \t\"'#\\"):
+        return word
+    return '"' + word.replace('"', '\\"') + '"'

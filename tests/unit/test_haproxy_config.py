@@ -1,0 +1,79 @@
+"""Parsing a user's HAProxy config and rendering the one HAProxy runs (no HAProxy needed)."""
+
+from pathlib import Path
+
+import pytest
+
+from harness.algorithms import infra_dir
+from harness.balancers.haproxy.config import LOG_FORMAT, RenderSettings, load_config, render
+from harness.errors import ConfigError
+from harness.runtimes.base import Instance
+
+SHIPPED = {
+    "haproxy-round-robin.cfg": "round_robin",
+    "haproxy-least-conn.cfg": "least_conn",
+    "haproxy-source.cfg": "ip_hash",
+    "haproxy-consistent-hash.cfg": "ip_hash",
+    "haproxy-weighted.cfg": "weighted",
+    "haproxy-health-checks.cfg": "health_checks",
+    "haproxy-health-checks-no-redispatch.cfg": "health_checks",
+}
+
+
+def instances(service: str, count: int) -> list[Instance]:
+    return [Instance(f"{service}-{i}", service, f"127.0.1.{i}", 8000 + i, 9000 + i, i) for i in range(1, count + 1)]
+
+
+@pytest.mark.parametrize(("name", "algorithm"), sorted(SHIPPED.items()))
+def test_each_shipped_config_infers_its_algorithm(name: str, algorithm: str) -> None:
+    assert load_config(infra_dir() / "haproxy" / name).inferred_algorithm() == algorithm
+
+
+def test_servers_expand_per_instance_keeping_parameters(tmp_path: Path) -> None:
+    config = load_config(infra_dir() / "haproxy" / "haproxy-health-checks.cfg")
+    text = render(config, instances("api-gateway", 3), RenderSettings(tmp_path, "127.0.0.1:18000"))
+    assert "    server api-gateway-2 127.0.1.2:8002 check\n" in text
+    assert "    bind 127.0.0.1:18000\n" in text
+    assert f"stats socket {tmp_path}/haproxy.sock" in text
+    assert f'log-format "{LOG_FORMAT}"' in text
+    assert "option redispatch" in text and "default-server inter 500ms fall 2 rise 2" in text
+
+
+def test_weights_override(tmp_path: Path) -> None:
+    config = load_config(infra_dir() / "haproxy" / "haproxy-weighted.cfg")
+    ones = [Instance("api-gateway-1", "api-gateway-1", "127.0.1.1", 8001, 9001, 1)]
+    twos = [Instance("api-gateway-2", "api-gateway-2", "127.0.1.2", 8002, 9002, 2)]
+    text = render(config, ones + twos, RenderSettings(tmp_path, "127.0.0.1:1", weights={"api-gateway-2": 5}))
+    assert "server api-gateway-1 127.0.1.1:8001 weight 3" in text
+    assert "server api-gateway-2 127.0.1.2:8002 weight 5" in text
+
+
+def test_the_harness_owns_logs_daemon_and_sockets(tmp_path: Path) -> None:
+    path = tmp_path / "h.cfg"
+    path.write_text(
+        "global\n    daemon\n    log /dev/log local0\n    stats socket /run/haproxy/admin.sock\n    chroot /var/lib/x\n"
+        "defaults\n    option httplog\n    mode http\nlisten web\n    bind *:80\n    server app app:80\n"
+    )
+    text = render(load_config(path), instances("app", 1), RenderSettings(tmp_path, "127.0.0.1:2"))
+    assert "daemon" not in text and "/dev/log" not in text and "/run/haproxy" not in text and "chroot" not in text
+    assert "option httplog" not in text and "bind 127.0.0.1:2" in text
+
+
+def test_an_unknown_service_is_named(tmp_path: Path) -> None:
+    config = load_config(infra_dir() / "haproxy" / "haproxy-round-robin.cfg")
+    with pytest.raises(ConfigError, match="names service 'api-gateway', which has no instance"):
+        render(config, instances("other", 1), RenderSettings(tmp_path, "127.0.0.1:1"))
+
+
+def test_a_config_without_servers_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "h.cfg"
+    path.write_text("defaults\n    mode http\nfrontend f\n    bind :80\n")
+    with pytest.raises(ConfigError, match="no backend with a server"):
+        load_config(path)
+
+
+def test_an_unclosed_quote_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "h.cfg"
+    path.write_text('backend b\n    server a a:1\n    http-request set-header X "oops\n')
+    with pytest.raises(ConfigError, match=r"h.cfg:3"):
+        load_config(path)
