@@ -24,6 +24,7 @@ class Algorithm:
     exact_order: bool  # sequential requests follow nginx's (smooth weighted) round robin
     sticky: bool  # each client address stays on one instance
     avoids_busy: bool  # new requests avoid an instance holding a long request
+    haproxy_config_file: str = ""
 
 
 ALGORITHMS: dict[str, Algorithm] = {
@@ -37,6 +38,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             exact_order=True,
             sticky=False,
             avoids_busy=False,
+            haproxy_config_file="haproxy-round-robin.cfg",
         ),
         Algorithm(
             "least_conn",
@@ -46,6 +48,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             exact_order=False,
             sticky=False,
             avoids_busy=True,
+            haproxy_config_file="haproxy-least-conn.cfg",
         ),
         Algorithm(
             "ip_hash",
@@ -55,6 +58,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             exact_order=False,
             sticky=True,
             avoids_busy=False,
+            haproxy_config_file="haproxy-source.cfg",
         ),
         Algorithm(
             "weighted",
@@ -64,15 +68,17 @@ ALGORITHMS: dict[str, Algorithm] = {
             exact_order=True,
             sticky=False,
             avoids_busy=False,
+            haproxy_config_file="haproxy-weighted.cfg",
         ),
         Algorithm(
             "health_checks",
             "nginx-health-checks.conf",
-            "round robin with passive health checks (max_fails / fail_timeout)",
+            "round robin with health checks (nginx: passive max_fails / fail_timeout; HAProxy: active)",
             spread="even",
             exact_order=True,
             sticky=False,
             avoids_busy=False,
+            haproxy_config_file="haproxy-health-checks.cfg",
         ),
     )
 }
@@ -85,5 +91,11 @@ def infra_dir() -> Path:
     return Path(override) if override else Path(__file__).resolve().parent.parent / "infra"
 
 
-def shipped_config(algorithm: Algorithm) -> Path:
+BALANCERS = ("nginx", "haproxy")
+
+
+def shipped_config(algorithm: Algorithm, balancer: str = "nginx") -> Path:
+    """The shipped config that shows ``algorithm`` on ``balancer``."""
+    if balancer == "haproxy":
+        return infra_dir() / "haproxy" / algorithm.haproxy_config_file
     return infra_dir() / "nginx" / algorithm.config_file

@@ -6,8 +6,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.algorithms import ALGORITHMS, shipped_config
-from harness.balancers.nginx.balancer import nginx_binary
-from harness.balancers.nginx.config import NginxConfig, load_config
+from harness.balancers.base import BalancerConfig
+from harness.balancers.factory import check_installed, load_balancer_config
 from harness.errors import SpecError
 from harness.results.store import new_run_dir, write_json
 from harness.run import AlgorithmResult, AlgorithmRun, Reporter
@@ -25,14 +25,14 @@ class BenchResult:
         return all(result.passed for result in self.results)
 
 
-def resolve_configs(spec: BenchSpec, scenario: Scenario | None = None) -> list[tuple[str, NginxConfig]]:
+def resolve_configs(spec: BenchSpec, scenario: Scenario | None = None) -> list[tuple[str, BalancerConfig]]:
     """Each algorithm with the config it runs against; all parsed before anything starts.
 
     Without --algo the algorithm comes from the scenario, else from the config's upstream.
     """
     default = scenario.algorithm if scenario is not None else None
     if spec.config is not None:
-        config = load_config(spec.config)
+        config = load_balancer_config(spec.balancer, spec.config)
         algorithm = spec.algorithms[0] if spec.algorithms else default or config.inferred_algorithm()
         if algorithm not in ALGORITHMS:
             raise SpecError(f"{spec.config} uses `{algorithm}`; pass --algo to say which behaviour to check")
@@ -40,7 +40,9 @@ def resolve_configs(spec: BenchSpec, scenario: Scenario | None = None) -> list[t
     names = spec.algorithms or ((default,) if default else ())
     if not names:
         raise SpecError("no algorithm given: pass --algo")
-    return [(name, load_config(shipped_config(ALGORITHMS[name]))) for name in names]
+    return [
+        (name, load_balancer_config(spec.balancer, shipped_config(ALGORITHMS[name], spec.balancer))) for name in names
+    ]
 
 
 def bench(spec: BenchSpec, reporter: Reporter | None = None) -> BenchResult:
@@ -51,10 +53,12 @@ def bench(spec: BenchSpec, reporter: Reporter | None = None) -> BenchResult:
     """
     # With --config and no --algo the algorithm comes from the config, read below.
     replace(spec, algorithms=spec.algorithms or ("round_robin",)).validate()
-    nginx_binary()
+    check_installed(spec.balancer)
     scenario = load_scenario(spec.scenario) if spec.scenario else None
     plan = resolve_configs(spec, scenario)
     label = plan[0][0] if len(plan) == 1 else "all"
+    if spec.balancer != "nginx":
+        label = f"{spec.balancer}-{label}"
     if scenario is not None:
         label += f"-{scenario.name}"
     run_dir = new_run_dir(spec.results_dir, label)

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from harness.balancers.nginx.balancer import NginxBalancer
-from harness.balancers.nginx.config import NginxConfig
+from harness.balancers.base import Balancer, BalancerConfig
+from harness.balancers.factory import make_balancer
 from harness.errors import SpecError
 from harness.load import probes
 from harness.results.store import Journal
@@ -26,7 +26,7 @@ from harness.topology import plan_instances, weights_for
 class Cluster:
     def __init__(
         self,
-        config: NginxConfig,
+        config: BalancerConfig,
         run_dir: Path,
         backends: int | None = None,
         workers: int = 1,
@@ -43,9 +43,7 @@ class Cluster:
         self.journal = journal or Journal(run_dir / "journal.jsonl")
         # Local processes unless the caller brings another runtime (a fake one in unit tests).
         self.runtime: Runtime = runtime or LocalProcessRuntime(run_dir / "instances")
-        self.balancer = NginxBalancer(
-            config, run_dir, workers=workers, zone=zone, weights=self.weights_by_instance, port=port
-        )
+        self.balancer: Balancer = make_balancer(config, run_dir, workers, zone, self.weights_by_instance, port)
         self.instances: list[Instance] = []
         self.ever_started: dict[str, Instance] = {}  # every instance of the run, latest process each
         self.timings: dict[str, float] = {}

@@ -87,7 +87,8 @@ def lb_bench(lb_settings: LiveSettings) -> Callable[..., BenchResult]:
     """Runs ``harness bench`` in-process: ``lb_bench("round_robin", workers=2, zone=True)``."""
 
     def run(*algorithms: str, **options: Any) -> BenchResult:
-        options.setdefault("duration", lb_settings.duration)
+        if options.get("duration") is None:
+            options["duration"] = lb_settings.duration
         options.setdefault("users", lb_settings.users)
         options.setdefault("results_dir", lb_settings.results_dir)
         if options.get("config") is not None:

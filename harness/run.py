@@ -16,9 +16,10 @@ import gevent
 import pandas as pd
 
 from harness.algorithms import Algorithm
+from harness.balancers import factory
+from harness.balancers.base import BalancerConfig
 from harness.balancers.nginx.access_log import attempts, read_access_log
-from harness.balancers.nginx.balancer import nginx_version
-from harness.balancers.nginx.config import NginxConfig, Upstream, passive_checks
+from harness.balancers.nginx.config import NginxConfig, passive_checks
 from harness.checks.distribution import counts_of, exact_cycle, shares_from_weights, spread_matches
 from harness.checks.errors import no_client_errors
 from harness.checks.failover import (
@@ -96,7 +97,7 @@ class AlgorithmRun:
         self,
         spec: BenchSpec,
         algorithm: Algorithm,
-        config: NginxConfig,
+        config: BalancerConfig,
         run_dir: Path,
         reporter: Reporter | None = None,
         scenario: Scenario | None = None,
@@ -109,9 +110,10 @@ class AlgorithmRun:
         self.journal = Journal(run_dir / "journal.jsonl")
         self.workers = config.effective_workers(spec.workers)
         # A zone given by --zone or already in the user's upstream: workers then share counts.
-        self._zone = spec.zone or config.upstreams[0].has("zone")
+        self._zone = spec.zone or config.shares_counts()
         self.weights_by_instance: dict[str, int] | None = None
         self.scenario = scenario
+        self._generated_config: Path | None = None
         self._used = False
 
     def execute(self) -> AlgorithmResult:
@@ -137,6 +139,7 @@ class AlgorithmRun:
             journal=self.journal,
         )
         self.weights_by_instance = cluster.weights_by_instance
+        self._generated_config = cluster.balancer.config_path
         if self.scenario is not None:  # an instance the run will not have is bad input: say so before starting
             planned = [spec.name for spec in cluster.specs]
             for step in self.scenario.steps:
@@ -198,10 +201,9 @@ class AlgorithmRun:
         """Steady state: the probes, then load, then the algorithm's claims on what was recorded."""
         name = self.algorithm.name
         verdicts: list[Verdict] = []
-        upstream = self._upstream()
         if self.algorithm.exact_order:
             self.reporter.phase(name, "sequential requests")
-            verdicts.append(self._exact_order(url, upstream, instances))
+            verdicts.append(self._exact_order(url, instances))
         if self.algorithm.avoids_busy and not counts_together(self.workers, self._zone):
             verdicts.append(
                 not_applicable(
@@ -217,7 +219,7 @@ class AlgorithmRun:
             timings["least_conn_probe_s"] = time.monotonic() - started
         frame, locust_count = self._load(url, self.spec.duration, timings)
         verdicts.append(no_client_errors(frame))
-        expected = self._expected_shares(upstream, instances)
+        expected = self._expected_shares(instances)
         if expected is not None:
             counts = counts_of(frame.loc[frame["instance"] != "", "instance"].tolist())
             verdicts.append(
@@ -255,6 +257,8 @@ class AlgorithmRun:
         # The latency baseline: the warm-up before the first fault, once every user has spawned.
         baseline_start = max(load_start + self.spec.users / self.spec.spawn_rate, first_fault - scenario.warmup)
         steady = frame[(frame["time"] >= baseline_start) & (finished_at(frame) < first_fault)]
+        if not isinstance(self.config, NginxConfig):
+            raise SpecError("fault scenarios run on nginx only so far")
         passive = passive_checks(self.config)
         shared = counts_together(self.workers, self._zone)
         verdicts: list[Verdict] = []
@@ -273,31 +277,27 @@ class AlgorithmRun:
             )
         return verdicts, rows
 
-    def _upstream(self) -> Upstream:
-        # The first upstream is the one under test; the shipped configs have one.
-        return self.config.upstreams[0]
-
-    def _peer_weights(self, upstream: Upstream, instances: list[Instance]) -> list[tuple[str, int]]:
+    def _peer_weights(self, instances: list[Instance]) -> list[tuple[str, int]]:
         """``(instance, weight)`` for every peer that takes traffic, in rendered config order."""
         peers: list[tuple[str, int]] = []
-        for server in upstream.servers:
-            if server.backup or server.down:
+        for peer in self.config.peers():
+            if not peer.serves:
                 continue
             for instance in instances:
-                if instance.service == server.service:
-                    weight = (self.weights_by_instance or {}).get(instance.name, server.weight)
+                if instance.service == peer.service:
+                    weight = (self.weights_by_instance or {}).get(instance.name, peer.weight)
                     peers.append((instance.name, weight))
         return peers
 
-    def _expected_shares(self, upstream: Upstream, instances: list[Instance]) -> dict[str, float] | None:
-        peers = self._peer_weights(upstream, instances)
+    def _expected_shares(self, instances: list[Instance]) -> dict[str, float] | None:
+        peers = self._peer_weights(instances)
         if self.algorithm.spread is None or not peers:
             return None
         if self.algorithm.spread == "even":
             return shares_from_weights({name: 1 for name, _ in peers})
         return shares_from_weights({name: weight for name, weight in peers})
 
-    def _exact_order(self, url: str, upstream: Upstream, instances: list[Instance]) -> Verdict:
+    def _exact_order(self, url: str, instances: list[Instance]) -> Verdict:
         check = "sequential requests follow the exact order"
         if not counts_together(self.workers, self._zone):
             return not_applicable(
@@ -305,9 +305,15 @@ class AlgorithmRun:
                 f"{self.workers} nginx workers without a shared zone each keep their own rotation; "
                 "use --workers 1 or --zone for an exact order",
             )
-        peers = self._peer_weights(upstream, instances)
+        peers = self._peer_weights(instances)
         if self.algorithm.spread == "even":
             peers = [(name, 1) for name, _ in peers]
+        if self.config.balancer != "nginx" and len({weight for _, weight in peers}) > 1:
+            return not_applicable(
+                check,
+                f"{self.config.balancer}'s weighted order is its own (not nginx's smooth weighted round robin); "
+                "the share check below applies",
+            )
         period = smooth_weighted_round_robin(peers)
         responses = probes.sequential(url, SEQUENTIAL_CYCLES * len(period))
         return exact_cycle([response.instance for response in responses], period, check=check)
@@ -319,7 +325,7 @@ class AlgorithmRun:
         # Under a scenario the instances and their shares change with the faults.
         expected: dict[str, float] = {}
         if self.scenario is None:  # under a scenario the instances and their shares change with the faults
-            expected = self._expected_shares(self._upstream(), instances) or {}
+            expected = self._expected_shares(instances) or {}
         return [
             InstanceRow(
                 instance=instance.name,
@@ -342,7 +348,8 @@ class AlgorithmRun:
             "algorithm": result.algorithm,
             "claim": self.algorithm.claim,
             "config": str(result.config),
-            "generated_config": str(self.run_dir / "nginx.conf"),
+            "balancer": self.config.balancer,
+            "generated_config": str(self._generated_config),
             "passed": result.passed,
             "spec": {
                 "backends": len(result.instances),
@@ -352,7 +359,7 @@ class AlgorithmRun:
                 "zone": self._zone,
                 "weights": self.weights_by_instance,
             },
-            "versions": tool_versions(),
+            "versions": tool_versions(self.config.balancer),
             "counts": {
                 "requests": len(result.requests),
                 "locust_requests": result.locust_request_count,
@@ -366,20 +373,21 @@ class AlgorithmRun:
         }
 
 
-_versions: dict[str, str] = {}
+_versions: dict[str, dict[str, str]] = {}
 
 
-def tool_versions() -> dict[str, str]:
-    if not _versions:
+def tool_versions(balancer: str) -> dict[str, str]:
+    """The versions a run's results depend on, looked up once per process."""
+    if balancer not in _versions:
         import locust
 
         from harness import __version__
 
-        _versions.update(
-            harness=__version__,
-            nginx=nginx_version(),
-            locust=str(locust.__version__),
-            python=platform.python_version(),
-            machine=f"{platform.system()} {platform.machine()}",
-        )
-    return dict(_versions)
+        _versions[balancer] = {
+            "harness": __version__,
+            balancer: factory.version(balancer),
+            "locust": str(locust.__version__),
+            "python": platform.python_version(),
+            "machine": f"{platform.system()} {platform.machine()}",
+        }
+    return dict(_versions[balancer])

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.algorithms import ALGORITHM_NAMES
+from harness.algorithms import ALGORITHM_NAMES, BALANCERS
 from harness.errors import AddressInUseError, SpecError
 from harness.net import LOOPBACK, port_is_free
 from harness.runtimes.local import MAX_INSTANCES
@@ -31,11 +31,16 @@ class BenchSpec:
     spawn_rate: float = 100.0
     port: int | None = None  # nginx's listen port on 127.0.0.1; None: a free one
     scenario: str | None = None  # a shipped scenario's name or a path to a scenario file
+    balancer: str = "nginx"
 
     def validate(self) -> BenchSpec:
         """Returns self; raises SpecError naming the first option that cannot work."""
         if not self.algorithms:
             raise SpecError("no algorithm given")
+        if self.balancer not in BALANCERS:
+            raise SpecError(f"unknown balancer {self.balancer!r}; choose from {', '.join(BALANCERS)}")
+        if self.balancer != "nginx" and self.scenario is not None:
+            raise SpecError(f"--scenario runs on nginx only so far; {self.balancer} runs the steady-state checks")
         for name in self.algorithms:
             if name not in ALGORITHM_NAMES:
                 raise SpecError(f"unknown algorithm {name!r}; choose from {', '.join(ALGORITHM_NAMES)} or all")

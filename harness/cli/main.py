@@ -15,7 +15,7 @@ from typing import NoReturn
 import locust  # noqa: F401  (first: Locust patches the standard library for gevent before ssl is imported)
 from rich.console import Console
 
-from harness.algorithms import ALGORITHM_NAMES
+from harness.algorithms import ALGORITHM_NAMES, BALANCERS
 from harness.bench import bench
 from harness.cli.output import RichReporter, print_result
 from harness.cli.signals import interrupt_main_on_signals
@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_cluster_options(command: argparse.ArgumentParser, algo_default: str) -> None:
     names = ", ".join(ALGORITHM_NAMES)
+    command.add_argument(
+        "--balancer", default="nginx", help=f"the balancer under test: {', '.join(BALANCERS)} (default nginx)"
+    )
     command.add_argument("--algo", default=None, help=f"one of {names}, or all (default: {algo_default})")
     command.add_argument("--config", type=Path, help="your own nginx config; its upstream names services")
     command.add_argument("--backends", type=int, help="instances to start (default 3, or one per service)")
@@ -91,6 +94,7 @@ def spec_from_args(args: argparse.Namespace) -> BenchSpec:
         results_dir=args.results_dir,
         port=args.port,
         scenario=getattr(args, "scenario", None),
+        balancer=args.balancer,
     )
 
 

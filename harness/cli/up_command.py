@@ -30,7 +30,7 @@ def up(spec: BenchSpec, console: Console) -> int:
             for instance in cluster.instances:
                 table.add_row(instance.name, instance.address, instance.control_url, str(instance.pid))
             console.print(table)
-            console.print(f"nginx: [bold]{cluster.url}[/]  config: {cluster.balancer.config_path}")
+            console.print(f"{cluster.balancer.name}: [bold]{cluster.url}[/]  config: {cluster.balancer.config_path}")
             console.print(f"try:   curl -s {cluster.url}/api/count")
             console.print(f"load:  locust -f locustfiles/balancer.py --host {cluster.url}")
             console.print("Ctrl-C stops everything.")

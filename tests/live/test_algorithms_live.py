@@ -14,16 +14,17 @@ pytestmark = pytest.mark.lb
 Bench = Callable[..., BenchResult]
 
 
+@pytest.mark.parametrize("balancer", ["nginx", "haproxy"])
 @pytest.mark.parametrize("algorithm", ALGORITHM_NAMES)
-def test_shipped_config_passes_every_check(lb_bench: Bench, algorithm: str) -> None:
-    result = lb_bench(algorithm)
+def test_shipped_config_passes_every_check(lb_bench: Bench, algorithm: str, balancer: str) -> None:
+    result = lb_bench(algorithm, balancer=balancer, duration=2 if balancer == "haproxy" else None)
     run = result.results[0]
     assert result.passed, verdict_report(result)
     applicable = [v for v in run.verdicts if v.passed is not None]
     assert len(applicable) >= 2, verdict_report(result)
     assert len(run.requests) == run.locust_request_count > 0
     assert (result.run_dir / algorithm / "summary.json").is_file()
-    assert (result.run_dir / algorithm / "nginx.conf").is_file()
+    assert (result.run_dir / algorithm / ("haproxy.cfg" if balancer == "haproxy" else "nginx.conf")).is_file()
 
 
 def test_least_conn_claims_fail_on_the_round_robin_config(lb_bench: Bench) -> None:
@@ -68,3 +69,10 @@ def test_many_backends(lb_bench: Bench) -> None:
     assert {row.instance for row in result.results[0].rows if row.requests > 0} == {
         f"api-gateway-{i}" for i in range(1, 13)
     }
+
+
+def test_least_conn_claims_fail_on_haproxy_round_robin(lb_bench: Bench) -> None:
+    config = shipped_config(ALGORITHMS["round_robin"], "haproxy")
+    result = lb_bench("least_conn", balancer="haproxy", config=config, duration=1)
+    verdict = next(v for v in result.results[0].verdicts if v.check == "short requests avoid the busy instance")
+    assert verdict.passed is False and verdict.observed["sent_to_busy_instance"] >= 5, verdict_report(result)

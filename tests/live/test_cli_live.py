@@ -47,6 +47,8 @@ def journal_pids(results: Path) -> list[int]:
         (["--algo", "round_robin", "--weights", "x"], "weights must be integers"),
         (["--scenario", "nope"], "scenario not found: nope (shipped scenarios: blackhole, fail, failover"),
         (["--algo", "round_robin", "--port", "70000"], "--port must be between 1 and 65535"),
+        (["--algo", "round_robin", "--balancer", "envoy"], "unknown balancer 'envoy'; choose from nginx, haproxy"),
+        (["--balancer", "haproxy", "--scenario", "failover"], "--scenario runs on nginx only so far"),
     ],
 )
 def test_bad_input_gets_one_line_and_exit_code_2(tmp_path: Path, args: list[str], message: str) -> None:
@@ -90,6 +92,13 @@ def test_missing_nginx_says_how_to_install(tmp_path: Path) -> None:
     result = harness("bench", "--algo", "round_robin", results=tmp_path, env={"HARNESS_NGINX": "/nonexistent/nginx"})
     assert result.returncode == 2, result.stderr
     assert "apt-get install -y nginx-light" in result.stderr, result.stderr
+
+
+def test_missing_haproxy_says_how_to_install(tmp_path: Path) -> None:
+    env = {"HARNESS_HAPROXY": "/nonexistent/haproxy"}
+    result = harness("bench", "--balancer", "haproxy", "--algo", "round_robin", results=tmp_path, env=env)
+    assert result.returncode == 2, result.stderr
+    assert "apt-get install -y haproxy" in result.stderr, result.stderr
 
 
 def test_a_config_nginx_rejects_stops_with_nginx_message(tmp_path: Path) -> None:

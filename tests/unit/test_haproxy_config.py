@@ -34,7 +34,7 @@ def test_servers_expand_per_instance_keeping_parameters(tmp_path: Path) -> None:
     text = render(config, instances("api-gateway", 3), RenderSettings(tmp_path, "127.0.0.1:18000"))
     assert "    server api-gateway-2 127.0.1.2:8002 check\n" in text
     assert "    bind 127.0.0.1:18000\n" in text
-    assert f"stats socket {tmp_path}/haproxy.sock" in text
+    assert "stats socket abns@lb-harness level admin" in text
     assert f'log-format "{LOG_FORMAT}"' in text
     assert "option redispatch" in text and "default-server inter 500ms fall 2 rise 2" in text
 

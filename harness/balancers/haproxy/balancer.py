@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -57,6 +58,7 @@ class HaproxyBalancer:
         self.start_timeout = start_timeout
         self.binary = haproxy_binary()
         self.port = 0
+        self._socket_name = f"lb-harness-{os.getpid()}-{secrets.token_hex(4)}"
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -72,8 +74,9 @@ class HaproxyBalancer:
         return self.run_dir / "access.log"
 
     @property
-    def stats_socket(self) -> Path:
-        return self.run_dir / "haproxy.sock"
+    def stats_socket(self) -> str:
+        """The abstract-namespace name of the stats socket (``abns@`` in HAProxy's config)."""
+        return self._socket_name
 
     @property
     def pid(self) -> int | None:
@@ -87,14 +90,19 @@ class HaproxyBalancer:
 
     def write_config(self, instances: Sequence[Instance]) -> Path:
         """Renders the config for ``instances`` on ``self.port`` and checks it with ``haproxy -c``."""
-        settings = RenderSettings(run_dir=self.run_dir, listen=f"{LOOPBACK}:{self.port}", weights=self.weights)
+        settings = RenderSettings(
+            run_dir=self.run_dir, listen=f"{LOOPBACK}:{self.port}", weights=self.weights, stats_socket=self.stats_socket
+        )
         self.config_path.write_text(render(self.config, instances, settings))
         check = subprocess.run(
-            [self.binary, "-c", "-q", "-f", str(self.config_path)], capture_output=True, text=True, check=False
+            [self.binary, "-c", "-f", str(self.config_path)], capture_output=True, text=True, check=False
         )
         if check.returncode != 0:
-            alerts = [line for line in check.stdout.splitlines() + check.stderr.splitlines() if "ALERT" in line]
-            message = " ".join(alerts or check.stderr.splitlines() or check.stdout.splitlines())
+            output = check.stdout.splitlines() + check.stderr.splitlines()
+            # The first alerts say what is wrong; the last ones only that something was.
+            alerts = [line.split(" : ", 1)[-1] for line in output if "ALERT" in line and "Error(s) found" not in line]
+            alerts = [alert for alert in alerts if not alert.startswith("Fatal errors")]
+            message = " ".join(alerts or output)
             raise ConfigError(f"haproxy rejected {self.config.path}: {message}")
         return self.config_path
 
@@ -155,7 +163,8 @@ class HaproxyBalancer:
     def _command(self, command: str) -> str:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(5.0)
-            sock.connect(str(self.stats_socket))
+            # HAProxy binds abstract names padded with NULs to the full sun_path (108 bytes).
+            sock.connect(("\0" + self.stats_socket).ljust(108, "\0"))
             sock.sendall(command.encode() + b"\n")
             chunks = []
             while chunk := sock.recv(65536):

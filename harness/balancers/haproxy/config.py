@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.balancers.base import Peer
 from harness.errors import ConfigError
 from harness.runtimes.base import Instance
 
@@ -67,6 +68,21 @@ class Server:
 class HaproxyConfig:
     path: Path
     sections: list[Section]
+    balancer: str = "haproxy"
+
+    def peers(self) -> list[Peer]:
+        backend = self.backends()[0]
+        servers = [_server(line) for line in backend.lines if line[0] == "server"]
+        return [
+            Peer(s.service, s.weight, serves=s.param("backup") is None and s.param("disabled") is None) for s in servers
+        ]
+
+    def effective_workers(self, requested: int | None) -> int:
+        # HAProxy runs one process whose threads share every counter.
+        return 1
+
+    def shares_counts(self) -> bool:
+        return True
 
     def backends(self) -> list[Section]:
         return [s for s in self.sections if s.kind in {"backend", "listen"} and s.first("server") is not None]
@@ -133,10 +149,9 @@ class RenderSettings:
     run_dir: Path
     listen: str
     weights: Mapping[str, int] | None = None
-
-    @property
-    def stats_socket(self) -> Path:
-        return self.run_dir / "haproxy.sock"
+    # An abstract-namespace socket: no file to clean up, and no limit from the length of
+    # the run directory's path (a UNIX socket path holds at most 107 bytes).
+    stats_socket: str = "lb-harness"
 
 
 def render(config: HaproxyConfig, instances: Sequence[Instance], settings: RenderSettings) -> str:
@@ -173,7 +188,7 @@ def _owned(line: Sequence[str]) -> bool:
 
 def _global_lines(settings: RenderSettings) -> list[list[str]]:
     return [
-        ["stats", "socket", str(settings.stats_socket), "mode", "600", "level", "admin"],
+        ["stats", "socket", f"abns@{settings.stats_socket}", "level", "admin"],
         # -db keeps HAProxy in the foreground; its logs go to stdout, which is the run's log file.
         ["log", "stdout", "format", "raw", "local0"],
     ]

@@ -18,6 +18,7 @@ from typing import Any
 
 import crossplane
 
+from harness.balancers.base import Peer
 from harness.errors import ConfigError
 from harness.runtimes.base import Instance
 
@@ -96,6 +97,17 @@ class NginxConfig:
     path: Path
     tree: list[Directive]
     upstreams: list[Upstream] = field(default_factory=list)
+    balancer: str = "nginx"
+
+    def peers(self) -> list[Peer]:
+        # The first upstream is the one under test; the shipped configs have one.
+        return [
+            Peer(server.service, server.weight, serves=not (server.backup or server.down))
+            for server in self.upstreams[0].servers
+        ]
+
+    def shares_counts(self) -> bool:
+        return self.upstreams[0].has("zone")
 
     @property
     def services(self) -> list[str]:

@@ -1,0 +1,49 @@
+"""The balancers the harness can run, by name: their configs, processes and versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.balancers.base import Balancer, BalancerConfig
+from harness.balancers.haproxy import balancer as haproxy
+from harness.balancers.haproxy import config as haproxy_config
+from harness.balancers.nginx import balancer as nginx
+from harness.balancers.nginx import config as nginx_config
+from harness.errors import SpecError
+
+
+def load_balancer_config(balancer: str, path: Path) -> BalancerConfig:
+    """Parses ``path`` as a config of ``balancer``; ConfigError when it cannot."""
+    if balancer == "nginx":
+        return nginx_config.load_config(path)
+    if balancer == "haproxy":
+        return haproxy_config.load_config(path)
+    raise SpecError(f"unknown balancer {balancer!r}; choose nginx or haproxy")
+
+
+def check_installed(balancer: str) -> None:
+    """Raises ToolMissingError, saying how to install it, when the balancer's binary is missing."""
+    if balancer == "haproxy":
+        haproxy.haproxy_binary()
+    else:
+        nginx.nginx_binary()
+
+
+def version(balancer: str) -> str:
+    return haproxy.haproxy_version() if balancer == "haproxy" else nginx.nginx_version()
+
+
+def make_balancer(
+    config: BalancerConfig,
+    run_dir: Path,
+    workers: int,
+    zone: bool,
+    weights: dict[str, int] | None,
+    port: int | None,
+) -> Balancer:
+    """The balancer process for ``config``, not started yet."""
+    if isinstance(config, haproxy_config.HaproxyConfig):
+        return haproxy.HaproxyBalancer(config, run_dir, weights=weights, port=port)
+    if isinstance(config, nginx_config.NginxConfig):
+        return nginx.NginxBalancer(config, run_dir, workers=workers, zone=zone, weights=weights, port=port)
+    raise SpecError(f"no balancer runs a {type(config).__name__}")
