@@ -464,9 +464,11 @@ def _post_in_flight_fails(row: FailoverRow, observation: FaultObservation, label
     are long enough to be in flight.
     """
     check = f"{label}: only POSTs in flight at the fault fail"
+    # The process died somewhere between the start of the injection and its return.
     start = observation.record.injected_at or 0.0
+    died_by = observation.record.inject_returned_at or start
     attempts = observation.attempts
-    in_flight = int(((attempts["start"] <= start) & (attempts["end"] >= start)).sum())
+    in_flight = int(((attempts["start"] <= died_by) & (attempts["end"] >= start)).sum())
     observed = {"client_errors": row.client_errors, "by_status": row.errors_by_status, "in_flight_at_fault": in_flight}
     passed = 0 < row.client_errors <= in_flight and set(row.errors_by_status) <= {"502", "504"}
     return Verdict(

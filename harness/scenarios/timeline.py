@@ -25,6 +25,7 @@ class FaultRecord:
     address: str
     planned_at: float
     injected_at: float | None = None
+    inject_returned_at: float | None = None  # the fault acted somewhere between the two
     rolled_back_at: float | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     skipped: str | None = None
@@ -107,6 +108,7 @@ class Timeline:
             self._rollback(step, record)
             return
         record.injected_at = moment
+        record.inject_returned_at = time.time()
         if step.fault.heals_itself:
             record.rolled_back_at = time.time()
         self.journal.record(
