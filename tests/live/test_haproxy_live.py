@@ -74,3 +74,15 @@ def test_a_config_haproxy_rejects_stops_with_its_message(tmp_path: Path, runtime
     )
     with HaproxyBalancer(load_config(path), tmp_path) as haproxy, pytest.raises(ConfigError, match="haproxy rejected"):
         haproxy.start(three(runtime))
+
+
+def test_a_reload_adds_a_server_without_losing_a_request(tmp_path: Path, runtime: LocalProcessRuntime) -> None:
+    config = load_config(infra_dir() / "haproxy" / "haproxy-round-robin.cfg")
+    with HaproxyBalancer(config, tmp_path) as haproxy:
+        instances = three(runtime)
+        haproxy.start(instances)
+        fourth = runtime.start([InstanceSpec("api-gateway-4", "api-gateway", instance_host(3))])
+        seconds = haproxy.reload(instances + fourth)
+        served = {response.instance for response in sequential(haproxy.url, 8)}
+    assert served == {f"api-gateway-{i}" for i in range(1, 5)}, served
+    assert seconds < 5, f"reload took {seconds:.2f} s"

@@ -8,14 +8,14 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from harness.balancers.haproxy.config import HaproxyConfig, RenderSettings, render
+from harness.balancers.process import BalancerProcess
 from harness.errors import AddressInUseError, ConfigError, StartupError, ToolMissingError
 from harness.net import LOOPBACK, accepts_connections, free_port, port_is_free
-from harness.processes import children_of, spawn, terminate
+from harness.processes import spawn
 from harness.readiness import WaitStrategy, tail
 from harness.runtimes.base import Instance
 
@@ -38,10 +38,12 @@ def haproxy_version() -> str:
     return first.removeprefix("HAProxy version ").split(" ")[0]
 
 
-class HaproxyBalancer:
+class HaproxyBalancer(BalancerProcess):
     """One HAProxy master and its worker for one run; a context manager."""
 
     name = "haproxy"
+    reload_signal = signal.SIGUSR2  # master-worker: a new worker, the old one finishes its requests
+    stop_signal = signal.SIGUSR1  # soft stop: the worker finishes its requests, then exits
 
     def __init__(
         self,
@@ -51,42 +53,21 @@ class HaproxyBalancer:
         port: int | None = None,
         start_timeout: float = 10.0,
     ) -> None:
+        super().__init__(run_dir, port)
         self.config = config
-        self.run_dir = run_dir
         self.weights = weights
-        self.requested_port = port
         self.start_timeout = start_timeout
         self.binary = haproxy_binary()
-        self.port = 0
         self._socket_name = f"lb-harness-{os.getpid()}-{secrets.token_hex(4)}"
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
 
     @property
     def config_path(self) -> Path:
         return self.run_dir / "haproxy.cfg"
 
     @property
-    def access_log(self) -> Path:
-        return self.run_dir / "access.log"
-
-    @property
     def stats_socket(self) -> str:
         """The abstract-namespace name of the stats socket (``abns@`` in HAProxy's config)."""
         return self._socket_name
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    def __enter__(self) -> HaproxyBalancer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def write_config(self, instances: Sequence[Instance]) -> Path:
         """Renders the config for ``instances`` on ``self.port`` and checks it with ``haproxy -c``."""
@@ -135,20 +116,8 @@ class HaproxyBalancer:
 
     def reload(self, instances: Sequence[Instance]) -> float:
         """Points HAProxy at ``instances`` with a seamless reload; returns the seconds it took."""
-        if self._process is None or self._process.poll() is not None:
-            raise StartupError("haproxy is not running: nothing to reload")
-        started = time.monotonic()
         self.write_config(instances)
-        master = self._process.pid
-        old_workers = set(children_of(master))
-        os.kill(master, signal.SIGUSR2)
-
-        def reloaded() -> bool | None:
-            current = set(children_of(master))
-            return True if current and not current & old_workers else None
-
-        WaitStrategy("haproxy reload (old worker to exit)", timeout=30.0).wait(reloaded)
-        return time.monotonic() - started
+        return self._replace_workers(self.run_dir / "haproxy.stderr.log")
 
     def server_states(self) -> dict[str, str]:
         """Each server's state as HAProxy's checks see it (UP, DOWN, ...), from the stats socket."""
@@ -170,9 +139,3 @@ class HaproxyBalancer:
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
         return b"".join(chunks).decode()
-
-    def stop(self) -> None:
-        if self._process is not None:
-            process, self._process = self._process, None
-            # SIGUSR1 is HAProxy's soft stop: the worker finishes its requests, then exits.
-            terminate(process, grace=5.0, signum=signal.SIGUSR1)

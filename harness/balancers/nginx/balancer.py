@@ -6,14 +6,14 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from harness.balancers.nginx.config import NginxConfig, RenderSettings, render
+from harness.balancers.process import BalancerProcess
 from harness.errors import AddressInUseError, ConfigError, StartupError, ToolMissingError
 from harness.net import LOOPBACK, accepts_connections, free_port, port_is_free
-from harness.processes import children_of, spawn, terminate
+from harness.processes import spawn
 from harness.readiness import WaitStrategy, tail
 from harness.runtimes.base import Instance
 
@@ -40,10 +40,12 @@ def nginx_version() -> str:
     return result.stderr.strip().removeprefix("nginx version: ")
 
 
-class NginxBalancer:
+class NginxBalancer(BalancerProcess):
     """One nginx master (and its workers) for one run; a context manager."""
 
     name = "nginx"
+    reload_signal = signal.SIGHUP
+    stop_signal = signal.SIGQUIT  # graceful: workers finish their requests
 
     def __init__(
         self,
@@ -55,20 +57,13 @@ class NginxBalancer:
         port: int | None = None,
         start_timeout: float = 10.0,
     ) -> None:
+        super().__init__(run_dir, port)
         self.config = config
-        self.run_dir = run_dir
         self.workers = workers
         self.zone = zone
         self.weights = weights
         self.start_timeout = start_timeout
         self.binary = nginx_binary()
-        self.requested_port = port
-        self.port = 0
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
 
     @property
     def config_path(self) -> Path:
@@ -77,20 +72,6 @@ class NginxBalancer:
     @property
     def error_log(self) -> Path:
         return self.run_dir / "error.log"
-
-    @property
-    def access_log(self) -> Path:
-        return self.run_dir / "access.log"
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    def __enter__(self) -> NginxBalancer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def _command(self, *extra: str) -> list[str]:
         return [self.binary, "-p", str(self.run_dir), "-e", str(self.error_log), "-c", str(self.config_path), *extra]
@@ -141,20 +122,8 @@ class NginxBalancer:
         finished their requests and exited, so instances removed from the config can be
         stopped without cutting a request.
         """
-        if self._process is None or self._process.poll() is not None:
-            raise StartupError("nginx is not running: nothing to reload")
-        started = time.monotonic()
         self.write_config(instances)
-        old_workers = children_of(self._process.pid)
-        os.kill(self._process.pid, signal.SIGHUP)
-        master = self._process.pid
-
-        def reloaded() -> bool | None:
-            current = set(children_of(master))
-            return True if current and not current & set(old_workers) else None
-
-        WaitStrategy("nginx reload (old workers to exit)", timeout=30.0, log=self.error_log).wait(reloaded)
-        return time.monotonic() - started
+        return self._replace_workers(self.error_log)
 
     def _accepting(self) -> bool | None:
         assert self._process is not None
@@ -164,9 +133,3 @@ class NginxBalancer:
                 raise AddressInUseError(f"nginx cannot listen on {LOOPBACK}:{self.port}: address already in use")
             raise StartupError(f"nginx exited with code {self._process.returncode}: {last}")
         return accepts_connections(LOOPBACK, self.port)
-
-    def stop(self) -> None:
-        if self._process is not None:
-            process, self._process = self._process, None
-            # SIGQUIT is nginx's graceful shutdown: workers finish in-flight requests.
-            terminate(process, grace=5.0, signum=signal.SIGQUIT)

@@ -1,0 +1,70 @@
+"""What the nginx and HAProxy processes have in common: a master the harness owns, a
+loopback port, a graceful reload that replaces the workers, a graceful stop."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Self
+
+from harness.errors import StartupError
+from harness.net import LOOPBACK
+from harness.processes import children_of, terminate
+from harness.readiness import WaitStrategy
+
+
+class BalancerProcess:
+    """Base of the balancer classes; a context manager that stops the balancer on exit."""
+
+    name = "balancer"
+    reload_signal: int
+    stop_signal: int
+
+    def __init__(self, run_dir: Path, port: int | None) -> None:
+        self.run_dir = run_dir
+        self.requested_port = port
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def access_log(self) -> Path:
+        return self.run_dir / "access.log"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _replace_workers(self, log: Path | None) -> float:
+        """Sends the reload signal and waits until every old worker has exited (so their
+        requests are done); returns the seconds it took."""
+        if self._process is None or self._process.poll() is not None:
+            raise StartupError(f"{self.name} is not running: nothing to reload")
+        started = time.monotonic()
+        master = self._process.pid
+        old_workers = set(children_of(master))
+        os.kill(master, self.reload_signal)
+
+        def replaced() -> bool | None:
+            current = set(children_of(master))
+            return True if current and not current & old_workers else None
+
+        WaitStrategy(f"{self.name} reload (old workers to exit)", timeout=30.0, log=log).wait(replaced)
+        return time.monotonic() - started
+
+    def stop(self) -> None:
+        """Graceful stop (workers finish their requests), SIGKILL after 5 s; safe to call twice."""
+        if self._process is not None:
+            process, self._process = self._process, None
+            terminate(process, grace=5.0, signum=self.stop_signal)
