@@ -18,8 +18,13 @@ import pandas as pd
 from harness.algorithms import Algorithm
 from harness.balancers import factory
 from harness.balancers.base import BalancerConfig
+from harness.balancers.haproxy.access_log import read_access_log as read_haproxy_log
+from harness.balancers.haproxy.balancer import HaproxyBalancer
+from harness.balancers.haproxy.config import HaproxyConfig, active_checks
+from harness.balancers.haproxy.states import StateRecorder, spawn_recorder
 from harness.balancers.nginx.access_log import attempts, read_access_log
 from harness.balancers.nginx.config import NginxConfig, passive_checks
+from harness.checks.active import active_failover_row, active_fault_verdicts
 from harness.checks.distribution import counts_of, exact_cycle, shares_from_weights, spread_matches
 from harness.checks.errors import no_client_errors
 from harness.checks.failover import (
@@ -114,6 +119,7 @@ class AlgorithmRun:
         self.weights_by_instance: dict[str, int] | None = None
         self.scenario = scenario
         self._generated_config: Path | None = None
+        self._states: StateRecorder | None = None
         self._used = False
 
     def execute(self) -> AlgorithmResult:
@@ -233,8 +239,13 @@ class AlgorithmRun:
     def _run_scenario(
         self, cluster: Cluster, scenario: Scenario, timings: dict[str, float]
     ) -> tuple[pd.DataFrame, int, Timeline, float]:
-        """Load for the scenario's duration while its timeline injects and rolls back faults."""
+        """Load for the scenario's duration while its timeline injects and rolls back faults
+        (and, on HAProxy, its stats socket is sampled for what its checks saw)."""
         timeline = Timeline(scenario, cluster, self.journal)
+        self._states = None
+        sampler = None
+        if isinstance(cluster.balancer, HaproxyBalancer):
+            self._states, sampler = spawn_recorder(cluster.balancer)
         started = time.time()
         worker = gevent.spawn(timeline.run, started)
         try:
@@ -244,21 +255,26 @@ class AlgorithmRun:
             timeline.stop()
             worker.join()
             timeline.rollback_all()
+            if self._states is not None and sampler is not None:
+                self._states.stop()
+                sampler.join()
         return frame, count, timeline, started
 
     def _failover(
         self, frame: pd.DataFrame, timeline: Timeline, load_start: float, cluster: Cluster
     ) -> tuple[list[Verdict], list[FailoverRow]]:
-        """Joins the clients' records with nginx's log per fault; the checks the faults call for."""
-        every_attempt = attempts(read_access_log(cluster.balancer.access_log))
+        """Joins the clients' records with the balancer's view per fault; the checks the faults call for."""
         scenario = timeline.scenario
         load_end = load_start + scenario.duration
         first_fault = min((r.injected_at for r in timeline.records if r.injected_at is not None), default=load_end)
         # The latency baseline: the warm-up before the first fault, once every user has spawned.
         baseline_start = max(load_start + self.spec.users / self.spec.spawn_rate, first_fault - scenario.warmup)
         steady = frame[(frame["time"] >= baseline_start) & (finished_at(frame) < first_fault)]
+        if isinstance(self.config, HaproxyConfig):
+            return self._active_failover(frame, timeline, load_end, steady, cluster)
         if not isinstance(self.config, NginxConfig):
-            raise SpecError("fault scenarios run on nginx only so far")
+            raise SpecError(f"fault scenarios do not run on {self.config.balancer}")
+        every_attempt = attempts(read_access_log(cluster.balancer.access_log))
         passive = passive_checks(self.config)
         shared = counts_together(self.workers, self._zone)
         verdicts: list[Verdict] = []
@@ -275,6 +291,23 @@ class AlgorithmRun:
             verdicts += fault_verdicts(
                 row, observation, passive, self.workers, self._zone, self.algorithm.name, scenario.method
             )
+        return verdicts, rows
+
+    def _active_failover(
+        self, frame: pd.DataFrame, timeline: Timeline, load_end: float, steady: pd.DataFrame, cluster: Cluster
+    ) -> tuple[list[Verdict], list[FailoverRow]]:
+        assert isinstance(self.config, HaproxyConfig) and self._states is not None
+        checks = active_checks(self.config)
+        log = read_haproxy_log(cluster.balancer.access_log)
+        verdicts: list[Verdict] = []
+        rows: list[FailoverRow] = []
+        for record in timeline.records:
+            after = record.injected_at or 0.0
+            down_at = self._states.first(record.instance, "DOWN", after)
+            up_at = self._states.first(record.instance, "UP", record.rolled_back_at or load_end)
+            row = active_failover_row(record, frame, log, down_at, up_at, steady, load_end)
+            rows.append(row)
+            verdicts += active_fault_verdicts(row, record, checks)
         return verdicts, rows
 
     def _peer_weights(self, instances: list[Instance]) -> list[tuple[str, int]]:

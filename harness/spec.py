@@ -39,8 +39,6 @@ class BenchSpec:
             raise SpecError("no algorithm given")
         if self.balancer not in BALANCERS:
             raise SpecError(f"unknown balancer {self.balancer!r}; choose from {', '.join(BALANCERS)}")
-        if self.balancer != "nginx" and self.scenario is not None:
-            raise SpecError(f"--scenario runs on nginx only so far; {self.balancer} runs the steady-state checks")
         for name in self.algorithms:
             if name not in ALGORITHM_NAMES:
                 raise SpecError(f"unknown algorithm {name!r}; choose from {', '.join(ALGORITHM_NAMES)} or all")

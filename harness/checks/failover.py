@@ -147,7 +147,7 @@ def recovery(attempts: pd.DataFrame, rollback: float, shared: bool) -> tuple[flo
     return float(first["start"]), (float(before["end"].max()) if not before.empty else None)
 
 
-def _percentile(values: pd.Series, q: float) -> float | None:
+def percentile(values: pd.Series, q: float) -> float | None:
     return None if values.empty else round(float(values.quantile(q)), 1)
 
 
@@ -193,10 +193,10 @@ def failover_row(
             round(recovered_at - last_failure, 3) if recovered_at is not None and last_failure is not None else None
         ),
         duplicated_executions=len(duplicated),
-        p50_window_ms=_percentile(clients["latency_ms"], 0.5),
-        p99_window_ms=_percentile(clients["latency_ms"], 0.99),
-        p50_steady_ms=_percentile(steady["latency_ms"], 0.5),
-        p99_steady_ms=_percentile(steady["latency_ms"], 0.99),
+        p50_window_ms=percentile(clients["latency_ms"], 0.5),
+        p99_window_ms=percentile(clients["latency_ms"], 0.99),
+        p50_steady_ms=percentile(steady["latency_ms"], 0.5),
+        p99_steady_ms=percentile(steady["latency_ms"], 0.99),
         error=record.error,
     )
 

@@ -17,9 +17,10 @@ from rich.console import Console
 
 from harness.algorithms import ALGORITHM_NAMES, BALANCERS
 from harness.bench import bench
-from harness.cli.output import RichReporter, print_result
+from harness.cli.output import RichReporter, print_comparison, print_result
 from harness.cli.signals import interrupt_main_on_signals
 from harness.cli.up_command import up
+from harness.compare import compare_balancers
 from harness.errors import HarnessError, SpecError
 from harness.scenarios.model import shipped_scenarios
 from harness.spec import BenchSpec
@@ -44,16 +45,25 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
     run = commands.add_parser("bench", help="run algorithms on real nginx and real backends, check what nginx did")
     _add_cluster_options(run, algo_default="all; with --config, inferred from the config")
-    run.add_argument("--users", type=int, default=10, help="concurrent Locust users (default 10)")
-    run.add_argument("--duration", type=float, default=5.0, help="seconds of load per algorithm (default 5)")
-    run.add_argument(
+    _add_load_options(run)
+    cluster = commands.add_parser("up", help="start one algorithm's cluster and keep it up until Ctrl-C")
+    _add_cluster_options(cluster, algo_default="round_robin")
+    compare = commands.add_parser(
+        "compare-balancers", help="run one algorithm (and scenario) on nginx and on HAProxy, side by side"
+    )
+    _add_cluster_options(compare, algo_default="the scenario's")
+    _add_load_options(compare)
+    return parser
+
+
+def _add_load_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--users", type=int, default=10, help="concurrent Locust users (default 10)")
+    command.add_argument("--duration", type=float, default=5.0, help="seconds of load per algorithm (default 5)")
+    command.add_argument(
         "--scenario",
         help=f"faults on a timeline: a shipped scenario ({', '.join(shipped_scenarios())}) "
         "or a path to a scenario file; its duration replaces --duration",
     )
-    cluster = commands.add_parser("up", help="start one algorithm's cluster and keep it up until Ctrl-C")
-    _add_cluster_options(cluster, algo_default="round_robin")
-    return parser
 
 
 def _add_cluster_options(command: argparse.ArgumentParser, algo_default: str) -> None:
@@ -72,8 +82,10 @@ def _add_cluster_options(command: argparse.ArgumentParser, algo_default: str) ->
 
 
 def spec_from_args(args: argparse.Namespace) -> BenchSpec:
-    if args.command == "up" and args.algo is None and args.config is None:
-        algorithms: tuple[str, ...] = ("round_robin",)
+    if args.command == "compare-balancers" and args.algo is None and not args.scenario:
+        algorithms: tuple[str, ...] = ("health_checks",)
+    elif args.command == "up" and args.algo is None and args.config is None:
+        algorithms = ("round_robin",)
     elif args.algo is None and getattr(args, "scenario", None):
         algorithms = ()  # the scenario names its algorithm
     elif args.algo == "all" or (args.algo is None and args.config is None):
@@ -109,6 +121,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if len(spec.algorithms) > 1:
                 raise SpecError("harness up runs one algorithm: give --algo NAME")
             return up(spec, console)
+        if args.command == "compare-balancers":
+            if len(spec.algorithms) > 1 or spec.config is not None:
+                raise SpecError("compare-balancers runs one algorithm on the shipped configs: give --algo NAME")
+            with RichReporter(console) as reporter:
+                comparison = compare_balancers(spec, reporter)
+            print_comparison(console, comparison)
+            return 0 if comparison.passed else 1
         with RichReporter(console) as reporter:
             result = bench(spec, reporter)
     except HarnessError as exc:

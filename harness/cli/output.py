@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from harness.compare import Comparison
 from harness.run import AlgorithmResult
 
 _STATUS_STYLE = {"PASS": "bold green", "FAIL": "bold red", "N/A": "yellow"}
@@ -87,9 +88,10 @@ def print_failover(console: Console, result: AlgorithmResult) -> None:
         left = column in {"fault", "instance"}
         table.add_column(column, justify="left" if left else "right", no_wrap=column == "instance")
     table.caption = (
-        "errors: client errors while the fault lasted; attempts: nginx attempts on the instance; retried: of those, "
-        "passed to another instance; failures: failed attempts until nginx took it out (eject s after the fault); "
-        "recover s: from the rollback to its first success"
+        "errors: client errors while the fault lasted; attempts: the balancer's attempts on the instance; retried: "
+        "requests passed to another instance (nginx: of those attempts; HAProxy: all retried requests); failures: "
+        "failed attempts until nginx took it out; eject s: until it was out (HAProxy: marked DOWN); recover s: from "
+        "the rollback to its first success (HAProxy: marked UP)"
     )
     for row in result.failover:
         if row.skipped:
@@ -110,3 +112,25 @@ def print_failover(console: Console, result: AlgorithmResult) -> None:
             f"{_ms(row.p50_steady_ms)}/{_ms(row.p99_steady_ms)}",
         )
     console.print(table)
+
+
+def print_comparison(console: Console, comparison: Comparison) -> None:
+    """Every run's own tables, then one table with the balancers side by side."""
+    for result in comparison.results.values():
+        for algorithm_result in result.results:
+            print_result(console, algorithm_result)
+    rows = comparison.rows()
+    if not rows:
+        console.print("no faults to compare: give --scenario")
+        return
+    table = Table(title="nginx (passive checks) against HAProxy (active checks)", title_justify="left")
+    table.add_column("fault")
+    table.add_column("measure")
+    for balancer in comparison.results:
+        table.add_column(balancer, justify="right")
+    for fault, metric, values in rows:
+        table.add_row(fault, metric, *("-" if v is None else str(v) for v in values.values()))
+    console.print(table)
+    for name, result in comparison.results.items():
+        verdict = "[bold green]all checks passed[/]" if result.passed else "[bold red]some checks failed[/]"
+        console.print(f"{name}: {verdict}; results in {result.run_dir}")

@@ -2,7 +2,7 @@
 
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,9 +11,11 @@ from harness.algorithms import infra_dir
 from harness.balancers.haproxy.access_log import read_access_log
 from harness.balancers.haproxy.balancer import HaproxyBalancer
 from harness.balancers.haproxy.config import load_config
+from harness.bench import BenchResult
 from harness.errors import ConfigError
 from harness.load.probes import sequential
 from harness.processes import wait_gone
+from harness.pytest_plugin import verdict_report
 from harness.readiness import WaitStrategy
 from harness.runtimes.base import Instance, InstanceSpec
 from harness.runtimes.local import LocalProcessRuntime, instance_host
@@ -86,3 +88,46 @@ def test_a_reload_adds_a_server_without_losing_a_request(tmp_path: Path, runtime
         served = {response.instance for response in sequential(haproxy.url, 8)}
     assert served == {f"api-gateway-{i}" for i in range(1, 5)}, served
     assert seconds < 5, f"reload took {seconds:.2f} s"
+
+
+HEALTH = (infra_dir() / "haproxy" / "haproxy-health-checks.cfg").read_text()
+KILL = 'duration = 5\nwarmup = 1\n[[faults]]\nat = 1.5\nkind = "kill"\ninstance = 2\nrollback_after = 1.5\n'
+
+
+def scenario_run(lb_bench: Callable[..., BenchResult], tmp_path: Path, config_text: str, scenario: str) -> BenchResult:
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(config_text)
+    path = tmp_path / "scenario.toml"
+    path.write_text(scenario)
+    return lb_bench("health_checks", balancer="haproxy", config=config, scenario=str(path))
+
+
+def test_kill_with_redispatch_loses_nothing_and_checks_mark_it_down_and_up(
+    lb_bench: Callable[..., BenchResult], tmp_path: Path
+) -> None:
+    result = scenario_run(lb_bench, tmp_path, HEALTH, KILL)
+    assert result.passed, verdict_report(result)
+    (row,) = result.results[0].failover
+    assert row.time_to_eject_s is not None and row.time_to_eject_s <= 1.75, row
+    assert row.client_errors == 0 and row.retried_elsewhere > 0, row
+
+
+def test_kill_without_redispatch_keeps_requests_on_the_dead_server(
+    lb_bench: Callable[..., BenchResult], tmp_path: Path
+) -> None:
+    # Without redispatch a request whose connection was refused is retried on the same
+    # server: it fails once the retries are spent (503), or waits until the checks mark the
+    # server DOWN and HAProxy gives it another; which one depends on the race.
+    result = scenario_run(lb_bench, tmp_path, HEALTH.replace("    option redispatch\n", ""), KILL)
+    (row,) = result.results[0].failover
+    assert row.retried_elsewhere > 0, row
+    assert row.client_errors > 0 or (row.p99_window_ms or 0) >= 500, row
+    assert set(row.errors_by_status) <= {"502", "503"}, row
+
+
+def test_active_checks_see_a_failing_health_endpoint(lb_bench: Callable[..., BenchResult], tmp_path: Path) -> None:
+    unhealthy = 'duration = 4\nwarmup = 1\n[[faults]]\nat = 1\nkind = "unhealthy"\ninstance = 1\nrollback_after = 2\n'
+    result = scenario_run(lb_bench, tmp_path, HEALTH, unhealthy)
+    assert result.passed, verdict_report(result)
+    (down,) = [v for v in result.results[0].verdicts if "mark it DOWN" in v.check]
+    assert down.observed["requests_while_down"] == 0, down.summary

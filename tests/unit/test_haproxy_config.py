@@ -5,7 +5,14 @@ from pathlib import Path
 import pytest
 
 from harness.algorithms import infra_dir
-from harness.balancers.haproxy.config import LOG_FORMAT, RenderSettings, load_config, render
+from harness.balancers.haproxy.config import (
+    LOG_FORMAT,
+    RenderSettings,
+    active_checks,
+    haproxy_seconds,
+    load_config,
+    render,
+)
 from harness.errors import ConfigError
 from harness.runtimes.base import Instance
 
@@ -77,3 +84,22 @@ def test_an_unclosed_quote_names_the_line(tmp_path: Path) -> None:
     path.write_text('backend b\n    server a a:1\n    http-request set-header X "oops\n')
     with pytest.raises(ConfigError, match=r"h.cfg:3"):
         load_config(path)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("500ms", 0.5), ("2s", 2.0), ("1500", 1.5), ("1m", 60.0)])
+def test_haproxy_times(text: str, seconds: float) -> None:
+    assert haproxy_seconds(text) == seconds
+
+
+def test_active_check_settings_come_from_defaults_backend_and_server(tmp_path: Path) -> None:
+    config = load_config(infra_dir() / "haproxy" / "haproxy-health-checks.cfg")
+    checks = active_checks(config)
+    assert (checks.enabled, checks.inter, checks.fall, checks.rise, checks.redispatch) == (True, 0.5, 2, 2, True)
+    assert checks.detect_within == 1.5 and checks.recover_within == 1.5
+    path = tmp_path / "h.cfg"
+    path.write_text(
+        "defaults\n    option redispatch\nbackend b\n    no option redispatch\n    server a a:1 check inter 1s fall 4\n"
+    )
+    checks = active_checks(load_config(path))
+    assert (checks.inter, checks.fall, checks.rise, checks.redispatch) == (1.0, 4, 2, False)
+    assert not active_checks(load_config(infra_dir() / "haproxy" / "haproxy-round-robin.cfg")).enabled

@@ -13,7 +13,15 @@ import pandas as pd
 
 from harness.balancers.nginx.access_log import COLUMNS
 
-_FIELDS = ["ts", "ms", "client", "method", "uri", "status", "server_addr", "retries", "tr", "ta", "pid", "server", "tc"]
+_FIELDS = [
+    "ts", "ms", "client", "method", "uri", "status", "server_addr", "retries",
+    "tr", "ta", "pid", "server", "tc", "th", "ti",
+]  # fmt: skip
+
+
+def _ms(value: str) -> int:
+    """A HAProxy timer in milliseconds; -1 when the phase never happened."""
+    return int(value) if value.lstrip("-").isdigit() else -1
 
 
 def read_access_log(path: Path) -> pd.DataFrame:
@@ -26,12 +34,19 @@ def read_access_log(path: Path) -> pd.DataFrame:
             field = dict(zip(_FIELDS, values, strict=True))
             if field["method"] == "<BADREQ>":
                 continue  # a connection that sent no request (the harness's readiness probe)
-            total_ms = max(int(field["ta"]), 0) if field["ta"].lstrip("-").isdigit() else 0
-            server_ms = int(field["tr"]) if field["tr"].lstrip("-").isdigit() else -1
+            total_ms = max(_ms(field["ta"]), 0)
+            server_ms = _ms(field["tr"])
+            # %Ts.%ms is when the connection was accepted (or, on a kept-alive connection, when
+            # the previous request ended); the request itself began after handshake and idle time.
+            begun = (
+                int(field["ts"])
+                + int(field["ms"]) / 1000
+                + (max(_ms(field["th"]), 0) + max(_ms(field["ti"]), 0)) / 1000
+            )
             address = "" if field["server"] in {"<NOSRV>", "-"} else field["server_addr"]
             rows.append(
                 {
-                    "msec": int(field["ts"]) + int(field["ms"]) / 1000 + total_ms / 1000,
+                    "msec": begun + total_ms / 1000,
                     "remote_addr": field["client"],
                     "method": field["method"],
                     "uri": field["uri"],

@@ -22,7 +22,7 @@ from harness.runtimes.base import Instance
 
 SECTIONS = {"global", "defaults", "frontend", "backend", "listen", "peers", "resolvers", "userlist", "program"}
 # The fields of each log line, tab-separated; the parser reads them by position.
-LOG_FORMAT = r"%Ts\t%ms\t%ci\t%HM\t%HU\t%ST\t%si:%sp\t%rc\t%Tr\t%Ta\t%pid\t%s\t%Tc"
+LOG_FORMAT = r"%Ts\t%ms\t%ci\t%HM\t%HU\t%ST\t%si:%sp\t%rc\t%Tr\t%Ta\t%pid\t%s\t%Tc\t%Th\t%Ti"
 # Directives the harness owns: wherever the user put them, they are replaced.
 _OWNED = {"daemon", "pidfile", "chroot", "user", "group", "uid", "gid", "log", "log-format", "stats", "master-worker"}
 _OWNED_OPTIONS = {"httplog", "tcplog", "dontlognull"}
@@ -70,9 +70,12 @@ class HaproxyConfig:
     sections: list[Section]
     balancer: str = "haproxy"
 
+    def peers_servers(self) -> list[Server]:
+        """The server lines of the first backend, the one under test."""
+        return [_server(line) for line in self.backends()[0].lines if line[0] == "server"]
+
     def peers(self) -> list[Peer]:
-        backend = self.backends()[0]
-        servers = [_server(line) for line in backend.lines if line[0] == "server"]
+        servers = self.peers_servers()
         return [
             Peer(s.service, s.weight, serves=s.param("backup") is None and s.param("disabled") is None) for s in servers
         ]
@@ -142,6 +145,73 @@ def _server(line: Sequence[str]) -> Server:
     if not sep or not port.isdigit():
         host, port = address, ""
     return Server(name=name, service=host, port=port or None, params=tuple(params))
+
+
+_TIME_UNITS = {"us": 0.000001, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def haproxy_seconds(value: str) -> float:
+    """HAProxy's time syntax in seconds: a number with an optional unit, milliseconds by default."""
+    number = value.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = value[len(number) :] or "ms"
+    if not number or unit not in _TIME_UNITS:
+        raise ConfigError(f"not a HAProxy time: {value!r}")
+    return float(number) * _TIME_UNITS[unit]
+
+
+@dataclass(frozen=True)
+class ActiveChecks:
+    """The settings that decide how HAProxy finds and routes around a failed server."""
+
+    enabled: bool  # `check` on the servers
+    inter: float  # seconds between checks
+    fall: int  # failed checks that mark a server DOWN
+    rise: int  # passed checks that mark it UP again
+    redispatch: bool  # a request whose server failed may go to another server
+    retries: int
+
+    @property
+    def detect_within(self) -> float:
+        """Latest a dead server is marked DOWN: fall checks, plus up to one interval until the first."""
+        return self.fall * self.inter + self.inter
+
+    @property
+    def recover_within(self) -> float:
+        return self.rise * self.inter + self.inter
+
+
+def active_checks(config: HaproxyConfig) -> ActiveChecks:
+    """Reads the first backend's check settings, with HAProxy's defaults (inter 2s fall 3 rise 2, retries 3):
+    ``defaults``, then the backend, then ``default-server``, then the server line."""
+    backend = config.backends()[0]
+    sections = [*[s for s in config.sections if s.kind == "defaults"][-1:], backend]
+    words: dict[str, str] = {"inter": "2s", "fall": "3", "rise": "2", "retries": "3"}
+    redispatch = False
+    for section in sections:
+        for line in section.lines:
+            if line[:2] == ["option", "redispatch"]:
+                redispatch = True
+            if line[:3] == ["no", "option", "redispatch"]:
+                redispatch = False
+            if line[0] == "retries" and len(line) > 1:
+                words["retries"] = line[1]
+            if line[0] == "default-server":
+                words.update(_pairs(line[1:]))
+    server = config.peers_servers()[0]
+    words.update(_pairs(list(server.params)))
+    return ActiveChecks(
+        enabled=server.param("check") is not None,
+        inter=haproxy_seconds(words["inter"]),
+        fall=int(words["fall"]),
+        rise=int(words["rise"]),
+        redispatch=redispatch,
+        retries=int(words["retries"]),
+    )
+
+
+def _pairs(words: Sequence[str]) -> dict[str, str]:
+    keys = {"inter", "fall", "rise"}
+    return {word: words[i + 1] for i, word in enumerate(words[:-1]) if word in keys}
 
 
 @dataclass(frozen=True)
