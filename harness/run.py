@@ -303,11 +303,14 @@ class AlgorithmRun:
         rows: list[FailoverRow] = []
         for record in timeline.records:
             after = record.injected_at or 0.0
-            down_at = self._states.first(record.instance, "DOWN", after)
-            up_at = self._states.first(record.instance, "UP", record.rolled_back_at or load_end)
+            # A fault's transitions come before the next fault on the same instance begins.
+            later = [r.injected_at or 0.0 for r in timeline.records if r.instance == record.instance]
+            until = min((moment for moment in later if moment > after), default=load_end)
+            down_at = self._states.first(record.instance, "DOWN", after, until)
+            up_at = self._states.first(record.instance, "UP", record.rolled_back_at or load_end, until)
             row = active_failover_row(record, frame, log, down_at, up_at, steady, load_end)
             rows.append(row)
-            verdicts += active_fault_verdicts(row, record, checks)
+            verdicts += active_fault_verdicts(row, record, checks, timeline.scenario.method)
         return verdicts, rows
 
     def _peer_weights(self, instances: list[Instance]) -> list[tuple[str, int]]:

@@ -51,7 +51,7 @@ def active_failover_row(
     # Until the checks took it out, a retried request had first tried the failed instance.
     out_at = down_at or rollback
     before_out = in_window[(in_window["msec"] - in_window["request_time"]) <= out_at]
-    reached = int((before_out["upstream_addr"] == record.address).sum() + before_out["retried"].sum())
+    reached = int((before_out["upstream_addr"] == record.address).sum() + before_out["redispatched"].sum())
     while_out = 0
     if down_at is not None:
         # The state is sampled: the server may have been UP up to one sample before it was seen.
@@ -66,7 +66,7 @@ def active_failover_row(
         errors_by_status={str(k): int(v) for k, v in errors["status"].value_counts().items()},
         attempts_on_instance=reached,
         failed_attempts=int((on_instance["status"] >= 500).sum()),
-        retried_elsewhere=int(in_window["retried"].sum()),
+        retried_elsewhere=int(in_window["redispatched"].sum()),
         failures_before_eject=0,
         attempts_while_out=while_out if down_at is not None else None,
         time_to_eject_s=round(down_at - start, 3) if down_at is not None else None,
@@ -81,7 +81,9 @@ def active_failover_row(
     )
 
 
-def active_fault_verdicts(row: FailoverRow, record: FaultRecord, checks: ActiveChecks) -> list[Verdict]:
+def active_fault_verdicts(
+    row: FailoverRow, record: FaultRecord, checks: ActiveChecks, method: str = "GET"
+) -> list[Verdict]:
     """The checks that apply to this fault's kind under active health checks."""
     label = f"fault {row.step} ({row.fault} {row.instance})"
     if row.error:
@@ -91,10 +93,24 @@ def active_fault_verdicts(row: FailoverRow, record: FaultRecord, checks: ActiveC
     verdicts: list[Verdict] = []
     kind = record.kind
     if kind in {"kill", "stop", "restart", "blackhole", "scale", "reload"}:
-        verdicts.append(_no_lost_get(row, label, checks))
+        if method == "GET":
+            verdicts.append(_no_lost_get(row, label, checks))
+        else:
+            verdicts.append(
+                not_applicable(f"{label}: requests lose nothing", f"{method} load on HAProxy: not judged yet")
+            )
     if kind in {"kill", "stop", "hang", "blackhole", "unhealthy"}:
-        verdicts.append(_marked_down(row, label, checks))
-    if kind in {"kill", "stop"} and record.rolled_back_at is not None:
+        if kind in {"hang", "unhealthy"} and not checks.http:
+            verdicts.append(
+                not_applicable(
+                    f"{label}: active checks mark it DOWN",
+                    "the checks only connect (no `option httpchk`): a hung process or a failing health endpoint "
+                    "still accepts connections, so they cannot see it",
+                )
+            )
+        else:
+            verdicts.append(_marked_down(row, label, checks, unanswered=kind in {"hang", "blackhole"}))
+    if kind in {"kill", "stop"} and record.planned_rollback and record.rolled_back_at is not None:
         verdicts.append(_marked_up(row, label, checks))
     return verdicts
 
@@ -115,9 +131,15 @@ def _no_lost_get(row: FailoverRow, label: str, checks: ActiveChecks) -> Verdict:
     )
 
 
-def _marked_down(row: FailoverRow, label: str, checks: ActiveChecks) -> Verdict:
-    check = f"{label}: active checks mark it DOWN within fall x inter + inter"
-    limit = checks.detect_within
+def _marked_down(row: FailoverRow, label: str, checks: ActiveChecks, unanswered: bool) -> Verdict:
+    check = f"{label}: active checks mark it DOWN in time"
+    limit = checks.detect_within(unanswered)
+    how = (
+        f"inter={checks.inter:g}s until the first check, then fall={checks.fall} checks that each wait "
+        f"{checks.check_timeout or checks.inter:g}s for an answer, {checks.inter:g}s apart"
+        if unanswered
+        else f"fall={checks.fall} x inter={checks.inter:g}s + inter"
+    )
     observed = {"time_to_down_s": row.time_to_eject_s, "requests_while_down": row.attempts_while_out}
     expected = {"time_to_down_s": [0.0, limit + _SLACK_S], "requests_while_down": 0}
     if not checks.enabled:
@@ -128,9 +150,8 @@ def _marked_down(row: FailoverRow, label: str, checks: ActiveChecks) -> Verdict:
     return Verdict(
         check,
         passed,
-        f"DOWN {row.time_to_eject_s} s after the fault (expected at most {limit:g} s + {_SLACK_S:g} s: "
-        f"fall={checks.fall} x inter={checks.inter:g}s + inter); {row.attempts_while_out} requests went to it "
-        "while DOWN (expected 0)",
+        f"DOWN {row.time_to_eject_s} s after the fault (expected at most {limit:g} s + {_SLACK_S:g} s: {how}); "
+        f"{row.attempts_while_out} requests went to it while DOWN (expected 0)",
         observed,
         expected,
     )

@@ -232,7 +232,7 @@ def fault_verdicts(
         verdicts.append(_no_lost_get(row, label, passive, "timeout"))
     if kind in {"kill", "stop", "hang", "blackhole"}:
         verdicts.append(_ejected_after_max_fails(row, label, passive, counts_together(workers, zone), workers))
-    if kind in {"kill", "stop"} and observation.record.rolled_back_at is not None:
+    if kind in {"kill", "stop"} and observation.record.planned_rollback and observation.record.rolled_back_at:
         verdicts.append(_recovery_time(row, label, passive))
     if kind == "hang":
         verdicts.append(_timeout_cost(observation, label, passive.read_timeout, "proxy_read_timeout"))

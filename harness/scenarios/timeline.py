@@ -28,6 +28,7 @@ class FaultRecord:
     inject_returned_at: float | None = None  # the fault acted somewhere between the two
     rolled_back_at: float | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+    planned_rollback: bool = False  # the scenario set a rollback time; else it came at the end of the load
     skipped: str | None = None
     error: str | None = None
 
@@ -57,6 +58,7 @@ class Timeline:
                 address=cluster.instance(name).address if acts_on_instance else "",
                 planned_at=step.at,
                 parameters=dict(step.parameters),
+                planned_rollback=step.rollback_at is not None,
             )
             self.records.append(record)
             self._steps.append((step, record))

@@ -120,7 +120,7 @@ def test_kill_without_redispatch_keeps_requests_on_the_dead_server(
     # server DOWN and HAProxy gives it another; which one depends on the race.
     result = scenario_run(lb_bench, tmp_path, HEALTH.replace("    option redispatch\n", ""), KILL)
     (row,) = result.results[0].failover
-    assert row.retried_elsewhere > 0, row
+    assert row.retried_elsewhere == 0, row  # nothing was redispatched
     assert row.client_errors > 0 or (row.p99_window_ms or 0) >= 500, row
     assert set(row.errors_by_status) <= {"502", "503"}, row
 

@@ -95,7 +95,9 @@ def test_active_check_settings_come_from_defaults_backend_and_server(tmp_path: P
     config = load_config(infra_dir() / "haproxy" / "haproxy-health-checks.cfg")
     checks = active_checks(config)
     assert (checks.enabled, checks.inter, checks.fall, checks.rise, checks.redispatch) == (True, 0.5, 2, 2, True)
-    assert checks.detect_within == 1.5 and checks.recover_within == 1.5
+    assert checks.detect_within(unanswered=False) == 1.5 and checks.recover_within == 1.5
+    assert checks.detect_within(unanswered=True) == 2.0  # each of fall=2 checks waits inter=0.5s for nothing
+    assert checks.http
     path = tmp_path / "h.cfg"
     path.write_text(
         "defaults\n    option redispatch\nbackend b\n    no option redispatch\n    server a a:1 check inter 1s fall 4\n"

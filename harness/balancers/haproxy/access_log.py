@@ -58,9 +58,12 @@ def read_access_log(path: Path) -> pd.DataFrame:
                     "pid": field["pid"],
                     "connection": "",
                     "retries": int(field["retries"].lstrip("+")) if field["retries"].lstrip("+").isdigit() else 0,
+                    # %rc starts with "+" when the last retry went to another server.
+                    "redispatched": field["retries"].startswith("+"),
                 }
             )
-    frame = pd.DataFrame(rows, columns=[*COLUMNS, "retries"])
+    frame = pd.DataFrame(rows, columns=[*COLUMNS, "retries", "redispatched"])
+    frame["redispatched"] = frame["redispatched"].astype(bool)
     frame["msec"] = frame["msec"].astype(float)
     frame["status"] = frame["status"].astype(int)
     frame["upstream_addrs"] = frame["upstream_addr"].map(lambda a: [] if a == "-" else [a])

@@ -20,11 +20,17 @@ from harness.balancers.base import Peer
 from harness.errors import ConfigError
 from harness.runtimes.base import Instance
 
-SECTIONS = {"global", "defaults", "frontend", "backend", "listen", "peers", "resolvers", "userlist", "program"}
+SECTIONS = {
+    "global", "defaults", "frontend", "backend", "listen", "peers", "resolvers", "userlist", "program",
+    "cache", "ring", "http-errors", "mailers", "log-forward",
+}  # fmt: skip
 # The fields of each log line, tab-separated; the parser reads them by position.
 LOG_FORMAT = r"%Ts\t%ms\t%ci\t%HM\t%HU\t%ST\t%si:%sp\t%rc\t%Tr\t%Ta\t%pid\t%s\t%Tc\t%Th\t%Ti"
 # Directives the harness owns: wherever the user put them, they are replaced.
-_OWNED = {"daemon", "pidfile", "chroot", "user", "group", "uid", "gid", "log", "log-format", "stats", "master-worker"}
+_OWNED = {"log", "log-format"}
+# Process-level settings the harness owns in `global` only (`user` and `group` mean
+# something else in a userlist).
+_OWNED_IN_GLOBAL = {"daemon", "pidfile", "chroot", "user", "group", "uid", "gid", "stats", "master-worker"}
 _OWNED_OPTIONS = {"httplog", "tcplog", "dontlognull"}
 
 
@@ -105,6 +111,8 @@ class HaproxyConfig:
             return "least_conn"
         if balance[:1] == ["source"]:
             return "ip_hash"
+        if balance[:1] not in (["roundrobin"], ["static-rr"]):
+            return f"balance {' '.join(balance)}"  # no algorithm of the harness; bench asks for --algo
         servers = self.servers()
         if len({server.weight for server in servers}) > 1:
             return "weighted"
@@ -169,11 +177,16 @@ class ActiveChecks:
     rise: int  # passed checks that mark it UP again
     redispatch: bool  # a request whose server failed may go to another server
     retries: int
+    http: bool = False  # `option httpchk`: checks request the health endpoint, not just connect
+    check_timeout: float = 0.0  # `timeout check`, else inter
 
-    @property
-    def detect_within(self) -> float:
-        """Latest a dead server is marked DOWN: fall checks, plus up to one interval until the first."""
-        return self.fall * self.inter + self.inter
+    def detect_within(self, unanswered: bool) -> float:
+        """Latest a failed server is marked DOWN. HAProxy starts the next check ``inter`` after
+        the previous one ends; a refused check ends at once, an unanswered one (hung server,
+        dropped SYNs) only at its timeout: up to one interval until the first check, then
+        fall checks."""
+        timeout = (self.check_timeout or self.inter) if unanswered else 0.0
+        return self.inter + self.fall * timeout + (self.fall - 1) * self.inter + (0.0 if unanswered else self.inter)
 
     @property
     def recover_within(self) -> float:
@@ -187,8 +200,14 @@ def active_checks(config: HaproxyConfig) -> ActiveChecks:
     sections = [*[s for s in config.sections if s.kind == "defaults"][-1:], backend]
     words: dict[str, str] = {"inter": "2s", "fall": "3", "rise": "2", "retries": "3"}
     redispatch = False
+    http = False
+    check_timeout = 0.0
     for section in sections:
         for line in section.lines:
+            if line[:2] == ["option", "httpchk"]:
+                http = True
+            if line[:2] == ["timeout", "check"] and len(line) > 2:
+                check_timeout = haproxy_seconds(line[2])
             if line[:2] == ["option", "redispatch"]:
                 redispatch = True
             if line[:3] == ["no", "option", "redispatch"]:
@@ -206,6 +225,8 @@ def active_checks(config: HaproxyConfig) -> ActiveChecks:
         rise=int(words["rise"]),
         redispatch=redispatch,
         retries=int(words["retries"]),
+        http=http,
+        check_timeout=check_timeout,
     )
 
 
@@ -239,7 +260,7 @@ def render(config: HaproxyConfig, instances: Sequence[Instance], settings: Rende
     for section in config.sections:
         lines = [line for line in section.lines if not _owned(line)]
         if section.kind == "global":
-            lines = _global_lines(settings) + lines
+            lines = _global_lines(settings) + [line for line in lines if line[0] not in _OWNED_IN_GLOBAL]
         if section.kind == "defaults":
             lines = _log_lines() + lines
         if section.kind in {"frontend", "listen"}:
@@ -248,8 +269,16 @@ def render(config: HaproxyConfig, instances: Sequence[Instance], settings: Rende
             lines = list(_expand_servers(lines, by_service, settings, section.name))
         out += _section_text(section.kind, section.name, lines)
     if "defaults" not in kinds:
-        out = _section_text("defaults", "", [*_log_lines(), ["mode", "http"]]) + out
+        # After global: HAProxy copies global's loggers when it reads `log global`.
+        global_end = len(_section_text("global", "", [])) if "global" not in kinds else _after_global(out)
+        out[global_end:global_end] = _section_text("defaults", "", [*_log_lines(), ["mode", "http"]])
     return "\n".join(out) + "\n"
+
+
+def _after_global(lines: list[str]) -> int:
+    """The index just past the rendered global section."""
+    start = lines.index("global")
+    return lines.index("", start) + 1
 
 
 def _owned(line: Sequence[str]) -> bool:

@@ -48,9 +48,12 @@ class StateRecorder:
     def stop(self) -> None:
         self._stopping.set()
 
-    def first(self, server: str, state: str, after: float) -> float | None:
-        """When ``server`` was first seen in ``state`` after ``after``."""
-        return next((c.time for c in self.changes if c.server == server and c.state == state and c.time > after), None)
+    def first(self, server: str, state: str, after: float, before: float = float("inf")) -> float | None:
+        """When ``server`` was first seen in ``state`` between ``after`` and ``before``."""
+        return next(
+            (c.time for c in self.changes if c.server == server and c.state == state and after < c.time < before),
+            None,
+        )
 
 
 def spawn_recorder(balancer: HaproxyBalancer) -> tuple[StateRecorder, gevent.Greenlet]:
