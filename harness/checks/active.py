@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.balancers.haproxy.config import ActiveChecks
-from harness.checks.failover import FailoverRow, finished_at, percentile
+from harness.checks.failover import FailoverRow, clients_view, finished_at, not_injected_row
 from harness.checks.verdict import Verdict, not_applicable
 from harness.scenarios.timeline import FaultRecord
 
@@ -33,18 +33,13 @@ def active_failover_row(
     """The fault's numbers: ``down_at``/``up_at`` are when HAProxy's checks marked the
     instance DOWN after the fault and UP after the rollback (None when they did not)."""
     if record.injected_at is None:
-        return FailoverRow(
-            record.index, record.description, record.instance, None, 0, {}, 0, 0, 0, 0, None,
-            None, None, None, 0, None, None, None, None,
-            skipped=record.skipped or "not injected", error=record.error,
-        )  # fmt: skip
+        return not_injected_row(record)
     start = record.injected_at
     rollback = record.rolled_back_at or load_end
     # The fault lasts until the checks mark the instance UP again; a change of the whole
     # cluster (a scale, a reload) lasts its reload and a second after.
     effect_end = max(rollback, up_at or load_end) if record.address else rollback + 1.0
     window = clients[(finished_at(clients) >= start) & (clients["time"] <= effect_end)]
-    errors = window[(window["status"] < 200) | (window["status"] >= 300)]
     begun = log["msec"] - log["request_time"]
     in_window = log[(log["msec"] >= start) & (begun <= effect_end)]
     on_instance = in_window[in_window["upstream_addr"] == record.address]
@@ -58,12 +53,7 @@ def active_failover_row(
         out_until = (up_at or load_end) - _SAMPLE_SLACK_S
         while_out = int(((begun > down_at) & (begun < out_until) & (log["upstream_addr"] == record.address)).sum())
     return FailoverRow(
-        step=record.index,
-        fault=record.description,
-        instance=record.instance,
-        at_s=round(record.planned_at, 3),
-        client_errors=len(errors),
-        errors_by_status={str(k): int(v) for k, v in errors["status"].value_counts().items()},
+        **clients_view(record, window, steady),
         attempts_on_instance=reached,
         failed_attempts=int((on_instance["status"] >= 500).sum()),
         retried_elsewhere=int(in_window["redispatched"].sum()),
@@ -73,11 +63,6 @@ def active_failover_row(
         time_to_recover_s=round(up_at - rollback, 3) if up_at is not None and record.rolled_back_at else None,
         recovery_after_last_failure_s=None,
         duplicated_executions=0,
-        p50_window_ms=percentile(window["latency_ms"], 0.5),
-        p99_window_ms=percentile(window["latency_ms"], 0.99),
-        p50_steady_ms=percentile(steady["latency_ms"], 0.5),
-        p99_steady_ms=percentile(steady["latency_ms"], 0.99),
-        error=record.error,
     )
 
 

@@ -151,35 +151,51 @@ def percentile(values: pd.Series, q: float) -> float | None:
     return None if values.empty else round(float(values.quantile(q)), 1)
 
 
+def not_injected_row(record: FaultRecord) -> FailoverRow:
+    """The row of a fault that never acted (skipped, or the load ended first)."""
+    return FailoverRow(
+        record.index, record.description, record.instance, None, 0, {}, 0, 0, 0, 0, None,
+        None, None, None, 0, None, None, None, None,
+        skipped=record.skipped or "not injected", error=record.error,
+    )  # fmt: skip
+
+
+def clients_view(record: FaultRecord, window: pd.DataFrame, steady: pd.DataFrame) -> dict[str, Any]:
+    """The row's fields that come from the clients' side, the same for every balancer."""
+    errors = window[(window["status"] < 200) | (window["status"] >= 300)]
+    return {
+        "step": record.index,
+        "fault": record.description,
+        "instance": record.instance,
+        "at_s": round(record.planned_at, 3),
+        "client_errors": len(errors),
+        "errors_by_status": {str(k): int(v) for k, v in errors["status"].value_counts().items()},
+        "p50_window_ms": percentile(window["latency_ms"], 0.5),
+        "p99_window_ms": percentile(window["latency_ms"], 0.99),
+        "p50_steady_ms": percentile(steady["latency_ms"], 0.5),
+        "p99_steady_ms": percentile(steady["latency_ms"], 0.99),
+        "error": record.error,
+    }
+
+
 def failover_row(
     observation: FaultObservation, steady: pd.DataFrame, passive: PassiveChecks, shared: bool
 ) -> FailoverRow:
     """The fault's numbers; ``shared`` says whether all workers count failures together."""
     record = observation.record
     if record.injected_at is None:
-        return FailoverRow(
-            record.index, record.description, record.instance, None, 0, {}, 0, 0, 0, 0, None,
-            None, None, None, 0, None, None, None, None,
-            skipped=record.skipped or "not injected", error=record.error,
-        )  # fmt: skip
+        return not_injected_row(record)
     start, rollback = record.injected_at, observation.rollback
     attempts = observation.attempts
     during = attempts[attempts["start"] <= rollback]
     out = ejection(attempts, passive.max_fails, passive.fail_timeout, shared)
     recovered_at, last_failure = recovery(attempts, rollback, shared)
-    clients = observation.clients
-    errors = clients[(clients["status"] < 200) | (clients["status"] >= 300)]
     # A non-final attempt that timed out waiting for an answer (not for a connection) had
     # its request sent: the instance may have run it although another one answered.
     waited = (attempts["end"] - attempts["start"]) >= passive.read_timeout - 0.05
     duplicated = attempts[(attempts["upstream_status"] == "504") & (attempts["try"] < attempts["tries"] - 1) & waited]
     return FailoverRow(
-        step=record.index,
-        fault=record.description,
-        instance=record.instance,
-        at_s=round(record.planned_at, 3),
-        client_errors=len(errors),
-        errors_by_status={str(k): int(v) for k, v in errors["status"].value_counts().items()},
+        **clients_view(record, observation.clients, steady),
         attempts_on_instance=len(during),
         failed_attempts=int(during["failed"].sum()),
         retried_elsewhere=int((during["try"] < during["tries"] - 1).sum()),
@@ -193,11 +209,6 @@ def failover_row(
             round(recovered_at - last_failure, 3) if recovered_at is not None and last_failure is not None else None
         ),
         duplicated_executions=len(duplicated),
-        p50_window_ms=percentile(clients["latency_ms"], 0.5),
-        p99_window_ms=percentile(clients["latency_ms"], 0.99),
-        p50_steady_ms=percentile(steady["latency_ms"], 0.5),
-        p99_steady_ms=percentile(steady["latency_ms"], 0.99),
-        error=record.error,
     )
 
 
