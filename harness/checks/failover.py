@@ -21,6 +21,8 @@ from harness.scenarios.timeline import FaultRecord
 # keeps time in whole seconds; measured); the extra quarter second covers timer and
 # log granularity.
 _RECOVERY_SLACK_S = 1.25
+# $msec, $request_time and $upstream_response_time each have millisecond resolution.
+_LOG_RESOLUTION_S = 0.005
 
 
 def finished_at(clients: pd.DataFrame) -> pd.Series:
@@ -128,7 +130,11 @@ def ejection(attempts: pd.DataFrame, max_fails: int, fail_timeout: float, shared
         out_at = float(failed["end"].iloc[max_fails - 1])
         moments.append(out_at)
         failures += int((failed["end"] <= out_at).sum())
-        begun = scope[(scope["start"] > out_at) & (scope["start"] < out_at + fail_timeout - probe_slack)]
+        # An attempt's start is computed from three values logged to the millisecond; one
+        # that seems to begin within that error of the moment was chosen before it.
+        begun = scope[
+            (scope["start"] > out_at + _LOG_RESOLUTION_S) & (scope["start"] < out_at + fail_timeout - probe_slack)
+        ]
         while_out += len(begun)
     if not moments:
         return Ejection(None, failed_total, 0)
