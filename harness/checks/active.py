@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.balancers.haproxy.config import ActiveChecks
-from harness.checks.failover import FailoverRow, clients_view, finished_at, not_injected_row
+from harness.checks.failover import FailoverRow, clients_view, finished_at, no_lost_get, not_injected_row
 from harness.checks.verdict import Verdict, not_applicable
 from harness.scenarios.timeline import FaultRecord
 
@@ -101,18 +101,10 @@ def active_fault_verdicts(
 
 
 def _no_lost_get(row: FailoverRow, label: str, checks: ActiveChecks) -> Verdict:
-    why = (
-        "option redispatch moves a request whose server failed to another one"
-        if checks.redispatch
-        else "without option redispatch a request whose server failed is retried on that same server"
-    )
-    return Verdict(
-        f"{label}: GET requests lose nothing",
-        row.client_errors == 0,
-        f"{row.client_errors} client errors {row.errors_by_status}; {row.retried_elsewhere} requests were "
-        f"retried (expected 0 errors; {why})",
-        {"client_errors": row.client_errors, "by_status": row.errors_by_status},
-        {"client_errors": 0},
+    if checks.redispatch:
+        return no_lost_get(row, label, "option redispatch moves a request whose server failed to another one")
+    return no_lost_get(
+        row, label, "without option redispatch a request whose server failed is retried on that same server"
     )
 
 

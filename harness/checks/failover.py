@@ -274,21 +274,23 @@ def fault_verdicts(
     return verdicts
 
 
-def _no_lost_get(row: FailoverRow, label: str, passive: PassiveChecks, condition: str) -> Verdict:
-    setting = " ".join(passive.next_upstream)
-    why = (
-        f"proxy_next_upstream {setting} retries on {condition}"
-        if passive.retries(condition)
-        else f"proxy_next_upstream {setting} does not retry on {condition}, so requests are lost"
-    )
+def no_lost_get(row: FailoverRow, label: str, why: str) -> Verdict:
+    """GET requests lose nothing across the fault; ``why`` says what in the config makes it so (or not)."""
     return Verdict(
         f"{label}: GET requests lose nothing",
         row.client_errors == 0,
-        f"{row.client_errors} client errors {row.errors_by_status}; {row.retried_elsewhere} attempts were "
+        f"{row.client_errors} client errors {row.errors_by_status}; {row.retried_elsewhere} requests were "
         f"retried on another instance (expected 0 errors; {why})",
         {"client_errors": row.client_errors, "by_status": row.errors_by_status},
         {"client_errors": 0},
     )
+
+
+def _no_lost_get(row: FailoverRow, label: str, passive: PassiveChecks, condition: str) -> Verdict:
+    setting = " ".join(passive.next_upstream)
+    if passive.retries(condition):
+        return no_lost_get(row, label, f"proxy_next_upstream {setting} retries on {condition}")
+    return no_lost_get(row, label, f"proxy_next_upstream {setting} does not retry on {condition}, so requests are lost")
 
 
 def _ejected_after_max_fails(
