@@ -11,7 +11,15 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.balancers.haproxy.config import ActiveChecks
-from harness.checks.failover import FailoverRow, clients_view, finished_at, no_lost_get, not_injected_row
+from harness.checks.failover import (
+    FailoverRow,
+    clients_view,
+    did_not_run,
+    fault_label,
+    finished_at,
+    no_lost_get,
+    not_injected_row,
+)
 from harness.checks.verdict import Verdict, not_applicable
 from harness.scenarios.timeline import FaultRecord
 
@@ -70,11 +78,9 @@ def active_fault_verdicts(
     row: FailoverRow, record: FaultRecord, checks: ActiveChecks, method: str = "GET"
 ) -> list[Verdict]:
     """The checks that apply to this fault's kind under active health checks."""
-    label = f"fault {row.step} ({row.fault} {row.instance})"
-    if row.error:
-        return [Verdict(label, False, f"the fault did not run as planned: {row.error}")]
-    if row.skipped:
-        return [not_applicable(label, f"skipped: {row.skipped}")]
+    label = fault_label(row)
+    if row.error or row.skipped:
+        return [did_not_run(row)]
     verdicts: list[Verdict] = []
     kind = record.kind
     if kind in {"kill", "stop", "restart", "blackhole", "scale", "reload"}:

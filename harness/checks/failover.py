@@ -218,6 +218,17 @@ def failover_row(
     )
 
 
+def fault_label(row: FailoverRow) -> str:
+    return f"fault {row.step} ({row.fault} {row.instance})"
+
+
+def did_not_run(row: FailoverRow) -> Verdict:
+    """The verdict of a fault that failed to run (FAIL) or was skipped (N/A), with the reason."""
+    if row.error:
+        return Verdict(fault_label(row), False, f"the fault did not run as planned: {row.error}")
+    return not_applicable(fault_label(row), f"skipped: {row.skipped}")
+
+
 def counts_together(workers: int, zone: bool) -> bool:
     """Whether nginx's workers share one failure count and one connection count per peer:
     with a single worker, or with a shared memory zone on the upstream."""
@@ -235,11 +246,9 @@ def fault_verdicts(
 ) -> list[Verdict]:
     """The checks that apply to this fault's kind, each with its numbers."""
     kind = observation.record.kind
-    label = f"fault {row.step} ({row.fault} {row.instance})"
-    if row.error:
-        return [Verdict(label, False, f"the fault did not run as planned: {row.error}")]
-    if row.skipped:
-        return [not_applicable(label, f"skipped: {row.skipped}")]
+    label = fault_label(row)
+    if row.error or row.skipped:
+        return [did_not_run(row)]
     verdicts: list[Verdict] = []
     if kind in {"kill", "stop", "restart"} and method == "POST":
         verdicts.append(_post_in_flight_fails(row, observation, label))
