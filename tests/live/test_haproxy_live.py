@@ -116,13 +116,20 @@ def test_kill_without_redispatch_keeps_requests_on_the_dead_server(
     lb_bench: Callable[..., BenchResult], tmp_path: Path
 ) -> None:
     # Without redispatch a request whose connection was refused is retried on the same
-    # server: it fails once the retries are spent (503), or waits until the checks mark the
-    # server DOWN and HAProxy gives it another; which one depends on the race.
+    # server after HAProxy's turn-around timer (min(timeout connect, 1 s)): it fails once the
+    # retries are spent (503), or waits until the server is back. Either way the clients
+    # caught by the kill see an error or a wait of a second or more, never a quick answer
+    # from another server. (A p99 over the whole window can miss them: a handful of held
+    # requests among a thousand.)
     result = scenario_run(lb_bench, tmp_path, HEALTH.replace("    option redispatch\n", ""), KILL)
     (row,) = result.results[0].failover
     assert row.retried_elsewhere == 0, row  # nothing was redispatched
-    assert row.client_errors > 0 or (row.p99_window_ms or 0) >= 500, row
     assert set(row.errors_by_status) <= {"502", "503"}, row
+    requests = result.results[0].requests
+    held = requests[
+        (requests["status"] != 200) | ((requests["instance"] == "api-gateway-2") & (requests["latency_ms"] >= 900))
+    ]
+    assert len(held) > 0, f"no request failed or waited 900 ms or more on api-gateway-2 (expected some); {row}"
 
 
 def test_active_checks_see_a_failing_health_endpoint(lb_bench: Callable[..., BenchResult], tmp_path: Path) -> None:
