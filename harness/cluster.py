@@ -17,6 +17,7 @@ from harness.balancers.base import Balancer, BalancerConfig
 from harness.balancers.factory import make_balancer
 from harness.errors import SpecError
 from harness.load import probes
+from harness.load.route import Route
 from harness.results.store import Journal
 from harness.runtimes.base import Instance, Runtime
 from harness.runtimes.local import LocalProcessRuntime
@@ -52,6 +53,10 @@ class Cluster:
     def url(self) -> str:
         return self.balancer.url
 
+    @property
+    def route(self) -> Route:
+        return self.balancer.route
+
     def start(self) -> Cluster:
         started = time.monotonic()
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -61,7 +66,7 @@ class Cluster:
         self.timings["instances_ready_s"] = time.monotonic() - started
         self.balancer.start(self.instances)
         self.journal.record("balancer", pids=[self.balancer.pid], url=self.balancer.url)
-        probes.serve_through(self.balancer.url, self.instances)
+        probes.serve_through(self.balancer.route, self.instances)
         self.timings["bring_up_s"] = time.monotonic() - started
         return self
 

@@ -1,15 +1,29 @@
-"""The same algorithm and scenario on every balancer, side by side."""
+"""The same algorithm and scenario on every balancer, side by side, saved with the runs.
+
+Two tables: the failover numbers per fault (the seed's "passive checks: some user
+requests will fail before marking down; active checks: proactive" as measured rows), and
+the latency clients saw on each, whose difference between a server-side balancer and
+client-side balancing is the cost of the extra hop, measured in the same invocation.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
-from harness.algorithms import BALANCERS
+import pandas as pd
+
+from harness.algorithms import ALGORITHMS, BALANCERS
 from harness.bench import BenchResult, bench
-from harness.checks.failover import FailoverRow
+from harness.checks.failover import FailoverRow, percentile
+from harness.errors import SpecError
+from harness.results.store import new_run_dir, write_json, write_requests
 from harness.run import Reporter
+from harness.scenarios.model import load_scenario
 from harness.spec import BenchSpec
+
+CLIENT_SIDE = "client"
 
 
 @dataclass(frozen=True)
@@ -31,9 +45,30 @@ METRICS = (
 )
 
 
+@dataclass(frozen=True)
+class LatencyRow:
+    """What clients saw on one balancer: successful requests, their rate and latency."""
+
+    balancer: str
+    requests: int
+    requests_per_s: float
+    p50_ms: float | None
+    p99_ms: float | None
+    extra_hop_p50_ms: float | None  # p50 here minus client-side balancing's p50 in the same invocation
+
+
+def _latency(balancer: str, requests: pd.DataFrame) -> tuple[int, float, float | None, float | None]:
+    served = requests[(requests["status"] >= 200) & (requests["status"] < 300)]
+    span = float(requests["time"].max() - requests["time"].min()) if len(requests) > 1 else 0.0
+    rate = round(len(served) / span, 1) if span > 0 else 0.0
+    return len(served), rate, percentile(served["latency_ms"], 0.5), percentile(served["latency_ms"], 0.99)
+
+
 @dataclass
 class Comparison:
     results: dict[str, BenchResult]
+    skipped: dict[str, str]  # balancer -> why it did not run
+    directory: Path | None = None
 
     @property
     def passed(self) -> bool:
@@ -53,7 +88,72 @@ class Comparison:
                 table.append((f"{fault.fault} {fault.instance}", metric.name, values))
         return table
 
+    def latency(self) -> list[LatencyRow]:
+        measured = {name: _latency(name, result.results[0].requests) for name, result in self.results.items()}
+        direct = measured.get(CLIENT_SIDE, (0, 0.0, None, None))[2]
+        return [
+            LatencyRow(
+                balancer=name,
+                requests=count,
+                requests_per_s=rate,
+                p50_ms=p50,
+                p99_ms=p99,
+                extra_hop_p50_ms=(
+                    round(p50 - direct, 2) if p50 is not None and direct is not None and name != CLIENT_SIDE else None
+                ),
+            )
+            for name, (count, rate, p50, p99) in measured.items()
+        ]
+
+    def save(self, directory: Path) -> Path:
+        """Writes ``failover.csv``, ``latency.csv`` and ``comparison.json`` into ``directory``."""
+        self.directory = directory
+        failover = [
+            {"fault": fault, "measure": metric, **{name: value for name, value in values.items()}}
+            for fault, metric, values in self.rows()
+        ]
+        if failover:
+            write_requests(pd.DataFrame(failover), directory / "failover.csv")
+        latency = [asdict(row) for row in self.latency()]
+        write_requests(pd.DataFrame(latency), directory / "latency.csv")
+        write_json(
+            directory / "comparison.json",
+            {
+                "passed": self.passed,
+                "runs": {name: str(result.run_dir) for name, result in self.results.items()},
+                "skipped": self.skipped,
+                "latency": latency,
+                "failover": failover,
+            },
+        )
+        return directory
+
+
+def _algorithm(spec: BenchSpec) -> str:
+    if spec.algorithms:
+        return spec.algorithms[0]
+    if spec.scenario:
+        algorithm = load_scenario(spec.scenario).algorithm
+        if algorithm:
+            return algorithm
+    raise SpecError("compare-balancers needs an algorithm: give --algo NAME or a scenario that names one")
+
 
 def compare_balancers(spec: BenchSpec, reporter: Reporter | None = None) -> Comparison:
-    """Runs ``spec`` once per balancer (one algorithm, usually with a scenario)."""
-    return Comparison({name: bench(replace(spec, balancer=name), reporter) for name in BALANCERS})
+    """Runs ``spec`` once per balancer that ships a config for its algorithm; saves the tables."""
+    algorithm = ALGORITHMS.get(_algorithm(spec))
+    if algorithm is None:
+        raise SpecError(f"unknown algorithm {_algorithm(spec)!r}")
+    spec = replace(spec, algorithms=(algorithm.name,))
+    spec.validate()
+    skipped = {name: why for name, why in algorithm.unshipped_because.items() if name in BALANCERS}
+    label = f"compare-{algorithm.name}" + (f"-{Path(spec.scenario).stem}" if spec.scenario else "")
+    directory = new_run_dir(spec.results_dir, label)
+    results = {
+        name: bench(replace(spec, balancer=name, results_dir=directory), reporter)
+        for name in BALANCERS
+        if name not in skipped
+    }
+    comparison = Comparison(results, skipped)
+    comparison.save(directory)
+    return comparison

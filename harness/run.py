@@ -18,6 +18,7 @@ import pandas as pd
 from harness.algorithms import Algorithm
 from harness.balancers import factory
 from harness.balancers.base import BalancerConfig
+from harness.balancers.client.config import ClientConfig
 from harness.balancers.haproxy.access_log import read_access_log as read_haproxy_log
 from harness.balancers.haproxy.balancer import HaproxyBalancer
 from harness.balancers.haproxy.config import HaproxyConfig, active_checks
@@ -43,6 +44,7 @@ from harness.cluster import Cluster
 from harness.errors import SpecError
 from harness.load import probes
 from harness.load.locust_load import LoadSettings, LocustLoad
+from harness.load.route import Route
 from harness.results.store import Journal, write_json, write_requests
 from harness.runtimes.base import Instance
 from harness.scenarios.model import Scenario
@@ -156,13 +158,13 @@ class AlgorithmRun:
                         f"{self.scenario.path}: scale works on configs with one service; "
                         f"{self.config.path} names {', '.join(self.config.services)}"
                     )
-        self.reporter.phase(name, f"starting nginx and {len(cluster.specs)} instances")
+        self.reporter.phase(name, f"starting {self.config.balancer} and {len(cluster.specs)} instances")
         failover: list[FailoverRow] = []
         with cluster:
             instances = cluster.instances
             timings = dict(cluster.timings)
             if self.scenario is None:
-                verdicts, frame, locust_count = self._measure(cluster.url, instances, timings)
+                verdicts, frame, locust_count = self._measure(cluster.route, instances, timings)
             else:
                 frame, locust_count, timeline, load_start = self._run_scenario(cluster, self.scenario, timings)
         if self.scenario is not None:
@@ -184,14 +186,14 @@ class AlgorithmRun:
         self._write(result)
         return result
 
-    def _load(self, url: str, duration: float, timings: dict[str, float]) -> tuple[pd.DataFrame, int]:
+    def _load(self, route: Route, duration: float, timings: dict[str, float]) -> tuple[pd.DataFrame, int]:
         name = self.algorithm.name
         self.reporter.phase(name, f"load: {self.spec.users} users for {duration:g} s")
         settings = LoadSettings(users=self.spec.users, duration=duration, spawn_rate=self.spec.spawn_rate)
         if self.scenario is not None:
             settings = replace(settings, method=self.scenario.method, path=self.scenario.request_path)
         load = LocustLoad(
-            url,
+            route,
             settings,
             progress=lambda elapsed, count: self.reporter.load_progress(name, elapsed, settings.duration, count),
         )
@@ -202,14 +204,14 @@ class AlgorithmRun:
         return frame, load.request_count
 
     def _measure(
-        self, url: str, instances: list[Instance], timings: dict[str, float]
+        self, route: Route, instances: list[Instance], timings: dict[str, float]
     ) -> tuple[list[Verdict], pd.DataFrame, int]:
         """Steady state: the probes, then load, then the algorithm's claims on what was recorded."""
         name = self.algorithm.name
         verdicts: list[Verdict] = []
         if self.algorithm.exact_order:
             self.reporter.phase(name, "sequential requests")
-            verdicts.append(self._exact_order(url, instances))
+            verdicts.append(self._exact_order(route, instances))
         if self.algorithm.avoids_busy and not counts_together(self.workers, self._zone):
             verdicts.append(
                 not_applicable(
@@ -221,9 +223,9 @@ class AlgorithmRun:
         elif self.algorithm.avoids_busy:
             self.reporter.phase(name, "least_conn probe: one long request, then short ones")
             started = time.monotonic()
-            verdicts.append(avoids_busy_instance(probes.least_conn_probe(url, instances)))
+            verdicts.append(avoids_busy_instance(probes.least_conn_probe(route, instances)))
             timings["least_conn_probe_s"] = time.monotonic() - started
-        frame, locust_count = self._load(url, self.spec.duration, timings)
+        frame, locust_count = self._load(route, self.spec.duration, timings)
         verdicts.append(no_client_errors(frame))
         expected = self._expected_shares(instances)
         if expected is not None:
@@ -249,7 +251,7 @@ class AlgorithmRun:
         started = time.time()
         worker = gevent.spawn(timeline.run, started)
         try:
-            frame, count = self._load(cluster.url, scenario.duration, timings)
+            frame, count = self._load(cluster.route, scenario.duration, timings)
         finally:
             # Stopped between steps, not killed inside one: a half-done step could not be rolled back.
             timeline.stop()
@@ -272,10 +274,14 @@ class AlgorithmRun:
         steady = frame[(frame["time"] >= baseline_start) & (finished_at(frame) < first_fault)]
         if isinstance(self.config, HaproxyConfig):
             return self._active_failover(frame, timeline, load_end, steady, cluster)
-        if not isinstance(self.config, NginxConfig):
+        # nginx's passive checks, or a client-side balancer's, which keeps the same rule and log.
+        if isinstance(self.config, NginxConfig):
+            passive = passive_checks(self.config)
+        elif isinstance(self.config, ClientConfig):
+            passive = self.config.passive_checks()
+        else:
             raise SpecError(f"fault scenarios do not run on {self.config.balancer}")
         every_attempt = attempts(read_access_log(cluster.balancer.access_log))
-        passive = passive_checks(self.config)
         shared = counts_together(self.workers, self._zone)
         verdicts: list[Verdict] = []
         rows: list[FailoverRow] = []
@@ -333,7 +339,7 @@ class AlgorithmRun:
             return shares_from_weights({name: 1 for name, _ in peers})
         return shares_from_weights({name: weight for name, weight in peers})
 
-    def _exact_order(self, url: str, instances: list[Instance]) -> Verdict:
+    def _exact_order(self, route: Route, instances: list[Instance]) -> Verdict:
         check = "sequential requests follow the exact order"
         if not counts_together(self.workers, self._zone):
             return not_applicable(
@@ -344,14 +350,14 @@ class AlgorithmRun:
         peers = self._peer_weights(instances)
         if self.algorithm.spread == "even":
             peers = [(name, 1) for name, _ in peers]
-        if self.config.balancer != "nginx" and len({weight for _, weight in peers}) > 1:
+        if self.config.balancer == "haproxy" and len({weight for _, weight in peers}) > 1:
             return not_applicable(
                 check,
                 f"{self.config.balancer}'s weighted order is its own (not nginx's smooth weighted round robin); "
                 "the share check below applies",
             )
         period = smooth_weighted_round_robin(peers)
-        responses = probes.sequential(url, SEQUENTIAL_CYCLES * len(period))
+        responses = probes.sequential(route, SEQUENTIAL_CYCLES * len(period))
         return exact_cycle([response.instance for response in responses], period, check=check)
 
     def _rows(self, instances: list[Instance], frame: pd.DataFrame) -> list[InstanceRow]:

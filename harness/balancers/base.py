@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from harness.load.route import Route
 from harness.runtimes.base import Instance
 
 
@@ -22,7 +23,7 @@ class Peer:
 class BalancerConfig(Protocol):
     """A user's config for one balancer, parsed."""
 
-    balancer: str  # "nginx", "haproxy"
+    balancer: str  # "nginx", "haproxy", "client"
     path: Path
 
     @property
@@ -53,6 +54,11 @@ class Balancer(Protocol):
     @property
     def url(self) -> str:
         """Where clients send requests, ``http://127.0.0.1:PORT``."""
+        ...
+
+    @property
+    def route(self) -> Route:
+        """How clients reach an instance: the balancer's address, or their own pick."""
         ...
 
     @property

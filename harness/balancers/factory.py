@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.balancers.base import Balancer, BalancerConfig
+from harness.balancers.client import balancer as client
+from harness.balancers.client import config as client_config
 from harness.balancers.haproxy import balancer as haproxy
 from harness.balancers.haproxy import config as haproxy_config
 from harness.balancers.nginx import balancer as nginx
@@ -18,18 +20,23 @@ def load_balancer_config(balancer: str, path: Path) -> BalancerConfig:
         return nginx_config.load_config(path)
     if balancer == "haproxy":
         return haproxy_config.load_config(path)
-    raise SpecError(f"unknown balancer {balancer!r}; choose nginx or haproxy")
+    if balancer == "client":
+        return client_config.load_config(path)
+    raise SpecError(f"unknown balancer {balancer!r}; choose nginx, haproxy or client")
 
 
 def check_installed(balancer: str) -> None:
     """Raises ToolMissingError, saying how to install it, when the balancer's binary is missing."""
     if balancer == "haproxy":
         haproxy.haproxy_binary()
-    else:
+    elif balancer == "nginx":
         nginx.nginx_binary()
+    # Client-side balancing runs inside the harness: nothing to install.
 
 
 def version(balancer: str) -> str:
+    if balancer == "client":
+        return "client-side balancing in the load process"
     return haproxy.haproxy_version() if balancer == "haproxy" else nginx.nginx_version()
 
 
@@ -44,6 +51,8 @@ def make_balancer(
     """The balancer process for ``config``, not started yet."""
     if isinstance(config, haproxy_config.HaproxyConfig):
         return haproxy.HaproxyBalancer(config, run_dir, weights=weights, port=port)
+    if isinstance(config, client_config.ClientConfig):
+        return client.ClientSideBalancer(config, run_dir, weights=weights)
     if isinstance(config, nginx_config.NginxConfig):
         return nginx.NginxBalancer(config, run_dir, workers=workers, zone=zone, weights=weights, port=port)
     raise SpecError(f"no balancer runs a {type(config).__name__}")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Self
 
 from harness.errors import StartupError
+from harness.load.route import FixedRoute
 from harness.net import LOOPBACK
 from harness.processes import children_of, terminate
 from harness.readiness import WaitStrategy
@@ -31,6 +32,11 @@ class BalancerProcess:
     @property
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def route(self) -> FixedRoute:
+        """Every client request goes to the balancer's address."""
+        return FixedRoute(self.url)
 
     @property
     def access_log(self) -> Path:

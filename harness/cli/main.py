@@ -15,7 +15,7 @@ from typing import NoReturn
 import locust  # noqa: F401  (first: Locust patches the standard library for gevent before ssl is imported)
 from rich.console import Console
 
-from harness.algorithms import ALGORITHM_NAMES, BALANCERS
+from harness.algorithms import ALGORITHM_NAMES, BALANCERS, algorithms_for
 from harness.bench import bench
 from harness.cli.output import RichReporter, print_comparison, print_result
 from harness.cli.signals import interrupt_main_on_signals
@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     cluster = commands.add_parser("up", help="start one algorithm's cluster and keep it up until Ctrl-C")
     _add_cluster_options(cluster, algo_default="round_robin")
     compare = commands.add_parser(
-        "compare-balancers", help="run one algorithm (and scenario) on nginx and on HAProxy, side by side"
+        "compare-balancers",
+        help="run one algorithm (and scenario) on nginx, HAProxy and client-side balancing, side by side",
     )
     _add_cluster_options(compare, algo_default="the scenario's")
     _add_load_options(compare)
@@ -69,15 +70,21 @@ def _add_load_options(command: argparse.ArgumentParser) -> None:
 def _add_cluster_options(command: argparse.ArgumentParser, algo_default: str) -> None:
     names = ", ".join(ALGORITHM_NAMES)
     command.add_argument(
-        "--balancer", default="nginx", help=f"the balancer under test: {', '.join(BALANCERS)} (default nginx)"
+        "--balancer",
+        default="nginx",
+        help=f"the balancer under test: {', '.join(BALANCERS)} (client: no balancer; default nginx)",
     )
     command.add_argument("--algo", default=None, help=f"one of {names}, or all (default: {algo_default})")
-    command.add_argument("--config", type=Path, help="your own nginx config; its upstream names services")
+    command.add_argument(
+        "--config",
+        type=Path,
+        help="your own config for --balancer (nginx.conf, haproxy.cfg or client-side TOML); its servers name services",
+    )
     command.add_argument("--backends", type=int, help="instances to start (default 3, or one per service)")
     command.add_argument("--workers", type=int, help="nginx worker_processes (default: the config's, else 1)")
     command.add_argument("--zone", action="store_true", help="add a shared memory zone to the upstream")
     command.add_argument("--weights", type=_weights, help="per-instance weights, e.g. 3,1,1 (overrides the config)")
-    command.add_argument("--port", type=int, help="nginx's listen port on 127.0.0.1 (default: a free one)")
+    command.add_argument("--port", type=int, help="the balancer's listen port on 127.0.0.1 (default: a free one)")
     command.add_argument("--results-dir", type=Path, default=Path("results"), help="where run directories go")
 
 
@@ -89,7 +96,7 @@ def spec_from_args(args: argparse.Namespace) -> BenchSpec:
     elif args.algo is None and getattr(args, "scenario", None):
         algorithms = ()  # the scenario names its algorithm
     elif args.algo == "all" or (args.algo is None and args.config is None):
-        algorithms = ALGORITHM_NAMES
+        algorithms = algorithms_for(args.balancer)
     elif args.algo is None:
         algorithms = ()
     else:

@@ -115,22 +115,37 @@ def print_failover(console: Console, result: AlgorithmResult) -> None:
 
 
 def print_comparison(console: Console, comparison: Comparison) -> None:
-    """Every run's own tables, then one table with the balancers side by side."""
+    """Every run's own tables, then the balancers side by side: latency, then each fault."""
     for result in comparison.results.values():
         for algorithm_result in result.results:
             print_result(console, algorithm_result)
+    latency = Table(
+        title="latency clients saw (extra hop: p50 through the balancer minus p50 picking the instance themselves)",
+        title_justify="left",
+    )
+    for column in ("balancer", "requests", "requests/s", "p50 ms", "p99 ms", "extra hop p50 ms"):
+        latency.add_column(column, justify="left" if column == "balancer" else "right")
+    for row in comparison.latency():
+        numbers = (row.requests, row.requests_per_s, row.p50_ms, row.p99_ms, row.extra_hop_p50_ms)
+        latency.add_row(row.balancer, *("-" if number is None else str(number) for number in numbers))
+    console.print(latency)
     rows = comparison.rows()
-    if not rows:
-        console.print("no faults to compare: give --scenario")
-        return
-    table = Table(title="nginx (passive checks) against HAProxy (active checks)", title_justify="left")
-    table.add_column("fault")
-    table.add_column("measure")
-    for balancer in comparison.results:
-        table.add_column(balancer, justify="right")
-    for fault, metric, values in rows:
-        table.add_row(fault, metric, *("-" if v is None else str(v) for v in values.values()))
-    console.print(table)
+    if rows:
+        table = Table(
+            title="the same faults: nginx (passive checks), HAProxy (active), client-side (passive, in the client)",
+            title_justify="left",
+        )
+        table.add_column("fault")
+        table.add_column("measure")
+        for balancer in comparison.results:
+            table.add_column(balancer, justify="right")
+        for fault, metric, values in rows:
+            table.add_row(fault, metric, *("-" if v is None else str(v) for v in values.values()))
+        console.print(table)
+    for name, why in comparison.skipped.items():
+        console.print(f"{name}: not run: {why}", highlight=False)
     for name, result in comparison.results.items():
         verdict = "[bold green]all checks passed[/]" if result.passed else "[bold red]some checks failed[/]"
         console.print(f"{name}: {verdict}; results in {result.run_dir}")
+    if comparison.directory is not None:
+        console.print(f"comparison saved in {comparison.directory}")

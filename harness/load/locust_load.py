@@ -9,10 +9,12 @@ from dataclasses import dataclass
 
 import gevent
 import pandas as pd
+from locust import User
 from locust.env import Environment
 
 from harness.load.records import RequestRecorder
-from harness.load.users import make_user_class
+from harness.load.route import FixedRoute, Route
+from harness.load.users import make_client_side_user_class, make_user_class
 
 Progress = Callable[[float, int], None]
 
@@ -27,14 +29,15 @@ class LoadSettings:
 
 
 class LocustLoad:
-    """Runs ``users`` Locust users against ``url`` for ``duration`` seconds.
+    """Runs ``users`` Locust users through ``route`` for ``duration`` seconds: Locust's own
+    FastHttpUser against a balancer's address, or users that pick instances themselves.
 
     ``run()`` returns one row per request (see ``RequestRecorder``); ``progress`` is called
     about five times a second with the elapsed seconds and the requests so far.
     """
 
-    def __init__(self, url: str, settings: LoadSettings, progress: Progress | None = None) -> None:
-        self.url = url
+    def __init__(self, route: Route, settings: LoadSettings, progress: Progress | None = None) -> None:
+        self.route = route
         self.settings = settings
         self.progress = progress
         self.recorder = RequestRecorder()
@@ -43,8 +46,13 @@ class LocustLoad:
     def run(self) -> pd.DataFrame:
         # Locust logs every user spawn at INFO; the harness prints its own progress.
         logging.getLogger("locust").setLevel(logging.WARNING)
-        user_class = make_user_class(self.url, self.settings.path, method=self.settings.method)
-        environment = Environment(user_classes=[user_class], host=self.url)
+        user_class: type[User]
+        if isinstance(self.route, FixedRoute):
+            user_class = make_user_class(self.route.url, self.settings.path, method=self.settings.method)
+            environment = Environment(user_classes=[user_class], host=self.route.url)
+        else:
+            user_class = make_client_side_user_class(self.route, self.settings.path, method=self.settings.method)
+            environment = Environment(user_classes=[user_class])
         environment.events.request.add_listener(self.recorder.on_request)  # type: ignore[no-untyped-call]
         runner = environment.create_local_runner()
         started = time.monotonic()

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from harness.backends import INSTANCE_HEADER, control
+from harness.load.route import Answer, FixedRoute, Route
 from harness.net import client_address
 from harness.readiness import WaitStrategy
 from harness.runtimes.base import Instance
@@ -28,36 +29,43 @@ class ProbeResponse:
     finished: float
 
 
-def get(url: str, path: str, source: str | None = None, timeout: float = 10.0) -> ProbeResponse:
-    """One GET on a new connection, optionally from source address ``source``."""
-    parts = urllib.parse.urlsplit(url)
+def _get_once(base_url: str, path: str, source: str | None, timeout: float) -> Answer:
+    parts = urllib.parse.urlsplit(base_url)
     connection = http.client.HTTPConnection(
         parts.hostname or "127.0.0.1",
         parts.port,
         timeout=timeout,
         source_address=(source, 0) if source else None,
     )
-    started = time.time()
     try:
         connection.request("GET", path)
         response = connection.getresponse()
-        response.read()
-        return ProbeResponse(
-            instance=response.getheader(INSTANCE_HEADER, "") or "",
-            status=response.status,
-            started=started,
-            finished=time.time(),
-        )
+        body = response.read()
+        return Answer(response.status, dict(response.getheaders()), body)
     finally:
         connection.close()
 
 
-def sequential(url: str, count: int, path: str = "/api/count", source: str | None = None) -> list[ProbeResponse]:
+def get(target: str | Route, path: str, source: str | None = None, timeout: float = 10.0) -> ProbeResponse:
+    """One GET on a new connection, optionally from source address ``source``; ``target`` is a
+    balancer's URL, or a route on which the client picks the instance itself."""
+    route = FixedRoute(target) if isinstance(target, str) else target
+    timeout = min(timeout, getattr(route, "read_timeout", timeout))
+    started = time.time()
+    answer = route.send("GET", path, source or "", lambda base_url: _get_once(base_url, path, source, timeout))
+    return ProbeResponse(
+        instance=answer.header(INSTANCE_HEADER), status=answer.status, started=started, finished=time.time()
+    )
+
+
+def sequential(
+    target: str | Route, count: int, path: str = "/api/count", source: str | None = None
+) -> list[ProbeResponse]:
     """``count`` requests one after another from one client, in order."""
-    return [get(url, path, source) for _ in range(count)]
+    return [get(target, path, source) for _ in range(count)]
 
 
-def serve_through(url: str, instances: Sequence[Instance], max_requests: int = 2000) -> int:
+def serve_through(target: str | Route, instances: Sequence[Instance], max_requests: int = 2000) -> int:
     """Sends health requests until every instance has answered through the balancer.
 
     Requests come from changing client addresses so that hashing balancers reach every
@@ -70,12 +78,13 @@ def serve_through(url: str, instances: Sequence[Instance], max_requests: int = 2
     def probe() -> int | None:
         nonlocal sent
         while sent < max_requests and waiting:
-            response = get(url, "/api/health", source=client_address(sent), timeout=2.0)
+            response = get(target, "/api/health", source=client_address(sent), timeout=2.0)
             sent += 1
             waiting.discard(response.instance)
         return sent if not waiting else None
 
-    WaitStrategy(f"every instance answering through {url}", timeout=15.0, interval=0.05).wait(probe)
+    where = target if isinstance(target, str) else target.description
+    WaitStrategy(f"every instance answering through {where}", timeout=15.0, interval=0.05).wait(probe)
     return sent
 
 
@@ -100,11 +109,13 @@ class LeastConnProbe:
         return [r for r in self.short_responses if r.started >= start and r.finished <= end]
 
 
-def least_conn_probe(url: str, instances: Sequence[Instance], shorts: int = 30, hold_ms: int = 3000) -> LeastConnProbe:
+def least_conn_probe(
+    target: str | Route, instances: Sequence[Instance], shorts: int = 30, hold_ms: int = 3000
+) -> LeastConnProbe:
     """Runs the seed's least_conn test and says which instance held the long request."""
     holder: list[ProbeResponse] = []
     thread = threading.Thread(
-        target=lambda: holder.append(get(url, f"/api/slow?ms={hold_ms}", timeout=hold_ms / 1000 + 10)),
+        target=lambda: holder.append(get(target, f"/api/slow?ms={hold_ms}", timeout=hold_ms / 1000 + 10)),
         daemon=True,
     )
     thread.start()
@@ -112,7 +123,7 @@ def least_conn_probe(url: str, instances: Sequence[Instance], shorts: int = 30, 
         lambda: _instance_with_active_request(instances)
     )
     result = LeastConnProbe(busy_instance=busy, long_response=None)
-    result.short_responses = sequential(url, shorts)
+    result.short_responses = sequential(target, shorts)
     thread.join(timeout=hold_ms / 1000 + 15)
     result.long_response = holder[0] if holder else None
     return result

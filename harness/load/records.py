@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from harness.backends import INSTANCE_HEADER
+from harness.load.route import Answer
 
 COLUMNS = ["time", "client", "instance", "status", "latency_ms", "name", "error"]
 
@@ -38,13 +39,18 @@ class RequestRecorder:
         start_time: float | None = None,
         **_: Any,
     ) -> None:
-        headers = getattr(response, "headers", None) or {}
+        # Locust's responses carry status_code and headers; a client-side balancer's, an Answer.
+        if isinstance(response, Answer):
+            status, instance = response.status, response.header(INSTANCE_HEADER)
+        else:
+            status = getattr(response, "status_code", 0)
+            instance = (getattr(response, "headers", None) or {}).get(INSTANCE_HEADER, "") or ""
         self.rows.append(
             {
                 "time": start_time,
                 "client": (context or {}).get("client", ""),
-                "instance": headers.get(INSTANCE_HEADER, "") or "",
-                "status": int(getattr(response, "status_code", 0) or 0),
+                "instance": instance,
+                "status": int(status or 0),
                 "latency_ms": float(response_time),
                 "name": name,
                 "error": "" if exception is None else f"{type(exception).__name__}: {exception}",

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any, cast
 
 from geventhttpclient.client import HTTPClient, HTTPClientPool
 from geventhttpclient.connectionpool import ConnectionPool
-from locust import FastHttpUser, constant, task
+from locust import FastHttpUser, User, constant, task
 
+from harness.load.route import Answer, Route
 from harness.net import client_address
 
 
@@ -92,3 +94,68 @@ def make_user_class(
 
     BalancerClient.host = host
     return BalancerClient
+
+
+class StatusError(Exception):
+    """An answer with an error status, reported to Locust as a failure as FastHttpUser does."""
+
+
+def make_client_side_user_class(
+    route: Route, path: str = "/api/count", first_client: int = 0, method: str = "GET"
+) -> type[User]:
+    """A Locust user that balances on its own: every request goes through ``route``, which
+    picks the instance (and the next one, if the first fails); one Locust request event per
+    request, whatever the number of attempts, as a caller of a client-side balancer sees it."""
+    addresses = _AddressBook(first_client)
+    name = f"{method} {path}" if method != "GET" else path
+
+    class ClientSideBalancingUser(User):
+        wait_time = constant(0)
+
+        def __init__(self, environment: Any) -> None:
+            super().__init__(environment)
+            self.source_address = addresses.next_address()
+            # One kept-alive connection per instance, as a client-side balancer's subchannels.
+            self.pool = SourceBoundClientPool(
+                self.source_address,
+                connection_timeout=getattr(route, "connect_timeout", 60.0),
+                network_timeout=getattr(route, "read_timeout", 60.0),
+                concurrency=1,
+            )
+
+        def on_stop(self) -> None:
+            self.pool.close()
+
+        def _attempt(self, base_url: str) -> Answer:
+            response = self.pool.get_client(base_url).request(method, path)
+            try:
+                body = response.read()
+            finally:
+                response.release()
+            return Answer(response.status_code, {key: value for key, value in response.items()}, body)
+
+        @task
+        def request(self) -> None:
+            started = time.time()
+            clock = time.perf_counter()
+            answer: Answer | None = None
+            error: Exception | None = None
+            try:
+                answer = route.send(method, path, self.source_address, self._attempt)
+            except OSError as exc:
+                error = exc
+            if answer is not None and answer.status >= 400:
+                error = StatusError(f"HTTP {answer.status}")
+            self.environment.events.request.fire(
+                request_type=method,
+                name=name,
+                response_time=(time.perf_counter() - clock) * 1000,
+                response_length=len(answer.body) if answer is not None else 0,
+                response=answer,
+                context={"client": self.source_address},
+                exception=error,
+                start_time=started,
+                url=path,
+            )
+
+    return ClientSideBalancingUser

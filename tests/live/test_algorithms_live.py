@@ -2,10 +2,11 @@
 and the claims catch a config that does not do what its algorithm promises."""
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from harness.algorithms import ALGORITHM_NAMES, ALGORITHMS, shipped_config
+from harness.algorithms import ALGORITHM_NAMES, ALGORITHMS, BALANCERS, shipped_config
 from harness.bench import BenchResult
 from harness.pytest_plugin import verdict_report
 
@@ -14,17 +15,22 @@ pytestmark = pytest.mark.lb
 Bench = Callable[..., BenchResult]
 
 
-@pytest.mark.parametrize("balancer", ["nginx", "haproxy"])
+GENERATED_CONFIG = {"nginx": "nginx.conf", "haproxy": "haproxy.cfg", "client": "client.toml"}
+
+
+@pytest.mark.parametrize("balancer", BALANCERS)
 @pytest.mark.parametrize("algorithm", ALGORITHM_NAMES)
 def test_shipped_config_passes_every_check(lb_bench: Bench, algorithm: str, balancer: str) -> None:
-    result = lb_bench(algorithm, balancer=balancer, duration=2 if balancer == "haproxy" else None)
+    if not ALGORITHMS[algorithm].shipped_for(balancer):
+        pytest.skip(ALGORITHMS[algorithm].unshipped_because[balancer])
+    result = lb_bench(algorithm, balancer=balancer, duration=None if balancer == "nginx" else 2)
     run = result.results[0]
     assert result.passed, verdict_report(result)
     applicable = [v for v in run.verdicts if v.passed is not None]
     assert len(applicable) >= 2, verdict_report(result)
     assert len(run.requests) == run.locust_request_count > 0
     assert (result.run_dir / algorithm / "summary.json").is_file()
-    assert (result.run_dir / algorithm / ("haproxy.cfg" if balancer == "haproxy" else "nginx.conf")).is_file()
+    assert (result.run_dir / algorithm / GENERATED_CONFIG[balancer]).is_file()
 
 
 def test_least_conn_claims_fail_on_the_round_robin_config(lb_bench: Bench) -> None:
@@ -74,5 +80,22 @@ def test_many_backends(lb_bench: Bench) -> None:
 def test_least_conn_claims_fail_on_haproxy_round_robin(lb_bench: Bench) -> None:
     config = shipped_config(ALGORITHMS["round_robin"], "haproxy")
     result = lb_bench("least_conn", balancer="haproxy", config=config, duration=1)
+    verdict = next(v for v in result.results[0].verdicts if v.check == "short requests avoid the busy instance")
+    assert verdict.passed is False and verdict.observed["sent_to_busy_instance"] >= 5, verdict_report(result)
+
+
+def test_random_claims_fail_on_haproxy_balance_random(lb_bench: Bench, tmp_path: Path) -> None:
+    # Why no HAProxy config ships for random: its shares follow the consistent-hash ring.
+    text = shipped_config(ALGORITHMS["round_robin"], "haproxy").read_text()
+    config = tmp_path / "haproxy-random.cfg"
+    config.write_text(text.replace("balance roundrobin", "balance random"))
+    result = lb_bench("random", balancer="haproxy", config=config, duration=3)
+    spread = next(v for v in result.results[0].verdicts if v.check.startswith("spread under load"))
+    assert spread.passed is False, verdict_report(result)
+
+
+def test_least_conn_claims_fail_on_client_side_round_robin(lb_bench: Bench) -> None:
+    config = shipped_config(ALGORITHMS["round_robin"], "client")
+    result = lb_bench("least_conn", balancer="client", config=config, duration=1)
     verdict = next(v for v in result.results[0].verdicts if v.check == "short requests avoid the busy instance")
     assert verdict.passed is False and verdict.observed["sent_to_busy_instance"] >= 5, verdict_report(result)

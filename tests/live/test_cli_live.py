@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from harness.processes import alive, wait_gone
@@ -178,7 +179,7 @@ def test_an_interrupted_scenario_rolls_its_fault_back_and_stops_everything(tmp_p
     assert wait_gone(pids) == [], f"left running: {[p for p in pids if alive(p)]}"
 
 
-def test_compare_balancers_prints_both_side_by_side(tmp_path: Path) -> None:
+def test_compare_balancers_prints_and_saves_every_balancer_side_by_side(tmp_path: Path) -> None:
     scenario = tmp_path / "kill.toml"
     scenario.write_text(
         'duration = 4\nwarmup = 1\n[[faults]]\nat = 1.5\nkind = "kill"\ninstance = 2\nrollback_after = 1\n'
@@ -187,10 +188,18 @@ def test_compare_balancers_prints_both_side_by_side(tmp_path: Path) -> None:
         "compare-balancers", "--algo", "health_checks", "--scenario", str(scenario), results=tmp_path,
         env={"COLUMNS": "200"},  # one table row per line
     )  # fmt: skip
-    # nginx keeps the instance out for fail_timeout (30 s), longer than this run: its
-    # recovery check fails, which is what the comparison is there to show.
+    # nginx and the client keep the instance out for fail_timeout (30 s), longer than this
+    # run: their recovery checks fail, which is what the comparison is there to show.
     assert result.returncode in (0, 1), result.stderr
-    table = result.stdout[result.stdout.index("nginx (passive checks) against HAProxy (active checks)") :]
+    table = result.stdout[result.stdout.index("the same faults:") :]
     for measure in ("user requests that reached the failed instance", "client-visible errors", "time to detect (s)"):
         assert measure in table, table
-    assert "nginx" in table and "haproxy" in table
+    header = next(line for line in table.splitlines() if "measure" in line)
+    assert all(name in header for name in ("nginx", "haproxy", "client")), header
+    (saved,) = tmp_path.glob("*-compare-health_checks-kill-*")
+    latency = pd.read_csv(saved / "latency.csv")
+    assert list(latency["balancer"]) == ["nginx", "haproxy", "client"], latency
+    assert latency["p50_ms"].notna().all() and latency["extra_hop_p50_ms"].iloc[:2].notna().all(), latency
+    failover = pd.read_csv(saved / "failover.csv")
+    assert set(failover["measure"]) >= {"client-visible errors", "time to detect (s)"}, failover
+    assert "extra hop" in result.stdout and f"comparison saved in {saved}" in result.stdout.replace("\n", "")

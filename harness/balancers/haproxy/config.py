@@ -111,6 +111,8 @@ class HaproxyConfig:
             return "least_conn"
         if balance[:1] == ["source"]:
             return "ip_hash"
+        if balance[:1] == ["random"]:
+            return "random"
         if balance[:1] not in (["roundrobin"], ["static-rr"]):
             return f"balance {' '.join(balance)}"  # no algorithm of the harness; bench asks for --algo
         servers = self.servers()

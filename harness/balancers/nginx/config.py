@@ -143,6 +143,8 @@ class NginxConfig:
                 return "ip_hash"
             if upstream.has("hash"):
                 return "hash"
+            if upstream.has("random"):
+                return "random"
         servers = [server for upstream in self.upstreams for server in upstream.servers]
         if len({server.weight for server in servers}) > 1:
             return "weighted"
@@ -182,6 +184,12 @@ class PassiveChecks:
     next_upstream: tuple[str, ...]
     connect_timeout: float
     read_timeout: float
+    # What the balancer calls these settings, for verdicts that name them.
+    retry_setting: str = "proxy_next_upstream"
+    connect_setting: str = "proxy_connect_timeout"
+    read_setting: str = "proxy_read_timeout"
+    # Whether requests may go out on connections opened before (upstream keepalive, or a client's own pool).
+    reuses_connections: bool = False
 
     def retries(self, condition: str) -> bool:
         """Whether nginx passes a request to the next peer on ``condition`` (error, timeout, http_503...)."""
@@ -207,6 +215,7 @@ def passive_checks(config: NginxConfig) -> PassiveChecks:
         next_upstream=tuple(settings["proxy_next_upstream"]),
         connect_timeout=nginx_seconds(settings["proxy_connect_timeout"][0]),
         read_timeout=nginx_seconds(settings["proxy_read_timeout"][0]),
+        reuses_connections=upstream.has("keepalive"),
     )
 
 
