@@ -11,6 +11,7 @@ from rich.table import Table
 from harness.algorithms import ALGORITHMS
 from harness.bench import resolve_configs
 from harness.cluster import Cluster
+from harness.errors import SpecError
 from harness.results.store import new_run_dir
 from harness.spec import BenchSpec
 
@@ -19,6 +20,11 @@ def up(spec: BenchSpec, console: Console) -> int:
     """Starts the cluster, prints where it is, and keeps it up until Ctrl-C or SIGTERM."""
     # Without --algo the algorithm comes from --config, read below.
     replace(spec, algorithms=spec.algorithms or ("round_robin",)).validate()
+    if spec.balancer == "client":
+        raise SpecError(
+            "client-side balancing has no address to send to: each client picks an instance itself; "
+            "run it with harness bench --balancer client"
+        )
     ((name, config),) = resolve_configs(spec)
     run_dir = new_run_dir(spec.results_dir, f"up-{name}")
     workers = config.effective_workers(spec.workers)
@@ -37,5 +43,5 @@ def up(spec: BenchSpec, console: Console) -> int:
             gevent.event.Event().wait()
     except KeyboardInterrupt:
         # Ctrl-C is how this command ends: the cluster is already stopped when we get here.
-        console.print("stopped nginx and every instance")
+        console.print(f"stopped {spec.balancer} and every instance")
     return 0

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from harness.algorithms import infra_dir
 from harness.processes import alive, wait_gone
 
 pytestmark = pytest.mark.lb
@@ -49,6 +50,8 @@ def journal_pids(results: Path) -> list[int]:
         (["--scenario", "nope"], "scenario not found: nope (shipped scenarios: blackhole, fail, failover"),
         (["--algo", "round_robin", "--port", "70000"], "--port must be between 1 and 65535"),
         (["--algo", "round_robin", "--balancer", "envoy"], "unknown balancer 'envoy'; choose from nginx, haproxy"),
+        (["--algo", "random", "--balancer", "haproxy"], "no shipped haproxy config for random: HAProxy's"),
+        (["--balancer", "client", "--config", str(infra_dir() / "nginx" / "nginx-round-robin.conf")], "not a TOML"),
     ],
 )
 def test_bad_input_gets_one_line_and_exit_code_2(tmp_path: Path, args: list[str], message: str) -> None:
@@ -57,6 +60,11 @@ def test_bad_input_gets_one_line_and_exit_code_2(tmp_path: Path, args: list[str]
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert journal_pids(tmp_path) == [] or not any(alive(pid) for pid in journal_pids(tmp_path))
+
+
+def test_up_refuses_client_side_balancing_which_has_no_address(tmp_path: Path) -> None:
+    result = harness("up", "--balancer", "client", results=tmp_path)
+    assert result.returncode == 2 and "client-side balancing has no address" in result.stderr, result.stderr
 
 
 def test_a_scenario_with_an_unknown_fault_is_named(tmp_path: Path) -> None:
