@@ -138,3 +138,11 @@ def test_active_checks_see_a_failing_health_endpoint(lb_bench: Callable[..., Ben
     assert result.passed, verdict_report(result)
     (down,) = [v for v in result.results[0].verdicts if "mark it DOWN" in v.check]
     assert down.observed["requests_while_down"] == 0, down.summary
+
+
+def test_servers_without_check_fail_the_marked_down_check(lb_bench: Callable[..., BenchResult], tmp_path: Path) -> None:
+    mutated = HEALTH.replace("server api-gateway api-gateway:3000 check", "server api-gateway api-gateway:3000")
+    assert mutated != HEALTH
+    result = scenario_run(lb_bench, tmp_path, mutated, KILL)
+    (down,) = [v for v in result.results[0].verdicts if "mark it DOWN" in v.check]
+    assert down.passed is False and "no `check`" in down.summary, down.summary
