@@ -189,13 +189,20 @@ class AlgorithmRun:
     def _load(self, route: Route, duration: float, timings: dict[str, float]) -> tuple[pd.DataFrame, int]:
         name = self.algorithm.name
         self.reporter.phase(name, f"load: {self.spec.users} users for {duration:g} s")
-        settings = LoadSettings(users=self.spec.users, duration=duration, spawn_rate=self.spec.spawn_rate)
+        settings = LoadSettings(
+            users=self.spec.users,
+            duration=duration,
+            spawn_rate=self.spec.spawn_rate,
+            load_workers=self.spec.load_workers,
+        )
         if self.scenario is not None:
             settings = replace(settings, method=self.scenario.method, path=self.scenario.request_path)
         load = LocustLoad(
             route,
             settings,
             progress=lambda elapsed, count: self.reporter.load_progress(name, elapsed, settings.duration, count),
+            log_dir=self.run_dir,
+            on_workers=lambda pids: self.journal.record("load workers", pids=pids),
         )
         started = time.monotonic()
         frame = load.run()

@@ -13,6 +13,7 @@ from harness.runtimes.local import MAX_INSTANCES
 
 MAX_USERS = 1000
 MAX_DURATION = 3600.0
+MAX_LOAD_WORKERS = 16
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class BenchSpec:
     port: int | None = None  # nginx's listen port on 127.0.0.1; None: a free one
     scenario: str | None = None  # a shipped scenario's name or a path to a scenario file
     balancer: str = "nginx"
+    load_workers: int = 0  # Locust worker processes under a master in the harness; 0: load in-process
 
     def validate(self) -> BenchSpec:
         """Returns self; raises SpecError naming the first option that cannot work."""
@@ -58,6 +60,10 @@ class BenchSpec:
             raise SpecError(f"--port must be between 1 and 65535, got {self.port}")
         if self.port is not None and not port_is_free(LOOPBACK, self.port):
             raise AddressInUseError(f"{LOOPBACK}:{self.port} is already in use: choose another --port or leave it out")
+        if not 0 <= self.load_workers <= MAX_LOAD_WORKERS:
+            raise SpecError(f"--load-workers must be between 0 and {MAX_LOAD_WORKERS}, got {self.load_workers}")
+        if self.load_workers and self.balancer == "client":
+            raise SpecError("client-side balancing keeps its picking state in one process: drop --load-workers")
         if self.spawn_rate <= 0:
             raise SpecError(f"--spawn-rate must be above 0, got {self.spawn_rate:g}")
         if self.config is not None and not self.config.is_file():

@@ -61,6 +61,12 @@ def _add_load_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--users", type=int, default=10, help="concurrent Locust users (default 10)")
     command.add_argument("--duration", type=float, default=5.0, help="seconds of load per algorithm (default 5)")
     command.add_argument(
+        "--load-workers",
+        type=int,
+        default=0,
+        help="run Locust distributed: a master plus this many worker processes on loopback (default 0: in-process)",
+    )
+    command.add_argument(
         "--scenario",
         help=f"faults on a timeline: a shipped scenario ({', '.join(shipped_scenarios())}) "
         "or a path to a scenario file; its duration replaces --duration",
@@ -114,6 +120,7 @@ def spec_from_args(args: argparse.Namespace) -> BenchSpec:
         port=args.port,
         scenario=getattr(args, "scenario", None),
         balancer=args.balancer,
+        load_workers=getattr(args, "load_workers", 0),
     )
 
 

@@ -6,15 +6,20 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import gevent
 import pandas as pd
 from locust import User
 from locust.env import Environment
+from locust.runners import Runner
 
+from harness.errors import SpecError
+from harness.load.distributed import Workers
 from harness.load.records import RequestRecorder
 from harness.load.route import FixedRoute, Route
 from harness.load.users import make_client_side_user_class, make_user_class
+from harness.net import LOOPBACK, free_port
 
 Progress = Callable[[float, int], None]
 
@@ -26,6 +31,7 @@ class LoadSettings:
     spawn_rate: float = 100.0
     path: str = "/api/count"
     method: str = "GET"
+    load_workers: int = 0  # 0: users run in this process; K: a Locust master here and K worker processes
 
 
 class LocustLoad:
@@ -36,12 +42,22 @@ class LocustLoad:
     about five times a second with the elapsed seconds and the requests so far.
     """
 
-    def __init__(self, route: Route, settings: LoadSettings, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        route: Route,
+        settings: LoadSettings,
+        progress: Progress | None = None,
+        log_dir: Path | None = None,
+        on_workers: Callable[[list[int]], None] | None = None,
+    ) -> None:
+        """``on_workers`` hears the pids of the Locust worker processes as soon as they run."""
         self.route = route
         self.settings = settings
         self.progress = progress
+        self.log_dir = log_dir or Path(".")
         self.recorder = RequestRecorder()
         self.request_count = 0
+        self.on_workers = on_workers
 
     def run(self) -> pd.DataFrame:
         # Locust logs every user spawn at INFO; the harness prints its own progress.
@@ -54,16 +70,36 @@ class LocustLoad:
             user_class = make_client_side_user_class(self.route, self.settings.path, method=self.settings.method)
             environment = Environment(user_classes=[user_class])
         environment.events.request.add_listener(self.recorder.on_request)  # type: ignore[no-untyped-call]
-        runner = environment.create_local_runner()
-        started = time.monotonic()
+        workers: Workers | None = None
+        runner: Runner
+        if self.settings.load_workers:
+            if not isinstance(self.route, FixedRoute):
+                raise SpecError(
+                    "client-side balancing keeps its picking state in one load process: drop --load-workers"
+                )
+            runner = environment.create_master_runner(LOOPBACK, free_port())
+            workers = Workers(runner, self.recorder, self.settings.load_workers, self.log_dir)
+            url = self.route.url
+        else:
+            runner = environment.create_local_runner()
         try:
+            if workers is not None:
+                workers.start(url, self.settings.path, self.settings.method)
+                if self.on_workers is not None:
+                    self.on_workers(workers.pids)
+            started = time.monotonic()
             runner.start(self.settings.users, spawn_rate=self.settings.spawn_rate)
             while (elapsed := time.monotonic() - started) < self.settings.duration:
                 if self.progress is not None:
                     self.progress(elapsed, len(self.recorder))
                 gevent.sleep(min(0.2, self.settings.duration - elapsed))
+            if workers is not None:
+                runner.stop()
+                workers.flush()
         finally:
             runner.quit()
+            if workers is not None:
+                workers.stop()
         self.request_count = int(environment.stats.total.num_requests)
         if self.progress is not None:
             self.progress(self.settings.duration, len(self.recorder))

@@ -1,6 +1,7 @@
 """Each shipped config on real nginx and real backends passes its algorithm's claims,
 and the claims catch a config that does not do what its algorithm promises."""
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -8,6 +9,9 @@ import pytest
 
 from harness.algorithms import ALGORITHM_NAMES, ALGORITHMS, BALANCERS, shipped_config
 from harness.bench import BenchResult
+from harness.load.distributed import CLIENTS_PER_WORKER
+from harness.net import client_address
+from harness.processes import wait_gone
 from harness.pytest_plugin import verdict_report
 
 pytestmark = pytest.mark.lb
@@ -99,3 +103,18 @@ def test_least_conn_claims_fail_on_client_side_round_robin(lb_bench: Bench) -> N
     result = lb_bench("least_conn", balancer="client", config=config, duration=1)
     verdict = next(v for v in result.results[0].verdicts if v.check == "short requests avoid the busy instance")
     assert verdict.passed is False and verdict.observed["sent_to_busy_instance"] >= 5, verdict_report(result)
+
+
+@pytest.mark.parametrize("algorithm", ["round_robin", "ip_hash"])
+def test_distributed_load_gives_the_same_verdicts_and_counts_that_add_up(lb_bench: Bench, algorithm: str) -> None:
+    result = lb_bench(algorithm, load_workers=2, duration=3)
+    run = result.results[0]
+    assert result.passed, verdict_report(result)
+    assert len(run.requests) == run.locust_request_count > 0
+    assert sum(row.requests for row in run.rows) == len(run.requests)
+    journal = (result.run_dir / algorithm / "journal.jsonl").read_text().splitlines()
+    (workers,) = [json.loads(line)["pids"] for line in journal if '"load workers"' in line]
+    assert len(workers) == 2 and wait_gone(workers) == [], workers
+    # Both workers' users sent requests: each worker gives its users addresses of its own range.
+    expected = {client_address(worker * CLIENTS_PER_WORKER + user) for worker in (1, 2) for user in range(5)}
+    assert set(run.requests["client"]) == expected, sorted(set(run.requests["client"]))
