@@ -12,13 +12,16 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 setup: system-packages venv
 
-# nginx and HAProxy (and wrk for benchmarks) from the distribution's packages, only when missing.
+# nginx and HAProxy (wrk for benchmarks, chromium and its driver for the web UI's browser tests)
+# from the distribution's packages, only when missing.
 # policy-rc.d keeps the package from starting the system nginx on port 80.
 system-packages:
 	@missing=""; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
 	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -x /usr/bin/chromedriver ] || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		added_policy=""; \

@@ -26,7 +26,7 @@ from harness.balancers.haproxy.states import StateRecorder, spawn_recorder
 from harness.balancers.nginx.access_log import attempts, read_access_log
 from harness.balancers.nginx.config import NginxConfig, passive_checks
 from harness.checks.active import active_failover_row, active_fault_verdicts
-from harness.checks.distribution import counts_of, exact_cycle, shares_from_weights, spread_matches
+from harness.checks.distribution import counts_of, exact_cycle, spread_matches
 from harness.checks.errors import no_client_errors
 from harness.checks.failover import (
     FailoverRow,
@@ -42,6 +42,7 @@ from harness.checks.stickiness import clients_spread, each_client_on_one_instanc
 from harness.checks.verdict import Verdict, not_applicable
 from harness.cluster import Cluster
 from harness.errors import SpecError
+from harness.expectations import expected_shares, peer_weights
 from harness.load import probes
 from harness.load.locust_load import LoadSettings, LocustLoad
 from harness.load.route import Route
@@ -327,24 +328,10 @@ class AlgorithmRun:
         return verdicts, rows
 
     def _peer_weights(self, instances: list[Instance]) -> list[tuple[str, int]]:
-        """``(instance, weight)`` for every peer that takes traffic, in rendered config order."""
-        peers: list[tuple[str, int]] = []
-        for peer in self.config.peers():
-            if not peer.serves:
-                continue
-            for instance in instances:
-                if instance.service == peer.service:
-                    weight = (self.weights_by_instance or {}).get(instance.name, peer.weight)
-                    peers.append((instance.name, weight))
-        return peers
+        return peer_weights(self.config, instances, self.weights_by_instance)
 
     def _expected_shares(self, instances: list[Instance]) -> dict[str, float] | None:
-        peers = self._peer_weights(instances)
-        if self.algorithm.spread is None or not peers:
-            return None
-        if self.algorithm.spread == "even":
-            return shares_from_weights({name: 1 for name, _ in peers})
-        return shares_from_weights({name: weight for name, weight in peers})
+        return expected_shares(self.algorithm, self.config, instances, self.weights_by_instance)
 
     def _exact_order(self, route: Route, instances: list[Instance]) -> Verdict:
         check = "sequential requests follow the exact order"

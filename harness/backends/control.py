@@ -10,8 +10,10 @@ from harness.errors import HarnessError
 from harness.runtimes.base import Instance
 
 
-def _call(instance: Instance, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    connection = http.client.HTTPConnection(instance.host, instance.control_port, timeout=5.0)
+def _call(
+    instance: Instance, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 5.0
+) -> dict[str, Any]:
+    connection = http.client.HTTPConnection(instance.host, instance.control_port, timeout=timeout)
     try:
         payload = None if body is None else json.dumps(body)
         connection.request(method, f"/control{path}", body=payload, headers={"Content-Type": "application/json"})
@@ -24,9 +26,9 @@ def _call(instance: Instance, method: str, path: str, body: dict[str, Any] | Non
         connection.close()
 
 
-def state(instance: Instance) -> dict[str, Any]:
+def state(instance: Instance, timeout: float = 5.0) -> dict[str, Any]:
     """Requests served, active requests, uptime and mode of the instance."""
-    return _call(instance, "GET", "/state")
+    return _call(instance, "GET", "/state", timeout=timeout)
 
 
 def set_mode(instance: Instance, **mode: Any) -> dict[str, Any]:

@@ -19,9 +19,11 @@ from harness.algorithms import ALGORITHM_NAMES, BALANCERS, algorithms_for
 from harness.bench import bench
 from harness.cli.output import RichReporter, print_comparison, print_result
 from harness.cli.signals import interrupt_main_on_signals
+from harness.cli.ui_command import ui
 from harness.cli.up_command import up
 from harness.compare import compare_balancers
 from harness.errors import HarnessError, SpecError
+from harness.net import LOOPBACK
 from harness.scenarios.model import shipped_scenarios
 from harness.spec import BenchSpec
 
@@ -48,6 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_load_options(run)
     cluster = commands.add_parser("up", help="start one algorithm's cluster and keep it up until Ctrl-C")
     _add_cluster_options(cluster, algo_default="round_robin")
+    console = commands.add_parser(
+        "ui", help="start one algorithm's cluster with Locust's web UI and the Backends console, until Ctrl-C"
+    )
+    _add_cluster_options(console, algo_default="round_robin")
+    console.add_argument("--web-host", default=LOOPBACK, help=f"the web UI's address (default {LOOPBACK})")
+    console.add_argument("--web-port", type=int, default=8089, help="the web UI's port (default 8089)")
+    console.add_argument(
+        "--web-any-interface",
+        action="store_true",
+        help="allow a --web-host outside loopback: anyone who reaches it can start load and kill instances",
+    )
+    console.add_argument("--load-workers", type=int, default=0, help="Locust worker processes under the UI's master")
     compare = commands.add_parser(
         "compare-balancers",
         help="run one algorithm (and scenario) on nginx, HAProxy and client-side balancing, side by side",
@@ -97,7 +111,7 @@ def _add_cluster_options(command: argparse.ArgumentParser, algo_default: str) ->
 def spec_from_args(args: argparse.Namespace) -> BenchSpec:
     if args.command == "compare-balancers" and args.algo is None and not args.scenario:
         algorithms: tuple[str, ...] = ("health_checks",)
-    elif args.command == "up" and args.algo is None and args.config is None:
+    elif args.command in ("up", "ui") and args.algo is None and args.config is None:
         algorithms = ("round_robin",)
     elif args.algo is None and getattr(args, "scenario", None):
         algorithms = ()  # the scenario names its algorithm
@@ -135,6 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if len(spec.algorithms) > 1:
                 raise SpecError("harness up runs one algorithm: give --algo NAME")
             return up(spec, console)
+        if args.command == "ui":
+            if len(spec.algorithms) > 1:
+                raise SpecError("harness ui runs one algorithm: give --algo NAME")
+            return ui(spec, console, args.web_host, args.web_port, args.web_any_interface)
         if args.command == "compare-balancers":
             if len(spec.algorithms) > 1 or spec.config is not None:
                 raise SpecError("compare-balancers runs one algorithm on the shipped configs: give --algo NAME")

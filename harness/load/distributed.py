@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +34,15 @@ FLUSHED = "harness_flushed"
 CLIENTS_PER_WORKER = 1000  # each worker's users get source addresses of their own
 
 
-class Workers:
-    """K worker processes connected to ``runner``; records arrive in ``recorder``."""
+Records = Callable[[list[dict[str, Any]]], None]
 
-    def __init__(self, runner: MasterRunner, recorder: RequestRecorder, count: int, log_dir: Path) -> None:
+
+class Workers:
+    """K worker processes connected to ``runner``; their request records go to ``on_records``."""
+
+    def __init__(self, runner: MasterRunner, on_records: Records, count: int, log_dir: Path) -> None:
         self.runner = runner
-        self.recorder = recorder
+        self.on_records = on_records
         self.count = count
         self.log_dir = log_dir
         self._flushed: set[str] = set()
@@ -48,7 +51,7 @@ class Workers:
         runner.register_message(FLUSHED, self._on_flushed)
 
     def _on_report(self, client_id: str, data: dict[str, Any]) -> None:
-        self.recorder.rows.extend(data.get(RECORDS, []))
+        self.on_records(data.get(RECORDS, []))
 
     def _on_flushed(self, msg: Any, **_: Any) -> None:
         self._flushed.add(str(msg.data["worker"]))

@@ -78,7 +78,7 @@ class LocustLoad:
                     "client-side balancing keeps its picking state in one load process: drop --load-workers"
                 )
             runner = environment.create_master_runner(LOOPBACK, free_port())
-            workers = Workers(runner, self.recorder, self.settings.load_workers, self.log_dir)
+            workers = Workers(runner, self.recorder.rows.extend, self.settings.load_workers, self.log_dir)
             url = self.route.url
         else:
             runner = environment.create_local_runner()

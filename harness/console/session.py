@@ -1,0 +1,126 @@
+"""A cluster with Locust's web UI in front of it and the Backends console mounted: ``harness ui``.
+
+:class:`ConsoleSession` owns everything it starts: the instances and the balancer, the
+Locust runner (and its worker processes with ``load_workers``), and the web UI. ``close()``
+rolls back faults injected from the UI, stops Locust and tears the cluster down.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from locust import User
+from locust.env import Environment
+
+from harness.algorithms import ALGORITHMS
+from harness.balancers.base import BalancerConfig
+from harness.cluster import Cluster
+from harness.console.live import LiveBackends
+from harness.console.web import attach
+from harness.expectations import expected_shares
+from harness.load.distributed import Workers
+from harness.load.route import FixedRoute
+from harness.load.users import make_client_side_user_class, make_user_class
+from harness.net import LOOPBACK, free_port
+from harness.results.store import Journal
+from harness.spec import BenchSpec
+
+
+class ConsoleSession:
+    def __init__(
+        self,
+        spec: BenchSpec,
+        algorithm: str,
+        config: BalancerConfig,
+        run_dir: Path,
+        web_host: str = LOOPBACK,
+        web_port: int = 8089,
+    ) -> None:
+        self.spec = spec
+        self.algorithm = ALGORITHMS[algorithm]
+        self.config = config
+        self.run_dir = run_dir
+        self.web_host = web_host
+        self.web_port = web_port
+        self.journal = Journal(run_dir / "journal.jsonl")
+        workers = config.effective_workers(spec.workers)
+        self.cluster = Cluster(
+            config, run_dir, spec.backends, workers, spec.zone, spec.weights, spec.port, journal=self.journal
+        )
+        self.environment: Environment | None = None
+        self.live: LiveBackends | None = None
+        self._workers: Workers | None = None
+        self._argv: list[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.web_host}:{self.web_port}"
+
+    def start(self) -> ConsoleSession:
+        self.cluster.start()
+        route = self.cluster.route
+        user_class: type[User]
+        if isinstance(route, FixedRoute):
+            user_class = make_user_class(route.url)
+            environment = Environment(user_classes=[user_class], host=route.url)
+        else:
+            user_class = make_client_side_user_class(route)
+            environment = Environment(user_classes=[user_class])
+        self.environment = environment
+        expected = expected_shares(
+            self.algorithm, self.config, self.cluster.instances, self.cluster.weights_by_instance
+        )
+        self.live = LiveBackends(self.cluster, expected)
+        if self.spec.load_workers:
+            runner: Any = environment.create_master_runner(LOOPBACK, free_port())
+            self._workers = Workers(runner, self.live.add_records, self.spec.load_workers, self.run_dir)
+            assert isinstance(route, FixedRoute)  # the spec refuses workers for client-side balancing
+            self._workers.start(route.url, "/api/count", "GET")
+            self.journal.record("load workers", pids=self._workers.pids)
+        else:
+            environment.create_local_runner()
+        # Locust's UI reads Locust's own options from sys.argv on every page load; the
+        # harness's options are not Locust's, so it sees a command line without options.
+        self._argv, sys.argv = sys.argv, sys.argv[:1]
+        environment.create_web_ui(host=self.web_host, port=self.web_port)
+        attach(environment, self.live)
+        self.journal.record("web ui", url=self.url)
+        return self
+
+    def wait(self) -> None:
+        """Blocks until the web UI ends (Ctrl-C, SIGTERM, or Locust's own quit)."""
+        assert self.environment is not None and self.environment.web_ui is not None
+        greenlet = self.environment.web_ui.greenlet
+        assert greenlet is not None
+        greenlet.join()
+
+    def close(self) -> None:
+        try:
+            if self.live is not None:
+                self.live.rollback_all()
+            if self.environment is not None:
+                if self.environment.runner is not None:
+                    self.environment.runner.quit()
+                if self.environment.web_ui is not None and self.environment.web_ui.server is not None:
+                    self.environment.web_ui.stop()  # type: ignore[no-untyped-call]
+        finally:
+            if self._workers is not None:
+                self._workers.stop()
+            self.cluster.stop()
+            if self._argv is not None:
+                sys.argv = self._argv
+
+    def __enter__(self) -> ConsoleSession:
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
