@@ -1,25 +1,81 @@
-"""Locust against a balancer the harness (or you) started, with per-instance counts.
+"""Locust against a balancer, with per-instance counts; with ``--algo`` it starts the cluster itself.
 
-    locust -f locustfiles/balancer.py --host http://127.0.0.1:PORT --headless -u 10 -t 10s
+    locust -f locustfiles/balancer.py --algo least_conn                 # web UI, Backends tab
+    locust -f locustfiles/balancer.py --algo ip_hash --balancer haproxy --headless -u 10 -t 10s
+    locust -f locustfiles/balancer.py --host http://127.0.0.1:PORT      # a balancer you started
 
-Each simulated user sends from its own loopback address (127.10.0.1, 127.10.1.1, ...), so
-ip_hash sees distinct clients. Every response names its instance in ``X-Instance``; the
-counts per instance are printed when Locust stops. ``harness bench`` uses the same user
-class through Locust's library API.
+With ``--algo`` the harness starts the algorithm's shipped config (or ``--lb-config``) over
+real instances when Locust starts, points Locust's host at it, mounts the Backends tab on
+the web UI, and stops everything when Locust quits. Each simulated user sends from its own
+loopback address (127.10.0.1, 127.10.1.1, ...), so ip_hash sees distinct clients. Every
+response names its instance in ``X-Instance``; the counts per instance are printed when
+Locust stops. ``harness bench`` uses the same user class through Locust's library API.
 """
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from locust import events
+from locust.runners import WorkerRunner
 
+from harness.algorithms import ALGORITHMS
 from harness.backends import INSTANCE_HEADER
+from harness.bench import resolve_configs
+from harness.cluster import Cluster
+from harness.console.live import LiveBackends
+from harness.console.web import attach
+from harness.errors import HarnessError
+from harness.expectations import expected_shares
 from harness.load.users import make_user_class
+from harness.results.store import new_run_dir
+from harness.spec import BenchSpec
 
 BalancerClient = make_user_class(host=None)
 per_instance: Counter[str] = Counter()
+clusters: list[Cluster] = []
+consoles: list[LiveBackends] = []
+
+
+@events.init_command_line_parser.add_listener
+def add_harness_options(parser: Any) -> None:
+    group = parser.add_argument_group("lb-harness", "start a balancer over real instances for this run")
+    group.add_argument("--algo", default="", help="an algorithm of the harness: start its cluster and use it as host")
+    group.add_argument("--balancer", default="nginx", choices=["nginx", "haproxy"], help="the balancer (default nginx)")
+    group.add_argument("--backends", type=int, default=None, help="instances to start (default 3)")
+    group.add_argument("--lb-config", default="", help="your own balancer config instead of the shipped one")
+    group.add_argument("--lb-results-dir", default="results", help="where the run's directory goes")
+
+
+@events.init.add_listener
+def start_cluster(environment: Any, **_: Any) -> None:
+    options = environment.parsed_options
+    if options is None or not options.algo or isinstance(environment.runner, WorkerRunner):
+        return  # no cluster asked for, or a worker: the master owns the cluster
+    spec = BenchSpec(
+        algorithms=(options.algo,),
+        backends=options.backends,
+        balancer=options.balancer,
+        config=Path(options.lb_config) if options.lb_config else None,
+        results_dir=Path(options.lb_results_dir),
+    )
+    try:
+        spec.validate()
+        ((name, config),) = resolve_configs(spec)
+        cluster = Cluster(config, new_run_dir(spec.results_dir, f"locust-{name}"), spec.backends).start()
+    except HarnessError as exc:
+        sys.stderr.write(f"harness: error: {exc}\n")
+        sys.exit(exc.exit_code)
+    clusters.append(cluster)
+    environment.host = cluster.url
+    print(f"{name} on {config.balancer}: {cluster.url} over {len(cluster.instances)} instances")
+    if environment.web_ui is not None:
+        expected = expected_shares(ALGORITHMS[name], config, cluster.instances, cluster.weights_by_instance)
+        consoles.append(LiveBackends(cluster, expected))
+        attach(environment, consoles[-1])
 
 
 @events.request.add_listener
@@ -29,8 +85,12 @@ def count_instance(response: Any = None, exception: BaseException | None = None,
 
 
 @events.quitting.add_listener
-def print_instances(**_: Any) -> None:
+def print_instances_and_stop(**_: Any) -> None:
     total = sum(per_instance.values()) or 1
     print("requests per instance:")
     for instance, count in sorted(per_instance.items()):
         print(f"  {instance:<20} {count:>8}  {count / total:6.1%}")
+    while consoles:
+        consoles.pop().rollback_all()
+    while clusters:
+        clusters.pop().stop()
