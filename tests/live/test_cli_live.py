@@ -62,6 +62,37 @@ def test_bad_input_gets_one_line_and_exit_code_2(tmp_path: Path, args: list[str]
     assert journal_pids(tmp_path) == [] or not any(alive(pid) for pid in journal_pids(tmp_path))
 
 
+def test_ui_serves_on_loopback_unless_told_otherwise(tmp_path: Path) -> None:
+    result = harness("ui", "--web-host", "0.0.0.0", results=tmp_path)
+    assert result.returncode == 2 and "--web-host 0.0.0.0 is not a loopback address" in result.stderr, result.stderr
+    assert not list(tmp_path.glob("*")), "nothing may start for bad input"
+
+
+def test_locustfile_starts_its_own_cluster_and_stops_it(tmp_path: Path) -> None:
+    locustfile = infra_dir().parent / "locustfiles" / "balancer.py"
+    result = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(locustfile), "--algo", "round_robin", "--headless",
+         "-u", "3", "-r", "3", "-t", "2s", "--lb-results-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "round_robin on nginx: http://127.0.0.1:" in result.stdout, result.stdout
+    counts = {line.split()[0]: int(line.split()[1]) for line in result.stdout.splitlines() if "api-gateway-" in line}
+    assert set(counts) == {"api-gateway-1", "api-gateway-2", "api-gateway-3"} and min(counts.values()) > 0, counts
+    pids = journal_pids_flat(tmp_path)
+    assert pids and wait_gone(pids) == [], f"left running: {[p for p in pids if alive(p)]}"
+
+
+def journal_pids_flat(results: Path) -> list[int]:
+    """The pids in the journals of run directories directly under ``results``."""
+    return [
+        pid
+        for journal in results.glob("*/journal.jsonl")
+        for line in journal.read_text().splitlines()
+        for pid in json.loads(line).get("pids", [])
+    ]
+
+
 def test_up_refuses_client_side_balancing_which_has_no_address(tmp_path: Path) -> None:
     result = harness("up", "--balancer", "client", results=tmp_path)
     assert result.returncode == 2 and "client-side balancing has no address" in result.stderr, result.stderr
