@@ -9,6 +9,7 @@ from harness.algorithms import ALGORITHMS, shipped_config
 from harness.balancers.base import BalancerConfig
 from harness.balancers.factory import check_installed, load_balancer_config
 from harness.errors import SpecError
+from harness.reports.report import write_report
 from harness.results.store import new_run_dir, write_json
 from harness.run import AlgorithmResult, AlgorithmRun, Reporter
 from harness.scenarios.model import Scenario, load_scenario
@@ -19,6 +20,7 @@ from harness.spec import BenchSpec
 class BenchResult:
     run_dir: Path
     results: list[AlgorithmResult]
+    report: Path | None = None  # report.html of the run
 
     @property
     def passed(self) -> bool:
@@ -77,4 +79,4 @@ def bench(spec: BenchSpec, reporter: Reporter | None = None) -> BenchResult:
                 },
             },
         )
-    return BenchResult(run_dir=run_dir, results=results)
+    return BenchResult(run_dir=run_dir, results=results, report=write_report(run_dir))

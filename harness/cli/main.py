@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
@@ -17,13 +18,16 @@ from rich.console import Console
 
 from harness.algorithms import ALGORITHM_NAMES, BALANCERS, algorithms_for
 from harness.bench import bench
-from harness.cli.output import RichReporter, print_comparison, print_result
+from harness.cli.output import RichReporter, print_changes, print_comparison, print_matrix, print_result
 from harness.cli.signals import interrupt_main_on_signals
 from harness.cli.ui_command import ui
 from harness.cli.up_command import up
 from harness.compare import compare_balancers
 from harness.errors import HarnessError, SpecError
 from harness.net import LOOPBACK
+from harness.reports.diff import Thresholds, compare_runs
+from harness.reports.matrix import run_matrix
+from harness.reports.report import write_report
 from harness.scenarios.model import shipped_scenarios
 from harness.spec import BenchSpec
 
@@ -62,6 +66,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow a --web-host outside loopback: anyone who reaches it can start load and kill instances",
     )
     console.add_argument("--load-workers", type=int, default=0, help="Locust worker processes under the UI's master")
+    report = commands.add_parser("report", help="write report.html into a run directory (harness bench does it too)")
+    report.add_argument("run", type=Path, help="a run directory under results/")
+    matrix = commands.add_parser("matrix", help="every algorithm on every balancer, one table (CSV and HTML too)")
+    _add_load_options(matrix)
+    matrix.add_argument("--backends", type=int, help="instances to start (default 3, or one per service)")
+    matrix.add_argument("--results-dir", type=Path, default=Path("results"), help="where run directories go")
+    matrix.add_argument("--scenarios", action="store_true", help="also run every shipped scenario")
+    diff = commands.add_parser(
+        "compare", help="what changed between two runs of the same spec; exit code 1 on a regression"
+    )
+    diff.add_argument("run_a", type=Path, help="the baseline run directory")
+    diff.add_argument("run_b", type=Path, help="the run to judge against it")
+    defaults = Thresholds()
+    diff.add_argument("--share-points", type=float, default=defaults.share_points, help="allowed move of a share")
+    diff.add_argument("--latency-ratio", type=float, default=defaults.latency_ratio, help="latency: allowed ratio")
+    diff.add_argument("--latency-ms", type=float, default=defaults.latency_ms, help="latency: allowed step (ms)")
     compare = commands.add_parser(
         "compare-balancers",
         help="run one algorithm (and scenario) on nginx, HAProxy and client-side balancing, side by side",
@@ -144,6 +164,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     errors = Console(stderr=True)
     interrupt_main_on_signals()
     try:
+        if args.command == "compare":
+            limits = replace(
+                Thresholds(),
+                share_points=args.share_points,
+                latency_ratio=args.latency_ratio,
+                latency_ms=args.latency_ms,
+            )
+            changes = compare_runs(args.run_a, args.run_b, limits)
+            print_changes(console, changes)
+            return 1 if any(change.regression for change in changes) else 0
+        if args.command == "matrix":
+            matrix_spec = BenchSpec(
+                algorithms=ALGORITHM_NAMES,
+                backends=args.backends,
+                users=args.users,
+                duration=args.duration,
+                results_dir=args.results_dir,
+                load_workers=args.load_workers,
+            )
+            with RichReporter(console) as reporter:
+                table = run_matrix(matrix_spec, args.scenarios, reporter)
+            print_matrix(console, table)
+            return 0 if table.passed else 1
+        if args.command == "report":
+            console.print(f"report: {write_report(args.run)}")
+            return 0
         spec = spec_from_args(args)
         if args.command == "up":
             if len(spec.algorithms) > 1:
@@ -172,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_result(console, algorithm_result)
     verdict = "[bold green]all checks passed[/]" if result.passed else "[bold red]some checks failed[/]"
     console.print(f"{verdict}; results in {result.run_dir}")
+    if result.report is not None:
+        console.print(f"report: {result.report}")
     return 0 if result.passed else 1
 
 

@@ -9,6 +9,8 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from harness.compare import Comparison
+from harness.reports.diff import Change
+from harness.reports.matrix import Matrix
 from harness.run import AlgorithmResult
 
 _STATUS_STYLE = {"PASS": "bold green", "FAIL": "bold red", "N/A": "yellow"}
@@ -149,3 +151,39 @@ def print_comparison(console: Console, comparison: Comparison) -> None:
         console.print(f"{name}: {verdict}; results in {result.run_dir}")
     if comparison.directory is not None:
         console.print(f"comparison saved in {comparison.directory}")
+
+
+def print_changes(console: Console, changes: list[Change]) -> None:
+    """Run A against run B, measure by measure; regressions in red, and a last line that says."""
+    table = Table(title="run A (baseline) against run B", title_justify="left")
+    for column in ("algorithm", "measure", "A", "B", ""):
+        table.add_column(column, justify="right" if column in ("A", "B") else "left")
+    for change in changes:
+        mark = f"[bold red]REGRESSION[/] {change.why}" if change.regression else ""
+        before = "-" if change.before is None else str(change.before)
+        after = "-" if change.after is None else str(change.after)
+        table.add_row(change.algorithm, change.measure, before, after, mark)
+    console.print(table)
+    regressions = [change for change in changes if change.regression]
+    if regressions:
+        console.print(f"[bold red]{len(regressions)} regressions[/] beyond the thresholds")
+    else:
+        console.print("[bold green]no regression[/] beyond the thresholds")
+
+
+def print_matrix(console: Console, matrix: Matrix) -> None:
+    table = Table(title=f"every algorithm on every balancer ({matrix.directory.name})", title_justify="left")
+    columns = ("balancer", "algorithm", "scenario", "req/s", "p50 ms", "p95 ms", "p99 ms", "dist. err", "verdicts")
+    for column in columns:
+        table.add_column(column, justify="left" if column in columns[:3] else "right")
+    for row in matrix.rows:
+        verdicts = f"{row.verdicts_passed} ok" + (
+            f", [bold red]{row.verdicts_failed} failed[/]" if row.verdicts_failed else ""
+        )
+        error = "-" if row.distribution_error_points is None else f"{row.distribution_error_points:.2f}"
+        table.add_row(
+            row.balancer, row.algorithm, row.scenario or "-", str(row.requests_per_s), str(row.p50_ms),
+            str(row.p95_ms), str(row.p99_ms), error, verdicts,
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"table in {matrix.directory / 'matrix.csv'} and {matrix.directory / 'matrix.html'}")

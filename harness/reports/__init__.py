@@ -1,0 +1,1 @@
+"""Reports over run directories: the HTML report, run-to-run comparison, the matrix."""
