@@ -37,8 +37,8 @@ def _read_algorithm_dir(directory: Path) -> AlgorithmRunData:
     summary = json.loads((directory / "summary.json").read_text())
     requests = pd.read_csv(directory / "requests.csv") if (directory / "requests.csv").exists() else pd.DataFrame()
     for column in ("instance", "error", "client"):
-        if column in requests:
-            requests[column] = requests[column].fillna("")
+        if column in requests:  # an empty text cell reads back as NaN
+            requests[column] = requests[column].astype(object).fillna("").astype(str)
     failover_path = directory / "failover.csv"
     failover = pd.read_csv(failover_path) if failover_path.exists() else pd.DataFrame()
     journal_path = directory / "journal.jsonl"
