@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -45,6 +45,7 @@ from harness.errors import SpecError
 from harness.expectations import expected_shares, peer_weights
 from harness.load import probes
 from harness.load.locust_load import LoadSettings, LocustLoad
+from harness.load.open_model import OpenModelLoad, OpenModelSettings
 from harness.load.route import Route
 from harness.results.store import Journal, write_json, write_requests
 from harness.runtimes.base import Instance
@@ -92,6 +93,7 @@ class AlgorithmResult:
     timings: dict[str, float] = field(default_factory=dict)
     locust_request_count: int = 0
     failover: list[FailoverRow] = field(default_factory=list)
+    load_model: dict[str, Any] = field(default_factory=dict)  # closed (Locust users) or open (a fixed rate)
 
     @property
     def passed(self) -> bool:
@@ -124,6 +126,7 @@ class AlgorithmRun:
         self._generated_config: Path | None = None
         self._states: StateRecorder | None = None
         self._used = False
+        self.load_model: dict[str, Any] = {}
 
     def execute(self) -> AlgorithmResult:
         """Brings the cluster up, measures, tears it down; returns the verdicts and numbers.
@@ -183,33 +186,42 @@ class AlgorithmRun:
             timings=timings,
             locust_request_count=locust_count,
             failover=failover,
+            load_model=self.load_model,
         )
         self._write(result)
         return result
 
     def _load(self, route: Route, duration: float, timings: dict[str, float]) -> tuple[pd.DataFrame, int]:
         name = self.algorithm.name
-        self.reporter.phase(name, f"load: {self.spec.users} users for {duration:g} s")
-        settings = LoadSettings(
-            users=self.spec.users,
-            duration=duration,
-            spawn_rate=self.spec.spawn_rate,
-            load_workers=self.spec.load_workers,
-        )
-        if self.scenario is not None:
-            settings = replace(settings, method=self.scenario.method, path=self.scenario.request_path)
-        load = LocustLoad(
-            route,
-            settings,
-            progress=lambda elapsed, count: self.reporter.load_progress(name, elapsed, settings.duration, count),
-            log_dir=self.run_dir,
-            on_workers=lambda pids: self.journal.record("load workers", pids=pids),
+        method, path = (
+            ("GET", "/api/count") if self.scenario is None else (self.scenario.method, self.scenario.request_path)
         )
         started = time.monotonic()
-        frame = load.run()
+        if self.spec.rate is not None:
+            self.reporter.phase(name, f"load: {self.spec.rate:g} requests/s (open model) for {duration:g} s")
+            settings = OpenModelSettings(self.spec.rate, duration, clients=self.spec.users, path=path, method=method)
+            open_load = OpenModelLoad(route, settings)
+            frame = open_load.run()
+            self.load_model = {"model": "open", "rate": self.spec.rate, "late": open_load.late}
+            count = open_load.request_count
+        else:
+            self.reporter.phase(name, f"load: {self.spec.users} users for {duration:g} s")
+            load = LocustLoad(
+                route,
+                LoadSettings(
+                    users=self.spec.users, duration=duration, spawn_rate=self.spec.spawn_rate,
+                    load_workers=self.spec.load_workers, path=path, method=method,
+                ),
+                progress=lambda elapsed, count: self.reporter.load_progress(name, elapsed, duration, count),
+                log_dir=self.run_dir,
+                on_workers=lambda pids: self.journal.record("load workers", pids=pids),
+            )  # fmt: skip
+            frame = load.run()
+            self.load_model = {"model": "closed", "users": self.spec.users, "load_workers": self.spec.load_workers}
+            count = load.request_count
         timings["load_s"] = time.monotonic() - started
-        self.journal.record("load", requests=len(frame), locust_requests=load.request_count)
-        return frame, load.request_count
+        self.journal.record("load", requests=len(frame), locust_requests=count, **self.load_model)
+        return frame, count
 
     def _measure(
         self, route: Route, instances: list[Instance], timings: dict[str, float]
@@ -404,6 +416,7 @@ class AlgorithmRun:
             "instances": [row.__dict__ for row in result.rows],
             "timings_s": {key: round(value, 3) for key, value in result.timings.items()},
             "scenario": None if self.scenario is None else str(self.scenario.path),
+            "load_model": self.load_model,
             "failover": [row.as_dict() for row in result.failover],
             "verdicts": [verdict.as_dict() for verdict in result.verdicts],
         }

@@ -14,6 +14,7 @@ from harness.runtimes.local import MAX_INSTANCES
 MAX_USERS = 1000
 MAX_DURATION = 3600.0
 MAX_LOAD_WORKERS = 16
+MAX_RATE = 20_000.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class BenchSpec:
     scenario: str | None = None  # a shipped scenario's name or a path to a scenario file
     balancer: str = "nginx"
     load_workers: int = 0  # Locust worker processes under a master in the harness; 0: load in-process
+    rate: float | None = None  # requests per second of an open-model load instead of Locust's closed model
 
     def validate(self) -> BenchSpec:
         """Returns self; raises SpecError naming the first option that cannot work."""
@@ -64,6 +66,10 @@ class BenchSpec:
             raise SpecError(f"--load-workers must be between 0 and {MAX_LOAD_WORKERS}, got {self.load_workers}")
         if self.load_workers and self.balancer == "client":
             raise SpecError("client-side balancing keeps its picking state in one process: drop --load-workers")
+        if self.rate is not None and not 0 < self.rate <= MAX_RATE:
+            raise SpecError(f"--rate must be above 0 and at most {MAX_RATE:g} requests/s, got {self.rate:g}")
+        if self.rate is not None and self.load_workers:
+            raise SpecError("--rate runs the open-model load in the harness itself: drop --load-workers")
         if self.spawn_rate <= 0:
             raise SpecError(f"--spawn-rate must be above 0, got {self.spawn_rate:g}")
         if self.config is not None and not self.config.is_file():

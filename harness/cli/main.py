@@ -95,6 +95,11 @@ def _add_load_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--users", type=int, default=10, help="concurrent Locust users (default 10)")
     command.add_argument("--duration", type=float, default=5.0, help="seconds of load per algorithm (default 5)")
     command.add_argument(
+        "--rate",
+        type=float,
+        help="open-model load: this many requests/s whatever the answers (instead of --users in a closed loop)",
+    )
+    command.add_argument(
         "--load-workers",
         type=int,
         default=0,
@@ -155,6 +160,7 @@ def spec_from_args(args: argparse.Namespace) -> BenchSpec:
         scenario=getattr(args, "scenario", None),
         balancer=args.balancer,
         load_workers=getattr(args, "load_workers", 0),
+        rate=getattr(args, "rate", None),
     )
 
 

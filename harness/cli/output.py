@@ -64,6 +64,13 @@ def print_result(console: Console, result: AlgorithmResult) -> None:
         expected = "-" if row.expected_share is None else f"{row.expected_share:.1%}"
         table.add_row(row.instance, row.address, str(row.requests), f"{row.share:.1%}", expected)
     console.print(table)
+    if result.load_model.get("model") == "open":
+        model = result.load_model
+        console.print(
+            f"  open model: {model['rate']:g} requests/s, {len(result.requests)} sent, {model['late']} late "
+            "(no free slot when due); latency counted from when each was due",
+            highlight=False,
+        )
     if result.failover:
         print_failover(console, result)
     for verdict in result.verdicts:

@@ -106,7 +106,7 @@ def render(run_dir: Path) -> str:
         run_dir=str(run_dir),
         written=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         sections=[section(data) for data in runs],
-        load_model=LOAD_MODEL["closed"],
+        load_models=LOAD_MODEL,
         precision=latency_stats.PRECISION,
         machine=f"{platform.node()} ({platform.system()} {platform.release()}, {platform.machine()})",
         escape=html.escape,

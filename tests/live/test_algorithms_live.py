@@ -118,3 +118,13 @@ def test_distributed_load_gives_the_same_verdicts_and_counts_that_add_up(lb_benc
     # Both workers' users sent requests: each worker gives its users addresses of its own range.
     expected = {client_address(worker * CLIENTS_PER_WORKER + user) for worker in (1, 2) for user in range(5)}
     assert set(run.requests["client"]) == expected, sorted(set(run.requests["client"]))
+
+
+def test_open_model_sends_the_rate_asked_for_and_says_how_many_were_late(lb_bench: Bench) -> None:
+    result = lb_bench("round_robin", rate=400, duration=2)
+    run = result.results[0]
+    assert result.passed, verdict_report(result)
+    assert len(run.requests) == 800 and run.load_model == {"model": "open", "rate": 400, "late": 0}, run.load_model
+    # Arrivals keep to the schedule: request i is due 1/400 s after request i-1.
+    gaps = run.requests["time"].sort_values().diff().dropna()
+    assert gaps.median() == pytest.approx(1 / 400, rel=0.01)
