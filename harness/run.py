@@ -46,7 +46,9 @@ from harness.expectations import expected_shares, peer_weights
 from harness.load import probes
 from harness.load.locust_load import LoadSettings, LocustLoad
 from harness.load.open_model import OpenModelLoad, OpenModelSettings
-from harness.load.route import Route
+from harness.load.records import empty_frame
+from harness.load.route import FixedRoute, Route
+from harness.load.wrk import run_wrk
 from harness.results.store import Journal, write_json, write_requests
 from harness.runtimes.base import Instance
 from harness.scenarios.model import Scenario
@@ -127,6 +129,7 @@ class AlgorithmRun:
         self._states: StateRecorder | None = None
         self._used = False
         self.load_model: dict[str, Any] = {}
+        self._wrk_counts: dict[str, int] | None = None
 
     def execute(self) -> AlgorithmResult:
         """Brings the cluster up, measures, tears it down; returns the verdicts and numbers.
@@ -245,6 +248,9 @@ class AlgorithmRun:
             started = time.monotonic()
             verdicts.append(avoids_busy_instance(probes.least_conn_probe(route, instances)))
             timings["least_conn_probe_s"] = time.monotonic() - started
+        if self.spec.driver == "wrk":
+            wrk_verdicts, frame, count = self._wrk(route, instances, timings)
+            return verdicts + wrk_verdicts, frame, count
         frame, locust_count = self._load(route, self.spec.duration, timings)
         verdicts.append(no_client_errors(frame))
         expected = self._expected_shares(instances)
@@ -257,6 +263,43 @@ class AlgorithmRun:
             verdicts.append(each_client_on_one_instance(frame))
             verdicts.append(clients_spread(frame, minimum=min(2, len(instances))))
         return verdicts, frame, locust_count
+
+    def _wrk(
+        self, route: Route, instances: list[Instance], timings: dict[str, float]
+    ) -> tuple[list[Verdict], pd.DataFrame, int]:
+        """Capacity load with wrk: the counts per instance and the statuses are all there is to check."""
+        assert isinstance(route, FixedRoute)  # the spec refuses wrk for client-side balancing
+        self.reporter.phase(
+            self.algorithm.name, f"load: wrk, {self.spec.users} connections for {self.spec.duration:g} s"
+        )
+        started = time.monotonic()
+        wrk = run_wrk(route.url, "/api/count", self.spec.users, self.spec.duration)
+        timings["load_s"] = time.monotonic() - started
+        self._wrk_counts = dict(wrk.per_instance)
+        self.load_model = {
+            "model": "wrk", "connections": max(self.spec.users, 2), "requests_per_s": wrk.requests_per_s,
+            "latency_ms": wrk.latency_ms, "statuses": wrk.statuses, "socket_errors": wrk.socket_errors,
+        }  # fmt: skip
+        self.journal.record("load", requests=wrk.requests, **self.load_model)
+        verdicts = [
+            Verdict(
+                "clients saw no errors",
+                wrk.failed == 0,
+                f"{wrk.failed} errors in {wrk.requests} requests (statuses {wrk.statuses}, "
+                f"{wrk.socket_errors} socket errors)",
+                {"requests": wrk.requests, "errors": wrk.failed},
+                {"errors": 0},
+            )
+        ]
+        expected = self._expected_shares(instances)
+        if expected is not None:
+            check = f"spread under load matches {self.algorithm.spread} shares"
+            verdicts.append(spread_matches(dict(wrk.per_instance), expected, check=check))
+        if self.algorithm.sticky:
+            verdicts.append(
+                not_applicable("each client sticks to one instance", "wrk sends from one address: one client")
+            )
+        return verdicts, empty_frame(), wrk.requests
 
     def _run_scenario(
         self, cluster: Cluster, scenario: Scenario, timings: dict[str, float]
@@ -368,8 +411,9 @@ class AlgorithmRun:
 
     def _rows(self, instances: list[Instance], frame: pd.DataFrame) -> list[InstanceRow]:
         served = frame[frame["instance"] != ""]
-        counts = served["instance"].value_counts().to_dict()
-        total = max(len(served), 1)
+        # wrk keeps no per-request record, only its counts per instance.
+        counts = self._wrk_counts if self._wrk_counts is not None else served["instance"].value_counts().to_dict()
+        total = max(sum(counts.values()), 1)
         # Under a scenario the instances and their shares change with the faults.
         expected: dict[str, float] = {}
         if self.scenario is None:  # under a scenario the instances and their shares change with the faults

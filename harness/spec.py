@@ -35,6 +35,7 @@ class BenchSpec:
     scenario: str | None = None  # a shipped scenario's name or a path to a scenario file
     balancer: str = "nginx"
     load_workers: int = 0  # Locust worker processes under a master in the harness; 0: load in-process
+    driver: str = "locust"  # or "wrk": capacity numbers, counts per instance, no per-request records
     rate: float | None = None  # requests per second of an open-model load instead of Locust's closed model
 
     def validate(self) -> BenchSpec:
@@ -66,6 +67,13 @@ class BenchSpec:
             raise SpecError(f"--load-workers must be between 0 and {MAX_LOAD_WORKERS}, got {self.load_workers}")
         if self.load_workers and self.balancer == "client":
             raise SpecError("client-side balancing keeps its picking state in one process: drop --load-workers")
+        if self.driver not in ("locust", "wrk"):
+            raise SpecError(f"unknown driver {self.driver!r}; choose locust or wrk")
+        if self.driver == "wrk" and (self.balancer == "client" or self.scenario or self.rate or self.load_workers):
+            raise SpecError(
+                "--driver wrk measures capacity through a balancer's address, without per-request records: "
+                "it runs without --balancer client, --scenario, --rate and --load-workers"
+            )
         if self.rate is not None and not 0 < self.rate <= MAX_RATE:
             raise SpecError(f"--rate must be above 0 and at most {MAX_RATE:g} requests/s, got {self.rate:g}")
         if self.rate is not None and self.load_workers:

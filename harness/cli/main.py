@@ -95,6 +95,11 @@ def _add_load_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--users", type=int, default=10, help="concurrent Locust users (default 10)")
     command.add_argument("--duration", type=float, default=5.0, help="seconds of load per algorithm (default 5)")
     command.add_argument(
+        "--driver",
+        default="locust",
+        help="locust (default), or wrk: capacity numbers with the split per instance, no per-request records",
+    )
+    command.add_argument(
         "--rate",
         type=float,
         help="open-model load: this many requests/s whatever the answers (instead of --users in a closed loop)",
@@ -161,6 +166,7 @@ def spec_from_args(args: argparse.Namespace) -> BenchSpec:
         balancer=args.balancer,
         load_workers=getattr(args, "load_workers", 0),
         rate=getattr(args, "rate", None),
+        driver=getattr(args, "driver", "locust"),
     )
 
 

@@ -71,6 +71,13 @@ def print_result(console: Console, result: AlgorithmResult) -> None:
             "(no free slot when due); latency counted from when each was due",
             highlight=False,
         )
+    if result.load_model.get("model") == "wrk":
+        model = result.load_model
+        latency = ", ".join(f"{name} {value:g} ms" for name, value in model["latency_ms"].items())
+        console.print(
+            f"  wrk: {model['requests_per_s']:g} requests/s on {model['connections']} connections; latency {latency}",
+            highlight=False,
+        )
     if result.failover:
         print_failover(console, result)
     for verdict in result.verdicts:

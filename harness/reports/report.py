@@ -22,6 +22,8 @@ LOAD_MODEL = {
     "balancer also sends fewer requests and its latency hides behind the requests it never had to serve "
     "(coordinated omission)",
     "open": "open model: requests arrive at a fixed rate whatever the answers, so slowness shows as latency",
+    "wrk": "wrk: a closed model on many kept-alive connections, for capacity; no per-request records, so the "
+    "latency percentiles are wrk's own and the time lines are empty",
 }
 
 

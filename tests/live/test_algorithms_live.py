@@ -128,3 +128,14 @@ def test_open_model_sends_the_rate_asked_for_and_says_how_many_were_late(lb_benc
     # Arrivals keep to the schedule: request i is due 1/400 s after request i-1.
     gaps = run.requests["time"].sort_values().diff().dropna()
     assert gaps.median() == pytest.approx(1 / 400, rel=0.01)
+
+
+def test_wrk_driver_reports_capacity_and_the_split_per_instance(lb_bench: Bench) -> None:
+    result = lb_bench("weighted", driver="wrk", users=16, duration=2)
+    run = result.results[0]
+    assert result.passed, verdict_report(result)
+    model = run.load_model
+    assert model["model"] == "wrk" and model["requests_per_s"] > 0 and set(model["latency_ms"]) == {"p50", "p90", "p99"}
+    total = sum(row.requests for row in run.rows)
+    assert total == run.locust_request_count == sum(model["statuses"].values()), (total, model)
+    assert result.report is not None and 'class="wrk-rate"' in result.report.read_text()

@@ -51,6 +51,9 @@ def journal_pids(results: Path) -> list[int]:
         (["--algo", "round_robin", "--port", "70000"], "--port must be between 1 and 65535"),
         (["--algo", "round_robin", "--balancer", "envoy"], "unknown balancer 'envoy'; choose from nginx, haproxy"),
         (["--algo", "random", "--balancer", "haproxy"], "no shipped haproxy config for random: HAProxy's"),
+        (["--algo", "round_robin", "--driver", "wrk", "--balancer", "client"], "--driver wrk measures capacity"),
+        (["--algo", "round_robin", "--rate", "0"], "--rate must be above 0"),
+        (["--algo", "round_robin", "--balancer", "client", "--load-workers", "2"], "drop --load-workers"),
         (["--balancer", "client", "--config", str(infra_dir() / "nginx" / "nginx-round-robin.conf")], "not a TOML"),
     ],
 )
