@@ -61,9 +61,7 @@ def _verdicts(a: AlgorithmRunData, b: AlgorithmRunData) -> list[Change]:
     for verdict in b.summary.get("verdicts", []):
         was = before.get(verdict["check"])
         if was is True and verdict["passed"] is False:
-            changes.append(
-                Change(a.algorithm, f"verdict: {verdict['check']}", "PASS", "FAIL", True, verdict["summary"])
-            )
+            changes.append(Change(a.algorithm, f"verdict: {verdict['check']}", "PASS", "FAIL", True))
     return changes
 
 
