@@ -1,8 +1,9 @@
 """Starting and stopping child processes so that none outlives the harness.
 
 Children run in their own session, so a Ctrl-C in the terminal reaches only the harness,
-which then stops them in order; and the kernel sends them SIGKILL if the harness dies
-without stopping them (PR_SET_PDEATHSIG).
+which then stops them in order; the kernel sends them SIGKILL if the harness dies
+without stopping them (PR_SET_PDEATHSIG), and the reaper (``harness.reaper``) then kills
+what they had forked themselves, such as nginx's workers.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
+
+from harness import reaper
 
 _PR_SET_PDEATHSIG = 1
 
@@ -34,7 +37,7 @@ def spawn(
     """Starts ``argv`` in its own session with stderr (and stdout unless given) to ``log_path``."""
     log = log_path.open("ab")
     try:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             list(argv),
             stdin=stdin,
             stdout=log if stdout is None else stdout,
@@ -44,6 +47,8 @@ def spawn(
         )
     finally:
         log.close()
+    reaper.watch_group(process.pid)  # its own session: the group's id is its pid
+    return process
 
 
 def alive(pid: int) -> bool:
@@ -97,6 +102,7 @@ def terminate(process: subprocess.Popen[bytes], grace: float = 3.0, signum: int 
                 else:
                     process.kill()
             process.wait()
+    reaper.forget_group(process.pid)
 
 
 def wait_gone(pids: Sequence[int], timeout: float = 5.0) -> list[int]:

@@ -1,0 +1,103 @@
+"""The reaper: a watchdog that outlives the harness just long enough to stop what it left.
+
+Children already die with the harness (PR_SET_PDEATHSIG), but only the direct children:
+nginx's and HAProxy's workers, forked by a master that dies with the harness, would stay
+behind holding the listening socket. Every child the harness spawns leads a process group
+of its own, so the reaper keeps the list of those groups: the harness writes
+``watch PGID START`` when it starts one and ``forget PGID`` when it has stopped it, on a
+pipe to the reaper's stdin. When that pipe closes, because the harness exited or was
+SIGKILLed, the reaper sends SIGKILL to every group still on the list whose leader is the
+process that was registered (same start time) or is gone with members left, then exits.
+
+Run as ``python -m harness.reaper``; it imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+from typing import IO
+
+_lock = threading.Lock()
+_reaper: subprocess.Popen[bytes] | None = None
+
+
+def start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot, or "" when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return ""
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry))
+    return members
+
+
+def _reap(groups: dict[int, str]) -> None:
+    for pgid, started in groups.items():
+        leader = start_time(pgid)
+        # The leader still running is the one registered (a reused pid starts later), or it
+        # is gone and its workers are left; any other group is not ours.
+        if (leader == started or not leader) and _group_members(pgid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+
+
+def main(commands: IO[str]) -> int:
+    groups: dict[int, str] = {}
+    for line in commands:  # until the harness closes the pipe, whichever way it ends
+        words = line.split()
+        if len(words) == 3 and words[0] == "watch":
+            groups[int(words[1])] = words[2]
+        elif len(words) == 2 and words[0] == "forget":
+            groups.pop(int(words[1]), None)
+    _reap(groups)
+    return 0
+
+
+def _send(line: str) -> None:
+    global _reaper
+    with _lock:
+        if _reaper is None or _reaper.poll() is not None:
+            _reaper = subprocess.Popen(
+                [sys.executable, "-m", "harness.reaper"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C in the terminal must not reach it
+            )
+        assert _reaper.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            _reaper.stdin.write(line.encode())
+            _reaper.stdin.flush()
+
+
+def watch_group(pgid: int) -> None:
+    """Registers a process group the harness started; SIGKILLed if the harness dies first."""
+    _send(f"watch {pgid} {start_time(pgid) or 0}\n")
+
+
+def forget_group(pgid: int) -> None:
+    """The harness stopped this group itself."""
+    _send(f"forget {pgid}\n")
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(main(sys.stdin))
