@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -65,18 +66,40 @@ def bench(spec: BenchSpec, reporter: Reporter | None = None) -> BenchResult:
         label += f"-{scenario.name}"
     run_dir = new_run_dir(spec.results_dir, label)
     results: list[AlgorithmResult] = []
-    for name, config in plan:
-        run = AlgorithmRun(spec, ALGORITHMS[name], config, run_dir / name, reporter, scenario)
-        result = run.execute()
-        results.append(result)
-        write_json(
-            run_dir / "summary.json",
-            {
-                "run_dir": str(run_dir),
-                "passed": all(r.passed for r in results),
-                "algorithms": {
-                    r.algorithm: {"passed": r.passed, "summary": str(r.run_dir / "summary.json")} for r in results
-                },
-            },
-        )
+    try:
+        for name, config in plan:
+            run = AlgorithmRun(spec, ALGORITHMS[name], config, run_dir / name, reporter, scenario)
+            results.append(run.execute())
+            _write_summary(run_dir, results, complete=len(results) == len(plan))
+    except BaseException as exc:
+        _write_summary(run_dir, results, complete=False)
+        report = None
+        with contextlib.suppress(Exception):  # a report of what there is, if there is anything
+            report = write_report(run_dir)
+        if isinstance(exc, KeyboardInterrupt):
+            raise RunInterrupted(run_dir, report) from exc
+        raise
     return BenchResult(run_dir=run_dir, results=results, report=write_report(run_dir))
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a run; what it had measured is in ``run_dir``."""
+
+    def __init__(self, run_dir: Path, report: Path | None) -> None:
+        super().__init__(str(run_dir))
+        self.run_dir = run_dir
+        self.report = report
+
+
+def _write_summary(run_dir: Path, results: list[AlgorithmResult], complete: bool) -> None:
+    write_json(
+        run_dir / "summary.json",
+        {
+            "run_dir": str(run_dir),
+            "complete": complete,
+            "passed": complete and all(r.passed for r in results),
+            "algorithms": {
+                r.algorithm: {"passed": r.passed, "summary": str(r.run_dir / "summary.json")} for r in results
+            },
+        },
+    )

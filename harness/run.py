@@ -6,8 +6,10 @@ balancer) and stops all of it when it ends, whether it passed, failed or was int
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,7 +48,7 @@ from harness.expectations import expected_shares, peer_weights
 from harness.load import probes
 from harness.load.locust_load import LoadSettings, LocustLoad
 from harness.load.open_model import OpenModelLoad, OpenModelSettings
-from harness.load.records import empty_frame
+from harness.load.records import COLUMNS, empty_frame
 from harness.load.route import FixedRoute, Route
 from harness.load.wrk import run_wrk
 from harness.results.store import Journal, write_json, write_requests
@@ -130,6 +132,7 @@ class AlgorithmRun:
         self._used = False
         self.load_model: dict[str, Any] = {}
         self._wrk_counts: dict[str, int] | None = None
+        self._records_so_far: Callable[[], pd.DataFrame] = empty_frame
 
     def execute(self) -> AlgorithmResult:
         """Brings the cluster up, measures, tears it down; returns the verdicts and numbers.
@@ -166,6 +169,17 @@ class AlgorithmRun:
                         f"{self.config.path} names {', '.join(self.config.services)}"
                     )
         self.reporter.phase(name, f"starting {self.config.balancer} and {len(cluster.specs)} instances")
+        try:
+            return self._execute(cluster)
+        except BaseException as exc:
+            # Interrupted (Ctrl-C, SIGTERM) or broken: keep what was measured, marked incomplete;
+            # the original exception is what the caller must see, whatever happens here.
+            with contextlib.suppress(Exception):
+                self._write_partial(cluster, exc)
+            raise
+
+    def _execute(self, cluster: Cluster) -> AlgorithmResult:
+        name = self.algorithm.name
         failover: list[FailoverRow] = []
         with cluster:
             instances = cluster.instances
@@ -204,6 +218,7 @@ class AlgorithmRun:
             self.reporter.phase(name, f"load: {self.spec.rate:g} requests/s (open model) for {duration:g} s")
             settings = OpenModelSettings(self.spec.rate, duration, clients=self.spec.users, path=path, method=method)
             open_load = OpenModelLoad(route, settings)
+            self._records_so_far = lambda: pd.DataFrame(open_load.rows, columns=COLUMNS)
             frame = open_load.run()
             self.load_model = {"model": "open", "rate": self.spec.rate, "late": open_load.late}
             count = open_load.request_count
@@ -219,6 +234,7 @@ class AlgorithmRun:
                 log_dir=self.run_dir,
                 on_workers=lambda pids: self.journal.record("load workers", pids=pids),
             )  # fmt: skip
+            self._records_so_far = load.recorder.frame
             frame = load.run()
             self.load_model = {"model": "closed", "users": self.spec.users, "load_workers": self.spec.load_workers}
             count = load.request_count
@@ -429,6 +445,28 @@ class AlgorithmRun:
             for instance in instances
         ]
 
+    def _write_partial(self, cluster: Cluster, exc: BaseException) -> None:
+        """What an interrupted run had measured, with a summary that says it is incomplete."""
+        frame = self._records_so_far()
+        instances = list(cluster.ever_started.values())
+        result = AlgorithmResult(
+            algorithm=self.algorithm.name,
+            config=self.config.path,
+            run_dir=self.run_dir,
+            instances=instances,
+            requests=frame,
+            rows=self._rows(instances, frame),
+            verdicts=[],
+            timings=dict(cluster.timings),
+            locust_request_count=len(frame),
+            load_model=self.load_model,
+        )
+        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+        write_requests(frame, self.run_dir / "requests.csv")
+        summary = self.summary(result)
+        summary.update(complete=False, passed=False, interrupted=reason)
+        write_json(self.run_dir / "summary.json", summary)
+
     def _write(self, result: AlgorithmResult) -> None:
         write_requests(result.requests, self.run_dir / "requests.csv")
         if result.failover:
@@ -443,6 +481,7 @@ class AlgorithmRun:
             "balancer": self.config.balancer,
             "generated_config": str(self._generated_config),
             "passed": result.passed,
+            "complete": True,
             "spec": {
                 "backends": len(result.instances),
                 "users": self.spec.users,

@@ -17,7 +17,7 @@ import locust  # noqa: F401  (first: Locust patches the standard library for gev
 from rich.console import Console
 
 from harness.algorithms import ALGORITHM_NAMES, BALANCERS, algorithms_for
-from harness.bench import bench
+from harness.bench import RunInterrupted, bench
 from harness.cli.output import RichReporter, print_changes, print_comparison, print_matrix, print_result
 from harness.cli.signals import interrupt_main_on_signals
 from harness.cli.ui_command import ui
@@ -223,6 +223,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HarnessError as exc:
         errors.print(f"harness: error: {exc}", highlight=False, markup=False, soft_wrap=True)
         return exc.exit_code
+    except RunInterrupted as stopped:
+        errors.print("harness: interrupted; everything the run started has been stopped", highlight=False)
+        errors.print(f"what was measured until then: {stopped.run_dir} (marked incomplete)", highlight=False)
+        if stopped.report is not None:
+            errors.print(f"report: {stopped.report}", highlight=False)
+        return 130
     except KeyboardInterrupt:
         errors.print("harness: interrupted; everything the run started has been stopped", highlight=False)
         return 130

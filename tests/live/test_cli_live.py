@@ -14,6 +14,8 @@ import pytest
 
 from harness.algorithms import infra_dir
 from harness.processes import alive, wait_gone
+from harness.readiness import WaitStrategy
+from harness.results.store import new_run_dir
 
 pytestmark = pytest.mark.lb
 HARNESS = [sys.executable, "-m", "harness.cli.main"]
@@ -197,6 +199,36 @@ def test_interrupted_run_stops_everything(tmp_path: Path, signum: int) -> None:
     assert "interrupted" in stderr
     pids = journal_pids(tmp_path)
     assert len(pids) == 5 and wait_gone(pids) == [], f"left running: {[p for p in pids if alive(p)]}"
+
+
+def test_an_interrupted_run_keeps_what_it_measured_marked_incomplete(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [*HARNESS, "bench", "--algo", "round_robin", "--duration", "30", "--results-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    # Interrupt in the middle of the load: nginx has logged some thousands of requests by then.
+    (access_log,) = WaitStrategy("nginx's access log", timeout=20).wait(
+        lambda: [log for log in tmp_path.glob("*/*/access.log") if log.stat().st_size > 100_000] or None
+    )
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130 and "marked incomplete" in stderr, stderr
+    (run_dir,) = tmp_path.glob("*-round_robin-*")
+    top = json.loads((run_dir / "summary.json").read_text())
+    algorithm = json.loads((run_dir / "round_robin" / "summary.json").read_text())
+    assert top["complete"] is False and algorithm["complete"] is False and algorithm["interrupted"] == "interrupted"
+    measured = pd.read_csv(run_dir / "round_robin" / "requests.csv")
+    assert len(measured) > 0 and algorithm["counts"]["requests"] == len(measured), algorithm["counts"]
+    assert "Incomplete: the run was interrupted" in (run_dir / "report.html").read_text()
+    # harness report reads a half-done run too.
+    again = subprocess.run([*HARNESS, "report", str(run_dir)], capture_output=True, text=True, timeout=60, check=False)
+    assert again.returncode == 0 and "report.html" in again.stdout, again.stderr
+    assert access_log.exists()
+
+
+def test_a_run_directory_is_never_reused(tmp_path: Path) -> None:
+    first, second = new_run_dir(tmp_path, "same"), new_run_dir(tmp_path, "same")
+    assert first != second and first.is_dir() and second.is_dir()
 
 
 def test_an_interrupted_scenario_rolls_its_fault_back_and_stops_everything(tmp_path: Path) -> None:
