@@ -87,6 +87,9 @@ class BenchSpec:
 
     def _check_results_dir(self) -> None:
         directory = self.results_dir
+        if not str(directory).isprintable():
+            # The path goes into the balancer's config, whose parsers disagree on control characters.
+            raise SpecError(f"results directory {str(directory)!r} holds control characters: choose another")
         existing = next((p for p in (directory, *directory.parents) if p.exists()), None)
         if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
             raise SpecError(f"results directory {directory} is not writable")

@@ -328,8 +328,21 @@ def _section_text(kind: str, name: str, lines: Iterable[Sequence[str]]) -> list[
 
 
 def _quote(word: str) -> str:
-    # Inside double quotes HAProxy reads backslash escapes (the log format's \t is a tab);
-    # plain words stay as written.
+    """A word as one HAProxy argument, read back the same by HAProxy and by ``load_config``.
+
+    Inside double quotes HAProxy reads backslash escapes (the log format's \\t is a tab), so
+    other backslashes pass through; a backslash that would escape the closing quote, a quote
+    or another backslash is doubled, and a quote is escaped.
+    """
     if word and not any(c in word for c in " \t\"'#\\"):
         return word
-    return '"' + word.replace('"', '\\"') + '"'
+    out = []
+    for index, char in enumerate(word):
+        following = word[index + 1] if index + 1 < len(word) else ""
+        if char == "\\" and following in ("", '"', "\\"):
+            out.append("\\\\")
+        elif char == '"':
+            out.append('\\"')
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
