@@ -9,7 +9,9 @@ LOOPBACK = "127.0.0.1"
 
 
 def is_loopback(host: str) -> bool:
-    """True for an address in 127.0.0.0/8 (or ::1); names are not resolved, so they are not."""
+    """True for an address in 127.0.0.0/8, ::1 or the name localhost; other names are not resolved."""
+    if host == "localhost":
+        return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -15,6 +15,7 @@ Locust stops. ``harness bench`` uses the same user class through Locust's librar
 from __future__ import annotations
 
 import sys
+import urllib.parse
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from harness.console.web import attach
 from harness.errors import HarnessError
 from harness.expectations import expected_shares
 from harness.load.users import make_user_class
+from harness.net import is_loopback
 from harness.results.store import new_run_dir
 from harness.spec import BenchSpec
 
@@ -48,13 +50,27 @@ def add_harness_options(parser: Any) -> None:
     group.add_argument("--backends", type=int, default=None, help="instances to start (default 3)")
     group.add_argument("--lb-config", default="", help="your own balancer config instead of the shipped one")
     group.add_argument("--lb-results-dir", default="results", help="where the run's directory goes")
+    group.add_argument(
+        "--i-own-this-host",
+        action="store_true",
+        help="allow a --host outside 127.0.0.0/8 (load on a machine that is not yours is an attack)",
+    )
 
 
 @events.init.add_listener
 def start_cluster(environment: Any, **_: Any) -> None:
     options = environment.parsed_options
-    if options is None or not options.algo or isinstance(environment.runner, WorkerRunner):
-        return  # no cluster asked for, or a worker: the master owns the cluster
+    if options is None or isinstance(environment.runner, WorkerRunner):
+        return  # a worker: the master owns the cluster and checked the host
+    if not options.algo:
+        host = urllib.parse.urlsplit(environment.host or "").hostname or ""
+        if host and not is_loopback(host) and not options.i_own_this_host:
+            sys.stderr.write(
+                f"harness: error: --host {environment.host} is outside 127.0.0.0/8: "
+                "pass --i-own-this-host if you own it and mean to load it\n"
+            )
+            sys.exit(2)
+        return
     spec = BenchSpec(
         algorithms=(options.algo,),
         backends=options.backends,

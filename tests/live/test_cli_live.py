@@ -88,6 +88,14 @@ def test_locustfile_starts_its_own_cluster_and_stops_it(tmp_path: Path) -> None:
     assert pids and wait_gone(pids) == [], f"left running: {[p for p in pids if alive(p)]}"
 
 
+def test_locustfile_refuses_a_host_outside_loopback_unless_owned(tmp_path: Path) -> None:
+    locustfile = infra_dir().parent / "locustfiles" / "balancer.py"
+    command = [sys.executable, "-m", "locust", "-f", str(locustfile), "--host", "http://10.1.2.3:80", "--headless"]
+    result = subprocess.run([*command, "-t", "1s"], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2, result.stderr
+    assert "--host http://10.1.2.3:80 is outside 127.0.0.0/8: pass --i-own-this-host" in result.stderr
+
+
 def journal_pids_flat(results: Path) -> list[int]:
     """The pids in the journals of run directories directly under ``results``."""
     return [
