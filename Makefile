@@ -8,7 +8,12 @@ PYTHON    ?= python3
 BIN       := $(VENV)/bin
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages venv bench test lint benchmarks clean
+.PHONY: setup system-packages venv bench test lint benchmarks clean docker-engine docker-engine-stop
+
+# The harness's own Docker engine: no bridge and no iptables rules of its own (containers
+# use the host's network on loopback), its own socket and data directory.
+ENGINE_DIR  := /run/lb-harness-docker
+ENGINE_DATA := /var/lib/lb-harness-docker
 
 setup: system-packages venv
 
@@ -22,6 +27,8 @@ system-packages:
 	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	[ -x /usr/bin/chromedriver ] || missing="$$missing chromium-driver"; \
+	[ -x /usr/sbin/dockerd ] || missing="$$missing docker.io"; \
+	[ -x /usr/sbin/debootstrap ] || missing="$$missing debootstrap"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		added_policy=""; \
@@ -50,8 +57,28 @@ lint: venv
 	$(BIN)/ruff check harness tests benchmarks locustfiles
 	$(BIN)/mypy
 
+# Started for the tests when no engine runs, and stopped after them by its pid.
 test: setup lint
-	$(BIN)/pytest
+	@started=""; \
+	if [ ! -S $(ENGINE_DIR)/docker.sock ] && [ -x /usr/sbin/dockerd ]; then $(MAKE) --no-print-directory docker-engine && started=1; fi; \
+	$(BIN)/pytest; status=$$?; \
+	[ -n "$$started" ] && $(MAKE) --no-print-directory docker-engine-stop; \
+	exit $$status
+
+docker-engine:
+	@$(SUDO) mkdir -p $(ENGINE_DIR)
+	@$(SUDO) sh -c 'nohup dockerd --bridge=none --iptables=false --ip6tables=false \
+		--host unix://$(ENGINE_DIR)/docker.sock --data-root $(ENGINE_DATA) \
+		--exec-root $(ENGINE_DIR)/exec --pidfile $(ENGINE_DIR)/dockerd.pid \
+		>$(ENGINE_DIR)/dockerd.log 2>&1 &'
+	@for i in $$(seq 1 100); do [ -S $(ENGINE_DIR)/docker.sock ] && DOCKER_HOST=unix://$(ENGINE_DIR)/docker.sock docker info >/dev/null 2>&1 && break; sleep 0.1; done; \
+	DOCKER_HOST=unix://$(ENGINE_DIR)/docker.sock docker info >/dev/null 2>&1 \
+		&& echo "docker engine up on unix://$(ENGINE_DIR)/docker.sock" \
+		|| { echo "the docker engine did not start; see $(ENGINE_DIR)/dockerd.log (the docker tests will be skipped)"; exit 0; }
+
+docker-engine-stop:
+	@[ -f $(ENGINE_DIR)/dockerd.pid ] && $(SUDO) kill "$$(cat $(ENGINE_DIR)/dockerd.pid)" || true
+	@for i in $$(seq 1 100); do [ -S $(ENGINE_DIR)/docker.sock ] || break; sleep 0.1; done
 
 benchmarks: setup
 	$(BIN)/python benchmarks/walking_skeleton.py

@@ -7,7 +7,9 @@ of its own, so the reaper keeps the list of those groups: the harness writes
 ``watch PGID START`` when it starts one and ``forget PGID`` when it has stopped it, on a
 pipe to the reaper's stdin. When that pipe closes, because the harness exited or was
 SIGKILLed, the reaper sends SIGKILL to every group still on the list whose leader is the
-process that was registered (same start time) or is gone with members left, then exits.
+process that was registered (same start time) or is gone with members left, removes the
+containers of every run registered with ``containers RUN ENGINE`` (by their label), then
+exits.
 
 Run as ``python -m harness.reaper``; it imports only the standard library.
 """
@@ -60,15 +62,34 @@ def _reap(groups: dict[int, str]) -> None:
                 os.killpg(pgid, signal.SIGKILL)
 
 
+def _remove_containers(runs: dict[str, str]) -> None:
+    """Removes every container labelled with one of ``runs`` (label value -> engine URL)."""
+    for run, url in runs.items():
+        environment = {**os.environ, "DOCKER_HOST": url} if url else dict(os.environ)
+        listed = subprocess.run(
+            ["docker", "ps", "-aq", "--filter", f"label=org.lb-harness.run={run}"],
+            capture_output=True, text=True, env=environment, check=False,
+        )  # fmt: skip
+        if listed.stdout.split():
+            subprocess.run(["docker", "rm", "-f", *listed.stdout.split()], capture_output=True, env=environment)
+
+
 def main(commands: IO[str]) -> int:
     groups: dict[int, str] = {}
+    runs: dict[str, str] = {}
     for line in commands:  # until the harness closes the pipe, whichever way it ends
         words = line.split()
         if len(words) == 3 and words[0] == "watch":
             groups[int(words[1])] = words[2]
         elif len(words) == 2 and words[0] == "forget":
             groups.pop(int(words[1]), None)
+        elif len(words) in (2, 3) and words[0] == "containers":
+            runs[words[1]] = words[2] if len(words) == 3 else ""
+        elif len(words) == 2 and words[0] == "forget-containers":
+            runs.pop(words[1], None)
     _reap(groups)
+    with contextlib.suppress(OSError):
+        _remove_containers(runs)
     return 0
 
 
@@ -96,6 +117,15 @@ def watch_group(pgid: int) -> None:
 def forget_group(pgid: int) -> None:
     """The harness stopped this group itself."""
     _send(f"forget {pgid}\n")
+
+
+def watch_containers(run: str, engine_url: str) -> None:
+    """Registers a run's containers (by label) on an engine; removed if the harness dies first."""
+    _send(f"containers {run} {engine_url}\n")
+
+
+def forget_containers(run: str) -> None:
+    _send(f"forget-containers {run}\n")
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ from harness.load.route import FixedRoute, Route
 from harness.load.wrk import run_wrk
 from harness.results.store import Journal, write_json, write_requests
 from harness.runtimes.base import Instance
+from harness.runtimes.factory import make_runtime
 from harness.scenarios.model import Scenario
 from harness.scenarios.timeline import Timeline
 from harness.spec import BenchSpec
@@ -155,6 +156,7 @@ class AlgorithmRun:
             weights=self.spec.weights,
             port=self.spec.port,
             journal=self.journal,
+            runtime=make_runtime(self.spec.runtime, self.run_dir, self.spec.docker_base),
         )
         self.weights_by_instance = cluster.weights_by_instance
         self._generated_config = cluster.balancer.config_path

@@ -9,6 +9,7 @@ from pathlib import Path
 from harness.algorithms import ALGORITHM_NAMES, BALANCERS
 from harness.errors import AddressInUseError, SpecError
 from harness.net import LOOPBACK, port_is_free
+from harness.runtimes.factory import DOCKER_BASES, RUNTIMES
 from harness.runtimes.local import MAX_INSTANCES
 
 MAX_USERS = 1000
@@ -35,6 +36,8 @@ class BenchSpec:
     scenario: str | None = None  # a shipped scenario's name or a path to a scenario file
     balancer: str = "nginx"
     load_workers: int = 0  # Locust worker processes under a master in the harness; 0: load in-process
+    runtime: str = "local"  # where instances run: local processes, or Docker containers
+    docker_base: str = "offline"  # the Docker base image: built from Debian's mirror, or the official one
     driver: str = "locust"  # or "wrk": capacity numbers, counts per instance, no per-request records
     rate: float | None = None  # requests per second of an open-model load instead of Locust's closed model
 
@@ -67,6 +70,10 @@ class BenchSpec:
             raise SpecError(f"--load-workers must be between 0 and {MAX_LOAD_WORKERS}, got {self.load_workers}")
         if self.load_workers and self.balancer == "client":
             raise SpecError("client-side balancing keeps its picking state in one process: drop --load-workers")
+        if self.runtime not in RUNTIMES:
+            raise SpecError(f"unknown runtime {self.runtime!r}; choose from {', '.join(RUNTIMES)}")
+        if self.docker_base not in DOCKER_BASES:
+            raise SpecError(f"unknown --docker-base {self.docker_base!r}; choose from {', '.join(DOCKER_BASES)}")
         if self.driver not in ("locust", "wrk"):
             raise SpecError(f"unknown driver {self.driver!r}; choose locust or wrk")
         if self.driver == "wrk" and (self.balancer == "client" or self.scenario or self.rate or self.load_workers):

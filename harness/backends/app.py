@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 
@@ -50,7 +51,9 @@ class InstanceState:
         }
 
 
-STATE_KEY = web.AppKey("state", InstanceState)
+# A typed key where aiohttp has them (3.9+); Debian bookworm's aiohttp 3.8, which the
+# offline container image carries, takes a plain string.
+STATE_KEY: Any = web.AppKey("state", InstanceState) if hasattr(web, "AppKey") else "state"
 
 
 def _json(state: InstanceState, body: dict[str, object], status: int = 200) -> web.Response:

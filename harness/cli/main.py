@@ -136,6 +136,14 @@ def _add_cluster_options(command: argparse.ArgumentParser, algo_default: str) ->
     command.add_argument("--weights", type=_weights, help="per-instance weights, e.g. 3,1,1 (overrides the config)")
     command.add_argument("--port", type=int, help="the balancer's listen port on 127.0.0.1 (default: a free one)")
     command.add_argument("--results-dir", type=Path, default=Path("results"), help="where run directories go")
+    command.add_argument(
+        "--runtime", default="local", help="where instances run: local (processes, default) or docker (containers)"
+    )
+    command.add_argument(
+        "--docker-base",
+        default="offline",
+        help="docker's base image: offline (built from Debian's mirror, no registry; default) or official",
+    )
 
 
 def spec_from_args(args: argparse.Namespace) -> BenchSpec:
@@ -167,6 +175,8 @@ def spec_from_args(args: argparse.Namespace) -> BenchSpec:
         load_workers=getattr(args, "load_workers", 0),
         rate=getattr(args, "rate", None),
         driver=getattr(args, "driver", "locust"),
+        runtime=args.runtime,
+        docker_base=args.docker_base,
     )
 
 
