@@ -1,0 +1,92 @@
+"""The Docker runtime on a real engine: the same verdicts as local processes, nothing left behind.
+
+Runs when an engine answers (``make test`` starts the harness's own with
+``dockerd --bridge=none --iptables=false``); skipped with the reason otherwise.
+"""
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from harness.algorithms import ALGORITHMS, shipped_config
+from harness.bench import BenchResult
+from harness.errors import ToolMissingError
+from harness.pytest_plugin import verdict_report
+from harness.runtimes.containers import RUN_LABEL, run_label
+from harness.runtimes.docker_engine import LABEL, engine, ensure_runtime_image
+
+pytestmark = pytest.mark.lb
+
+try:
+    CLIENT = engine()
+except ToolMissingError as missing:
+    pytest.skip(f"no Docker engine: {missing}", allow_module_level=True)
+
+Bench = Callable[..., BenchResult]
+# A container takes about a second to start again, and nginx's probe after fail_timeout may
+# meet it still starting: room for one more fail_timeout before the load ends.
+KILL = 'duration = 9\nwarmup = 1\n[[faults]]\nat = 1.5\nkind = "kill"\ninstance = 2\nrollback_after = 1.5\n'
+
+
+def containers_of(run_dir: Path) -> list[str]:
+    filters = {"label": f"{RUN_LABEL}={run_label(run_dir)}"}
+    return [container.name for container in CLIENT.containers.list(all=True, filters=filters)]
+
+
+def test_the_runtime_image_is_built_once() -> None:
+    first = ensure_runtime_image(CLIENT)
+    started = time.monotonic()
+    again = ensure_runtime_image(CLIENT)
+    assert again == first and time.monotonic() - started < 5, "the second call rebuilt the image"
+    assert CLIENT.images.get(first).labels.get(LABEL) == "runtime"
+
+
+def test_round_robin_on_containers_passes_and_leaves_no_container(lb_bench: Bench) -> None:
+    result = lb_bench("round_robin", runtime="docker", duration=2)
+    run = result.results[0]
+    assert result.passed, verdict_report(result)
+    assert {v.check for v in run.verdicts if v.passed} >= {"sequential requests follow the exact order"}
+    assert containers_of(run.run_dir) == []
+
+
+def test_failover_on_containers_matches_the_local_runtime(lb_bench: Bench, tmp_path: Path) -> None:
+    config = tmp_path / "nginx.conf"
+    config.write_text(
+        shipped_config(ALGORITHMS["health_checks"]).read_text().replace("fail_timeout=30s", "fail_timeout=2s")
+    )
+    scenario = tmp_path / "kill.toml"
+    scenario.write_text(KILL)
+    result = lb_bench("health_checks", config=config, scenario=str(scenario), runtime="docker")
+    assert result.passed, verdict_report(result)
+    (row,) = result.results[0].failover
+    assert row.client_errors == 0 and row.failures_before_eject >= 3 and row.attempts_while_out == 0, row
+    assert containers_of(result.results[0].run_dir) == []
+
+
+def test_a_killed_harness_leaves_no_container(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli.main", "bench", "--algo", "round_robin", "--runtime", "docker",
+         "--duration", "20", "--results-dir", str(results)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while (
+        not list(results.glob("*/round_robin/journal.jsonl"))
+        or '"balancer"' not in next(results.glob("*/round_robin/journal.jsonl")).read_text()
+    ):
+        assert time.monotonic() < deadline and process.poll() is None, "the run never reached its load"
+        time.sleep(0.1)
+    (run_dir,) = results.glob("*/round_robin")
+    assert len(containers_of(run_dir)) == 3
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    deadline = time.monotonic() + 30
+    while containers_of(run_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert containers_of(run_dir) == [], "the reaper did not remove the run's containers"
