@@ -44,7 +44,11 @@ class Cluster:
         self.journal = journal or Journal(run_dir / "journal.jsonl")
         # Local processes unless the caller brings another runtime (a fake one in unit tests).
         self.runtime: Runtime = runtime or LocalProcessRuntime(run_dir / "instances")
-        self.balancer: Balancer = make_balancer(config, run_dir, workers, zone, self.weights_by_instance, port)
+        # A runtime of containers runs the balancer in a container too.
+        container = getattr(self.runtime, "balancer_container", None)
+        self.balancer: Balancer = make_balancer(
+            config, run_dir, workers, zone, self.weights_by_instance, port, container() if container else None
+        )
         self.instances: list[Instance] = []
         self.ever_started: dict[str, Instance] = {}  # every instance of the run, latest process each
         self.timings: dict[str, float] = {}

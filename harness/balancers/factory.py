@@ -11,6 +11,7 @@ from harness.balancers.haproxy import balancer as haproxy
 from harness.balancers.haproxy import config as haproxy_config
 from harness.balancers.nginx import balancer as nginx
 from harness.balancers.nginx import config as nginx_config
+from harness.balancers.process import BalancerContainer
 from harness.errors import SpecError
 
 
@@ -47,12 +48,15 @@ def make_balancer(
     zone: bool,
     weights: dict[str, int] | None,
     port: int | None,
+    container: BalancerContainer | None = None,
 ) -> Balancer:
-    """The balancer process for ``config``, not started yet."""
+    """The balancer for ``config``, not started yet; in a container of ``container`` if given."""
     if isinstance(config, haproxy_config.HaproxyConfig):
-        return haproxy.HaproxyBalancer(config, run_dir, weights=weights, port=port)
+        return haproxy.HaproxyBalancer(config, run_dir, weights=weights, port=port, container=container)
     if isinstance(config, client_config.ClientConfig):
         return client.ClientSideBalancer(config, run_dir, weights=weights)
     if isinstance(config, nginx_config.NginxConfig):
-        return nginx.NginxBalancer(config, run_dir, workers=workers, zone=zone, weights=weights, port=port)
+        return nginx.NginxBalancer(
+            config, run_dir, workers=workers, zone=zone, weights=weights, port=port, container=container
+        )
     raise SpecError(f"no balancer runs a {type(config).__name__}")

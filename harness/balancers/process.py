@@ -7,13 +7,25 @@ import os
 import subprocess
 import time
 from pathlib import Path
-from typing import Self
+from typing import IO, Protocol, Self
 
 from harness.errors import StartupError
 from harness.load.route import FixedRoute
 from harness.net import LOOPBACK
-from harness.processes import children_of, terminate
+from harness.processes import children_of, spawn, terminate
 from harness.readiness import WaitStrategy
+
+
+class BalancerContainer(Protocol):
+    """Runs a balancer's command in a container instead of as a process of this host."""
+
+    def command(self, argv: list[str], run_dir: Path, name: str) -> list[str]:
+        """The command that runs ``argv`` in a container in the foreground, ``run_dir`` mounted."""
+        ...
+
+    def master_pid(self, name: str) -> int | None:
+        """The host pid of the container's first process (the balancer's master)."""
+        ...
 
 
 class BalancerProcess:
@@ -23,10 +35,11 @@ class BalancerProcess:
     reload_signal: int
     stop_signal: int
 
-    def __init__(self, run_dir: Path, port: int | None) -> None:
+    def __init__(self, run_dir: Path, port: int | None, container: BalancerContainer | None = None) -> None:
         self.run_dir = run_dir
         self.requested_port = port
         self.port = 0
+        self.container = container  # run the balancer in a container of this, rather than as a process
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -44,7 +57,18 @@ class BalancerProcess:
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
+        """The balancer's master process (in a container: its pid on this host)."""
+        if self._process is None:
+            return None
+        if self.container is not None:
+            return self.container.master_pid(self.name)
+        return self._process.pid
+
+    def _spawn(self, argv: list[str], log: Path, stdout: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
+        """Starts the balancer in the foreground: as a process, or as ``docker run`` of its container."""
+        if self.container is not None:
+            argv = self.container.command(argv, self.run_dir, self.name)
+        return spawn(argv, log, stdout=stdout)
 
     def __enter__(self) -> Self:
         return self
@@ -58,7 +82,9 @@ class BalancerProcess:
         if self._process is None or self._process.poll() is not None:
             raise StartupError(f"{self.name} is not running: nothing to reload")
         started = time.monotonic()
-        master = self._process.pid
+        master = self.pid
+        if master is None:
+            raise StartupError(f"{self.name}'s master process is not running: nothing to reload")
         old_workers = set(children_of(master))
         os.kill(master, self.reload_signal)
 

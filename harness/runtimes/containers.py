@@ -132,8 +132,41 @@ class DockerRuntime:
             container.remove(force=True)
         reaper.forget_containers(self.run)
 
+    def balancer_container(self) -> ContainerForBalancer:
+        return ContainerForBalancer(self.client, self.image, self.run)
+
     def __enter__(self) -> DockerRuntime:
         return self
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+class ContainerForBalancer:
+    """nginx or HAProxy in a container of the run's image: ``docker run`` in the foreground
+    (signals to it reach the balancer), the run directory mounted at the same path, so the
+    rendered config, its logs and the access log are where the harness reads them."""
+
+    def __init__(self, client: Any, image: str, run: str) -> None:
+        self.client = client
+        self.image = image
+        self.run = run
+
+    def _name(self, name: str) -> str:
+        return f"lbh-{self.run}-{name}"[-120:].lstrip("-_.")
+
+    def command(self, argv: list[str], run_dir: Path, name: str) -> list[str]:
+        return [
+            "docker", "-H", engine_url() or "", "run", "--rm", "--name", self._name(name), "--network", "host",
+            "--label", f"{LABEL}=balancer", "--label", f"{RUN_LABEL}={self.run}",
+            "--volume", f"{run_dir.resolve()}:{run_dir.resolve()}", self.image, *argv,
+        ]  # fmt: skip
+
+    def master_pid(self, name: str) -> int | None:
+        import docker
+
+        try:
+            pid = int(self.client.containers.get(self._name(name)).attrs["State"]["Pid"])
+        except docker.errors.NotFound:
+            return None
+        return pid or None

@@ -83,7 +83,8 @@ def test_a_killed_harness_leaves_no_container(tmp_path: Path) -> None:
         assert time.monotonic() < deadline and process.poll() is None, "the run never reached its load"
         time.sleep(0.1)
     (run_dir,) = results.glob("*/round_robin")
-    assert len(containers_of(run_dir)) == 3
+    balancer = CLIENT.containers.list(filters={"label": [f"{RUN_LABEL}={run_label(run_dir)}", f"{LABEL}=balancer"]})
+    assert len(containers_of(run_dir)) == 4 and len(balancer) == 1  # three instances and nginx
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
     deadline = time.monotonic() + 30

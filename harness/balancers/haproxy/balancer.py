@@ -12,10 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.balancers.haproxy.config import HaproxyConfig, RenderSettings, render
-from harness.balancers.process import BalancerProcess
+from harness.balancers.process import BalancerContainer, BalancerProcess
 from harness.errors import AddressInUseError, ConfigError, StartupError, ToolMissingError
 from harness.net import LOOPBACK, accepts_connections, free_port, port_is_free
-from harness.processes import spawn
 from harness.readiness import WaitStrategy, tail
 from harness.runtimes.base import Instance
 
@@ -52,8 +51,9 @@ class HaproxyBalancer(BalancerProcess):
         weights: dict[str, int] | None = None,
         port: int | None = None,
         start_timeout: float = 10.0,
+        container: BalancerContainer | None = None,
     ) -> None:
-        super().__init__(run_dir, port)
+        super().__init__(run_dir, port, container)
         self.config = config
         self.weights = weights
         self.start_timeout = start_timeout
@@ -96,7 +96,7 @@ class HaproxyBalancer(BalancerProcess):
         try:
             # -W: master-worker, so a reload (SIGUSR2) starts a new worker and the old one
             # finishes its requests; -db: stay in the foreground, logs on stdout.
-            self._process = spawn(
+            self._process = self._spawn(
                 [self.binary, "-W", "-db", "-f", str(self.config_path)], self.run_dir / "haproxy.stderr.log", stdout=log
             )
         finally:

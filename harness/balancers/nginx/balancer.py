@@ -10,10 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.balancers.nginx.config import NginxConfig, RenderSettings, render
-from harness.balancers.process import BalancerProcess
+from harness.balancers.process import BalancerContainer, BalancerProcess
 from harness.errors import AddressInUseError, ConfigError, StartupError, ToolMissingError
 from harness.net import LOOPBACK, accepts_connections, free_port, port_is_free
-from harness.processes import spawn
 from harness.readiness import WaitStrategy, tail
 from harness.runtimes.base import Instance
 
@@ -56,8 +55,9 @@ class NginxBalancer(BalancerProcess):
         weights: dict[str, int] | None = None,
         port: int | None = None,
         start_timeout: float = 10.0,
+        container: BalancerContainer | None = None,
     ) -> None:
-        super().__init__(run_dir, port)
+        super().__init__(run_dir, port, container)
         self.config = config
         self.workers = workers
         self.zone = zone
@@ -104,7 +104,7 @@ class NginxBalancer(BalancerProcess):
                     f"{LOOPBACK}:{self.port} is already in use: choose another --port or leave it out"
                 )
             self.write_config(instances)
-            self._process = spawn(self._command(), self.run_dir / "nginx.stderr.log")
+            self._process = self._spawn(self._command(), self.run_dir / "nginx.stderr.log")
             wait = WaitStrategy(f"nginx on {LOOPBACK}:{self.port}", timeout=self.start_timeout, log=self.error_log)
             try:
                 wait.wait(self._accepting)
