@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--share-points", type=float, default=defaults.share_points, help="allowed move of a share")
     diff.add_argument("--latency-ratio", type=float, default=defaults.latency_ratio, help="latency: allowed ratio")
     diff.add_argument("--latency-ms", type=float, default=defaults.latency_ms, help="latency: allowed step (ms)")
+    diff.add_argument("--tail-ratio", type=float, default=defaults.tail_ratio, help="p95/p99: allowed ratio")
+    diff.add_argument("--tail-ms", type=float, default=defaults.tail_ms, help="p95/p99: allowed step (ms)")
     compare = commands.add_parser(
         "compare-balancers",
         help="run one algorithm (and scenario) on nginx, HAProxy and client-side balancing, side by side",
@@ -192,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 share_points=args.share_points,
                 latency_ratio=args.latency_ratio,
                 latency_ms=args.latency_ms,
+                tail_ratio=args.tail_ratio,
+                tail_ms=args.tail_ms,
             )
             changes = compare_runs(args.run_a, args.run_b, limits)
             print_changes(console, changes)
