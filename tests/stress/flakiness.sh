@@ -12,7 +12,8 @@ python=.venv/bin/python
 # One core of load, stopped by its pid whatever happens to this script.
 taskset -c 0 "$python" -c 'while True: pass' &
 burner=$!
-trap 'kill "$burner" 2>/dev/null' EXIT INT TERM
+trap 'kill "$burner" 2>/dev/null' EXIT
+trap 'exit 130' INT TERM
 passed=0
 for run in $(seq 1 "$runs"); do
     started=$(date +%s)
