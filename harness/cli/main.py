@@ -16,8 +16,9 @@ from typing import NoReturn
 import locust  # noqa: F401  (first: Locust patches the standard library for gevent before ssl is imported)
 from rich.console import Console
 
-from harness.algorithms import ALGORITHM_NAMES, BALANCERS, algorithms_for
+from harness.algorithms import ALGORITHM_NAMES, BALANCERS, algorithms_for, infra_dir
 from harness.bench import RunInterrupted, bench
+from harness.cli.k8s_command import k8s_check
 from harness.cli.output import RichReporter, print_changes, print_comparison, print_matrix, print_result
 from harness.cli.signals import interrupt_main_on_signals
 from harness.cli.ui_command import ui
@@ -73,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     matrix.add_argument("--backends", type=int, help="instances to start (default 3, or one per service)")
     matrix.add_argument("--results-dir", type=Path, default=Path("results"), help="where run directories go")
     matrix.add_argument("--scenarios", action="store_true", help="also run every shipped scenario")
+    k8s = commands.add_parser("k8s", help="check Kubernetes manifests: validate (schemas, offline) or lint")
+    k8s_commands = k8s.add_subparsers(dest="k8s_command", required=True, parser_class=_OneLineParser)
+    for name, text in (
+        ("validate", "every manifest against the official schemas of the supported Kubernetes releases"),
+        ("lint", "selectors, ports, Ingress backends, probes, kustomizations; readiness against passive checks"),
+    ):
+        check = k8s_commands.add_parser(name, help=text)
+        check.add_argument("paths", nargs="*", type=Path, help="files or directories (default: infra/k8s)")
     diff = commands.add_parser(
         "compare", help="what changed between two runs of the same spec; exit code 1 on a regression"
     )
@@ -188,6 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     errors = Console(stderr=True)
     interrupt_main_on_signals()
     try:
+        if args.command == "k8s":
+            return k8s_check(console, args.k8s_command, args.paths or [infra_dir() / "k8s"])
         if args.command == "compare":
             limits = replace(
                 Thresholds(),
