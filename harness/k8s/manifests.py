@@ -6,7 +6,6 @@ the overlays' own check (every file they name exists) and left out of the object
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,9 @@ class K8sObject:
     @property
     def label(self) -> str:
         """How messages name it: ``file: Kind/name``, the file relative to here when it can be."""
-        return f"{os.path.relpath(self.path.resolve())}: {self.kind}/{self.name}"
+        path = self.path.resolve()
+        shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+        return f"{shown}: {self.kind}/{self.name}"
 
 
 def manifest_files(paths: Iterable[Path]) -> list[Path]:
