@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.algorithms import ALGORITHMS, shipped_config
 from harness.bench import BenchResult
 from harness.errors import ToolMissingError
 from harness.pytest_plugin import verdict_report
 from harness.runtimes.containers import RUN_LABEL, run_label
 from harness.runtimes.docker_engine import LABEL, engine, ensure_runtime_image
+from tests.live.fixtures import kill_scenario, short_fail_timeout_nginx
 
 pytestmark = pytest.mark.lb
 
@@ -28,9 +28,6 @@ except ToolMissingError as missing:
     pytest.skip(f"no Docker engine: {missing}", allow_module_level=True)
 
 Bench = Callable[..., BenchResult]
-# A container takes about a second to start again, and nginx's probe after fail_timeout may
-# meet it still starting: room for one more fail_timeout before the load ends.
-KILL = 'duration = 9\nwarmup = 1\n[[faults]]\nat = 1.5\nkind = "kill"\ninstance = 2\nrollback_after = 1.5\n'
 
 
 def containers_of(run_dir: Path) -> list[str]:
@@ -55,12 +52,9 @@ def test_round_robin_on_containers_passes_and_leaves_no_container(lb_bench: Benc
 
 
 def test_failover_on_containers_matches_the_local_runtime(lb_bench: Bench, tmp_path: Path) -> None:
-    config = tmp_path / "nginx.conf"
-    config.write_text(
-        shipped_config(ALGORITHMS["health_checks"]).read_text().replace("fail_timeout=30s", "fail_timeout=2s")
-    )
-    scenario = tmp_path / "kill.toml"
-    scenario.write_text(KILL)
+    config, scenario = short_fail_timeout_nginx(tmp_path), kill_scenario(tmp_path, duration=9)
+    # A container takes about a second to start again, and nginx's probe after fail_timeout may
+    # meet it still starting: 9 s leave room for one more fail_timeout before the load ends.
     result = lb_bench("health_checks", config=config, scenario=str(scenario), runtime="docker")
     assert result.passed, verdict_report(result)
     (row,) = result.results[0].failover

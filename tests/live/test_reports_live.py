@@ -13,11 +13,11 @@ from harness.algorithms import ALGORITHMS, shipped_config
 from harness.bench import BenchResult
 from harness.reports.latency import percentiles
 from harness.reports.matrix import Matrix, matrix_row
+from tests.live.fixtures import kill_scenario, short_fail_timeout_nginx
 
 pytestmark = pytest.mark.lb
 
 Bench = Callable[..., BenchResult]
-KILL = 'duration = 5\nwarmup = 1\n[[faults]]\nat = 1.5\nkind = "kill"\ninstance = 2\nrollback_after = 1.5\n'
 
 
 def cells(page: str, css_class: str) -> list[str]:
@@ -25,12 +25,7 @@ def cells(page: str, css_class: str) -> list[str]:
 
 
 def test_the_report_shows_the_runs_numbers(lb_bench: Bench, tmp_path: Path) -> None:
-    config = tmp_path / "nginx.conf"
-    config.write_text(
-        shipped_config(ALGORITHMS["health_checks"]).read_text().replace("fail_timeout=30s", "fail_timeout=2s")
-    )
-    scenario = tmp_path / "kill.toml"
-    scenario.write_text(KILL)
+    config, scenario = short_fail_timeout_nginx(tmp_path), kill_scenario(tmp_path)
     result = lb_bench("health_checks", config=config, scenario=str(scenario))
     assert result.report is not None and result.report.is_file()
     page = result.report.read_text()
