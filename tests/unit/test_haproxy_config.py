@@ -105,3 +105,19 @@ def test_active_check_settings_come_from_defaults_backend_and_server(tmp_path: P
     checks = active_checks(load_config(path))
     assert (checks.inter, checks.fall, checks.rise, checks.redispatch) == (1.0, 4, 2, False)
     assert not active_checks(load_config(infra_dir() / "haproxy" / "haproxy-round-robin.cfg")).enabled
+
+
+def test_each_bind_gets_its_own_address_and_keeps_its_options(tmp_path: Path) -> None:
+    path = tmp_path / "two.cfg"
+    path.write_text(
+        "defaults\n    mode http\n"
+        "frontend api\n    bind :80\n    bind :81 accept-proxy\n    default_backend b\n"
+        "frontend admin\n    bind :8404\n    default_backend b\n"
+        "backend b\n    server api-gateway api-gateway:3000\n"
+    )
+    rendered = render(load_config(path), instances("api-gateway", 1), RenderSettings(tmp_path, "127.0.0.1:18080"))
+    binds = [line.split()[1:] for line in rendered.splitlines() if line.strip().startswith("bind ")]
+    assert binds[0] == ["127.0.0.1:18080"]  # the address clients use
+    assert binds[1][1:] == ["accept-proxy"] and binds[1][0].startswith("127.0.0.1:")
+    addresses = [bind[0] for bind in binds]
+    assert len(set(addresses)) == 3 and all(a.startswith("127.0.0.1:") for a in addresses), binds

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from harness.balancers.base import Peer
 from harness.errors import ConfigError
+from harness.net import LOOPBACK, free_port
 from harness.runtimes.base import Instance
 
 SECTIONS = {
@@ -257,6 +258,9 @@ def render(config: HaproxyConfig, instances: Sequence[Instance], settings: Rende
         by_service.setdefault(instance.service, []).append(instance)
     out: list[str] = []
     kinds = {section.kind for section in config.sections}
+    # The first bind of the first frontend is the address clients use; every other bind
+    # gets a port of its own on loopback, as two binds on one port would share its traffic.
+    listens = iter([settings.listen])
     if "global" not in kinds:
         out += _section_text("global", "", _global_lines(settings))
     for section in config.sections:
@@ -266,7 +270,10 @@ def render(config: HaproxyConfig, instances: Sequence[Instance], settings: Rende
         if section.kind == "defaults":
             lines = _log_lines() + lines
         if section.kind in {"frontend", "listen"}:
-            lines = [["bind", settings.listen] if line[0] == "bind" else line for line in lines]
+            lines = [
+                ["bind", next(listens, f"{LOOPBACK}:{free_port()}"), *line[2:]] if line[0] == "bind" else line
+                for line in lines
+            ]
         if section.kind in {"backend", "listen"}:
             lines = list(_expand_servers(lines, by_service, settings, section.name))
         out += _section_text(section.kind, section.name, lines)
