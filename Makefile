@@ -29,6 +29,8 @@ system-packages:
 	[ -x /usr/bin/chromedriver ] || missing="$$missing chromium-driver"; \
 	[ -x /usr/sbin/dockerd ] || missing="$$missing docker.io"; \
 	[ -x /usr/sbin/debootstrap ] || missing="$$missing debootstrap"; \
+	command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing="$$missing nftables"; \
+	command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || missing="$$missing iproute2"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		added_policy=""; \

@@ -28,6 +28,7 @@ class Algorithm:
     avoids_busy: bool  # new requests avoid an instance holding a long request
     haproxy_config_file: str = ""
     client_config_file: str = ""
+    kube_proxy_config_file: str = ""  # a Service manifest under infra/k8s/
     unshipped_because: dict[str, str] = field(default_factory=dict)  # balancer -> why no config shows it
 
     def shipped_for(self, balancer: str) -> bool:
@@ -47,6 +48,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             avoids_busy=False,
             haproxy_config_file="haproxy-round-robin.cfg",
             client_config_file="client-round-robin.toml",
+            kube_proxy_config_file="01-service-clusterip.yaml",
         ),
         Algorithm(
             "least_conn",
@@ -58,6 +60,10 @@ ALGORITHMS: dict[str, Algorithm] = {
             avoids_busy=True,
             haproxy_config_file="haproxy-least-conn.cfg",
             client_config_file="client-least-outstanding.toml",
+            unshipped_because={
+                "kube-proxy": "kube-proxy's iptables and nftables modes only pick at random "
+                "(least connections is an IPVS scheduler)"
+            },
         ),
         Algorithm(
             "ip_hash",
@@ -69,6 +75,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             avoids_busy=False,
             haproxy_config_file="haproxy-source.cfg",
             client_config_file="client-hash.toml",
+            kube_proxy_config_file="06-service-session-affinity.yaml",
         ),
         Algorithm(
             "weighted",
@@ -80,6 +87,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             avoids_busy=False,
             haproxy_config_file="haproxy-weighted.cfg",
             client_config_file="client-weighted.toml",
+            unshipped_because={"kube-proxy": "a Service has no weights: every ready endpoint is equally likely"},
         ),
         Algorithm(
             "health_checks",
@@ -91,6 +99,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             avoids_busy=False,
             haproxy_config_file="haproxy-health-checks.cfg",
             client_config_file="client-health-checks.toml",
+            kube_proxy_config_file="01-service-clusterip.yaml",
         ),
         Algorithm(
             "random",
@@ -101,6 +110,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             sticky=False,
             avoids_busy=False,
             client_config_file="client-random.toml",
+            kube_proxy_config_file="01-service-clusterip.yaml",
             # HAProxy's `balance random` hashes a random key onto its consistent-hash ring, so
             # each server's share follows its arcs of the ring, not an even split.
             unshipped_because={
@@ -120,7 +130,7 @@ def infra_dir() -> Path:
     return Path(override) if override else Path(__file__).resolve().parent.parent / "infra"
 
 
-BALANCERS = ("nginx", "haproxy", "client")
+BALANCERS = ("nginx", "haproxy", "client", "kube-proxy")
 
 
 def algorithms_for(balancer: str) -> tuple[str, ...]:
@@ -136,4 +146,6 @@ def shipped_config(algorithm: Algorithm, balancer: str = "nginx") -> Path:
         return infra_dir() / "haproxy" / algorithm.haproxy_config_file
     if balancer == "client":
         return infra_dir() / "client" / algorithm.client_config_file
+    if balancer == "kube-proxy":
+        return infra_dir() / "k8s" / algorithm.kube_proxy_config_file
     return infra_dir() / "nginx" / algorithm.config_file

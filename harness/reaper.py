@@ -77,6 +77,7 @@ def _remove_containers(runs: dict[str, str]) -> None:
 def main(commands: IO[str]) -> int:
     groups: dict[int, str] = {}
     runs: dict[str, str] = {}
+    namespaces: set[str] = set()
     for line in commands:  # until the harness closes the pipe, whichever way it ends
         words = line.split()
         if len(words) == 3 and words[0] == "watch":
@@ -87,9 +88,16 @@ def main(commands: IO[str]) -> int:
             runs[words[1]] = words[2] if len(words) == 3 else ""
         elif len(words) == 2 and words[0] == "forget-containers":
             runs.pop(words[1], None)
+        elif len(words) == 2 and words[0] == "netns":
+            namespaces.add(words[1])
+        elif len(words) == 2 and words[0] == "forget-netns":
+            namespaces.discard(words[1])
     _reap(groups)
     with contextlib.suppress(OSError):
         _remove_containers(runs)
+    for name in namespaces:  # after the processes inside are gone
+        with contextlib.suppress(OSError):
+            subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
     return 0
 
 
@@ -126,6 +134,15 @@ def watch_containers(run: str, engine_url: str) -> None:
 
 def forget_containers(run: str) -> None:
     _send(f"forget-containers {run}\n")
+
+
+def watch_netns(name: str) -> None:
+    """Registers a network namespace the harness made; deleted if the harness dies first."""
+    _send(f"netns {name}\n")
+
+
+def forget_netns(name: str) -> None:
+    _send(f"forget-netns {name}\n")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from harness.balancers.haproxy.access_log import read_access_log as read_haproxy
 from harness.balancers.haproxy.balancer import HaproxyBalancer
 from harness.balancers.haproxy.config import HaproxyConfig, active_checks
 from harness.balancers.haproxy.states import StateRecorder, spawn_recorder
+from harness.balancers.kubeproxy.config import KubeProxyConfig
 from harness.balancers.nginx.access_log import attempts, read_access_log
 from harness.balancers.nginx.config import NginxConfig, passive_checks
 from harness.checks.active import active_failover_row, active_fault_verdicts
@@ -39,6 +40,7 @@ from harness.checks.failover import (
     observe,
 )
 from harness.checks.least_conn import avoids_busy_instance
+from harness.checks.readiness import read_endpoint_changes, readiness_failover
 from harness.checks.schedule import smooth_weighted_round_robin
 from harness.checks.stickiness import clients_spread, each_client_on_one_instance
 from harness.checks.verdict import Verdict, not_applicable
@@ -51,6 +53,7 @@ from harness.load.open_model import OpenModelLoad, OpenModelSettings
 from harness.load.records import COLUMNS, empty_frame
 from harness.load.route import FixedRoute, Route
 from harness.load.wrk import run_wrk
+from harness.netns import NetworkNamespace
 from harness.results.store import Journal, write_json, write_requests
 from harness.runtimes.base import Instance
 from harness.runtimes.factory import make_runtime
@@ -172,6 +175,10 @@ class AlgorithmRun:
                     )
         self.reporter.phase(name, f"starting {self.config.balancer} and {len(cluster.specs)} instances")
         try:
+            if isinstance(self.config, KubeProxyConfig):
+                # kube-proxy's rules, the instances and the load live in a namespace of the run's own.
+                with NetworkNamespace((self.config.cluster_ip,)):
+                    return self._execute(cluster)
             return self._execute(cluster)
         except BaseException as exc:
             # Interrupted (Ctrl-C, SIGTERM) or broken: keep what was measured, marked incomplete;
@@ -231,6 +238,8 @@ class AlgorithmRun:
                 LoadSettings(
                     users=self.spec.users, duration=duration, spawn_rate=self.spec.spawn_rate,
                     load_workers=self.spec.load_workers, path=path, method=method,
+                    # kube-proxy balances connections: kept-alive ones would pin each user to one pod.
+                    new_connections=isinstance(self.config, KubeProxyConfig),
                 ),
                 progress=lambda elapsed, count: self.reporter.load_progress(name, elapsed, duration, count),
                 log_dir=self.run_dir,
@@ -355,6 +364,11 @@ class AlgorithmRun:
         steady = frame[(frame["time"] >= baseline_start) & (finished_at(frame) < first_fault)]
         if isinstance(self.config, HaproxyConfig):
             return self._active_failover(frame, timeline, load_end, steady, cluster)
+        if isinstance(self.config, KubeProxyConfig):
+            return readiness_failover(
+                timeline.records, frame, read_endpoint_changes(cluster.balancer.access_log), steady, load_end,
+                self.config.readiness,
+            )  # fmt: skip
         # nginx's passive checks, or a client-side balancer's, which keeps the same rule and log.
         if isinstance(self.config, NginxConfig):
             passive = passive_checks(self.config)
@@ -414,6 +428,8 @@ class AlgorithmRun:
                 f"{self.workers} nginx workers without a shared zone each keep their own rotation; "
                 "use --workers 1 or --zone for an exact order",
             )
+        if self.config.balancer == "kube-proxy":
+            return not_applicable(check, "kube-proxy picks an endpoint at random (numgen random mod N): no order")
         peers = self._peer_weights(instances)
         if self.algorithm.spread == "even":
             peers = [(name, 1) for name, _ in peers]

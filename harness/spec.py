@@ -70,6 +70,11 @@ class BenchSpec:
             raise SpecError(f"--load-workers must be between 0 and {MAX_LOAD_WORKERS}, got {self.load_workers}")
         if self.load_workers and self.balancer == "client":
             raise SpecError("client-side balancing keeps its picking state in one process: drop --load-workers")
+        if self.balancer == "kube-proxy" and (self.load_workers or self.driver == "wrk" or self.runtime != "local"):
+            raise SpecError(
+                "kube-proxy runs with its instances and its load in a network namespace of the run, one process "
+                "of local instances: drop --load-workers, --driver wrk and --runtime docker"
+            )
         if self.runtime not in RUNTIMES:
             raise SpecError(f"unknown runtime {self.runtime!r}; choose from {', '.join(RUNTIMES)}")
         if self.docker_base not in DOCKER_BASES:

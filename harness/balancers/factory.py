@@ -9,6 +9,8 @@ from harness.balancers.client import balancer as client
 from harness.balancers.client import config as client_config
 from harness.balancers.haproxy import balancer as haproxy
 from harness.balancers.haproxy import config as haproxy_config
+from harness.balancers.kubeproxy import balancer as kubeproxy
+from harness.balancers.kubeproxy import config as kubeproxy_config
 from harness.balancers.nginx import balancer as nginx
 from harness.balancers.nginx import config as nginx_config
 from harness.balancers.process import BalancerContainer
@@ -23,7 +25,9 @@ def load_balancer_config(balancer: str, path: Path) -> BalancerConfig:
         return haproxy_config.load_config(path)
     if balancer == "client":
         return client_config.load_config(path)
-    raise SpecError(f"unknown balancer {balancer!r}; choose nginx, haproxy or client")
+    if balancer == "kube-proxy":
+        return kubeproxy_config.load_config(path)
+    raise SpecError(f"unknown balancer {balancer!r}; choose nginx, haproxy, client or kube-proxy")
 
 
 def check_installed(balancer: str) -> None:
@@ -32,12 +36,16 @@ def check_installed(balancer: str) -> None:
         haproxy.haproxy_binary()
     elif balancer == "nginx":
         nginx.nginx_binary()
+    elif balancer == "kube-proxy":
+        kubeproxy.nft_binary()
     # Client-side balancing runs inside the harness: nothing to install.
 
 
 def version(balancer: str) -> str:
     if balancer == "client":
         return "client-side balancing in the load process"
+    if balancer == "kube-proxy":
+        return kubeproxy.nft_version()
     return haproxy.haproxy_version() if balancer == "haproxy" else nginx.nginx_version()
 
 
@@ -53,6 +61,8 @@ def make_balancer(
     """The balancer for ``config``, not started yet; in a container of ``container`` if given."""
     if isinstance(config, haproxy_config.HaproxyConfig):
         return haproxy.HaproxyBalancer(config, run_dir, weights=weights, port=port, container=container)
+    if isinstance(config, kubeproxy_config.KubeProxyConfig):
+        return kubeproxy.KubeProxyBalancer(config, run_dir)
     if isinstance(config, client_config.ClientConfig):
         return client.ClientSideBalancer(config, run_dir, weights=weights)
     if isinstance(config, nginx_config.NginxConfig):

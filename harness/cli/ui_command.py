@@ -17,6 +17,8 @@ from harness.spec import BenchSpec
 def ui(spec: BenchSpec, console: Console, web_host: str, web_port: int, any_interface: bool) -> int:
     """Starts everything, prints where the UI is, and keeps it up until Ctrl-C or SIGTERM."""
     replace(spec, algorithms=spec.algorithms or ("round_robin",)).validate()
+    if spec.balancer == "kube-proxy":
+        raise SpecError("harness ui runs nginx, haproxy or client; kube-proxy runs with harness bench")
     if not any_interface and not is_loopback(web_host):
         raise SpecError(f"--web-host {web_host} is not a loopback address: add --web-any-interface to serve it there")
     if not port_is_free(web_host, web_port):

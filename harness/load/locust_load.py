@@ -32,6 +32,7 @@ class LoadSettings:
     path: str = "/api/count"
     method: str = "GET"
     load_workers: int = 0  # 0: users run in this process; K: a Locust master here and K worker processes
+    new_connections: bool = False  # a connection per request, for balancers of connections
 
 
 class LocustLoad:
@@ -64,7 +65,10 @@ class LocustLoad:
         logging.getLogger("locust").setLevel(logging.WARNING)
         user_class: type[User]
         if isinstance(self.route, FixedRoute):
-            user_class = make_user_class(self.route.url, self.settings.path, method=self.settings.method)
+            user_class = make_user_class(
+                self.route.url, self.settings.path, method=self.settings.method,
+                new_connections=self.settings.new_connections,
+            )  # fmt: skip
             environment = Environment(user_classes=[user_class], host=self.route.url)
         else:
             user_class = make_client_side_user_class(self.route, self.settings.path, method=self.settings.method)

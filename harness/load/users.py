@@ -62,13 +62,22 @@ class _AddressBook:
 
 
 def make_user_class(
-    host: str | None, path: str = "/api/count", first_client: int = 0, method: str = "GET"
+    host: str | None,
+    path: str = "/api/count",
+    first_client: int = 0,
+    method: str = "GET",
+    new_connections: bool = False,
 ) -> type[FastHttpUser]:
     """A FastHttpUser class that sends ``method path`` to ``host`` in a loop, one address per user.
+
+    ``new_connections``: every request on a connection of its own (``Connection: close``),
+    as the seed's curl loops send them; a balancer of connections (kube-proxy) then makes
+    one choice per request.
 
     ``host`` None leaves it to Locust's ``--host`` (the locustfile's case).
     """
     addresses = _AddressBook(first_client)
+    close_headers = {"Connection": "close"} if new_connections else None
 
     class BalancerClient(FastHttpUser):
         wait_time = constant(0)
@@ -90,7 +99,9 @@ def make_user_class(
 
         @task
         def request(self) -> None:
-            self.client.request(method, path, name=f"{method} {path}" if method != "GET" else path)
+            self.client.request(
+                method, path, name=f"{method} {path}" if method != "GET" else path, headers=close_headers
+            )
 
     BalancerClient.host = host
     return BalancerClient

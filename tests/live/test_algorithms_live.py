@@ -19,7 +19,9 @@ pytestmark = pytest.mark.lb
 Bench = Callable[..., BenchResult]
 
 
-GENERATED_CONFIG = {"nginx": "nginx.conf", "haproxy": "haproxy.cfg", "client": "client.toml"}
+GENERATED_CONFIG = {
+    "nginx": "nginx.conf", "haproxy": "haproxy.cfg", "client": "client.toml", "kube-proxy": "kube-proxy.nft",
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("balancer", BALANCERS)
