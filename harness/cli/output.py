@@ -148,7 +148,7 @@ def print_comparison(console: Console, comparison: Comparison) -> None:
     rows = comparison.rows()
     if rows:
         table = Table(
-            title="the same faults: nginx (passive checks), HAProxy (active), client-side (passive, in the client)",
+            title="the same faults: nginx (passive), HAProxy (active), client side (passive), kube-proxy (readiness)",
             title_justify="left",
         )
         table.add_column("fault")
