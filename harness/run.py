@@ -42,7 +42,7 @@ from harness.checks.failover import (
 from harness.checks.least_conn import avoids_busy_instance
 from harness.checks.readiness import read_endpoint_changes, readiness_failover
 from harness.checks.schedule import smooth_weighted_round_robin
-from harness.checks.stickiness import clients_spread, each_client_on_one_instance
+from harness.checks.stickiness import clients_not_pinned, clients_spread, each_client_on_one_instance
 from harness.checks.verdict import Verdict, not_applicable
 from harness.cluster import Cluster
 from harness.errors import SpecError
@@ -289,6 +289,8 @@ class AlgorithmRun:
         if self.algorithm.sticky:
             verdicts.append(each_client_on_one_instance(frame))
             verdicts.append(clients_spread(frame, minimum=min(2, len(instances))))
+        elif isinstance(self.config, KubeProxyConfig):
+            verdicts.append(clients_not_pinned(frame, len(instances)))
         return verdicts, frame, locust_count
 
     def _wrk(

@@ -42,3 +42,30 @@ def clients_spread(requests: pd.DataFrame, minimum: int = 2, check: str = "clien
         f"{observed['clients_per_instance']}"
     )
     return Verdict(check, passed, summary, observed, expected)
+
+
+def clients_not_pinned(requests: pd.DataFrame, instances: int, minimum_requests: int = 20) -> Verdict:
+    """Without affinity, a client's connections land anywhere: every client that sent at least
+    ``minimum_requests`` requests reached more than one instance. With ``instances`` equally
+    likely, one client stays on one instance by chance with probability instances x
+    (1/instances)^n: below one in a million per client for n = 20 over 3 instances."""
+    check = "no client is pinned to one instance without session affinity"
+    served = requests[requests["instance"] != ""]
+    per_client = served.groupby("client")["instance"].agg(["count", "nunique"])
+    judged = per_client[per_client["count"] >= minimum_requests]
+    pinned = sorted(str(client) for client in judged[judged["nunique"] < 2].index)
+    observed = {"clients_judged": len(judged), "pinned": pinned}
+    if instances < 2 or judged.empty:
+        return Verdict(
+            check,
+            None,
+            f"{len(judged)} clients with {minimum_requests}+ requests over {instances} instances: nothing to judge",
+            observed,
+        )
+    return Verdict(
+        check,
+        not pinned,
+        f"{len(judged) - len(pinned)} of {len(judged)} clients reached several instances; pinned: {pinned or 'none'}",
+        observed,
+        {"pinned": []},
+    )

@@ -97,3 +97,17 @@ def test_a_killed_harness_leaves_no_namespace(tmp_path: Path) -> None:
         time.sleep(0.1)
     assert _namespaces() == set(), "the reaper did not delete the run's namespace"
     assert [json.loads(line)["event"] for line in next(results.glob("*/*/journal.jsonl")).read_text().splitlines()]
+
+
+def test_ip_hash_claims_fail_on_a_service_without_session_affinity(lb_bench: Bench) -> None:
+    result = lb_bench(
+        "ip_hash", balancer="kube-proxy", config=infra_dir() / "k8s" / "01-service-clusterip.yaml", duration=2
+    )
+    sticky = next(v for v in result.results[0].verdicts if v.check == "each client sticks to one instance")
+    assert sticky.passed is False, verdict_report(result)
+
+
+def test_without_affinity_no_client_is_pinned(lb_bench: Bench) -> None:
+    result = lb_bench("round_robin", balancer="kube-proxy", duration=2)
+    moved = next(v for v in result.results[0].verdicts if v.check.startswith("no client is pinned"))
+    assert moved.passed is True and moved.observed["clients_judged"] == 10, moved.summary
