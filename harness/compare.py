@@ -57,7 +57,7 @@ class LatencyRow:
     extra_hop_p50_ms: float | None  # p50 here minus client-side balancing's p50 in the same invocation
 
 
-def _latency(balancer: str, requests: pd.DataFrame) -> tuple[int, float, float | None, float | None]:
+def _latency(requests: pd.DataFrame) -> tuple[int, float, float | None, float | None]:
     served = requests[(requests["status"] >= 200) & (requests["status"] < 300)]
     span = float(requests["time"].max() - requests["time"].min()) if len(requests) > 1 else 0.0
     rate = round(len(served) / span, 1) if span > 0 else 0.0
@@ -89,7 +89,7 @@ class Comparison:
         return table
 
     def latency(self) -> list[LatencyRow]:
-        measured = {name: _latency(name, result.results[0].requests) for name, result in self.results.items()}
+        measured = {name: _latency(result.results[0].requests) for name, result in self.results.items()}
         direct = measured.get(CLIENT_SIDE, (0, 0.0, None, None))[2]
         return [
             LatencyRow(

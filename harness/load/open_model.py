@@ -24,7 +24,7 @@ import pandas as pd
 from harness.backends import INSTANCE_HEADER
 from harness.load.records import COLUMNS
 from harness.load.route import Answer, Route
-from harness.load.users import SourceBoundClientPool
+from harness.load.users import SourceBoundClientPool, pooled_request
 from harness.net import client_address
 
 
@@ -56,14 +56,6 @@ class OpenModelLoad:
             for index in range(settings.clients)
         ]
 
-    def _attempt(self, pool: SourceBoundClientPool, base_url: str) -> Answer:
-        response = pool.get_client(base_url).request(self.settings.method, self.settings.path)
-        try:
-            body = response.read()
-        finally:
-            response.release()
-        return Answer(response.status_code, {key: value for key, value in response.items()}, body)
-
     def _send(self, index: int, due: float) -> None:
         client = index % self.settings.clients
         pool = self._pools[client]
@@ -71,7 +63,10 @@ class OpenModelLoad:
         error = ""
         try:
             answer = self.route.send(
-                self.settings.method, self.settings.path, client_address(client), lambda url: self._attempt(pool, url)
+                self.settings.method,
+                self.settings.path,
+                client_address(client),
+                lambda url: pooled_request(pool, url, self.settings.method, self.settings.path),
             )
         except OSError as exc:
             error = f"{type(exc).__name__}: {exc}"

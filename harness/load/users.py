@@ -107,6 +107,16 @@ def make_user_class(
     return BalancerClient
 
 
+def pooled_request(pool: SourceBoundClientPool, base_url: str, method: str, path: str) -> Answer:
+    """One request on the pool's kept-alive connection to ``base_url``, read whole."""
+    response = pool.get_client(base_url).request(method, path)
+    try:
+        body = response.read()
+    finally:
+        response.release()
+    return Answer(response.status_code, {key: value for key, value in response.items()}, body)
+
+
 class StatusError(Exception):
     """An answer with an error status, reported to Locust as a failure as FastHttpUser does."""
 
@@ -138,12 +148,7 @@ def make_client_side_user_class(
             self.pool.close()
 
         def _attempt(self, base_url: str) -> Answer:
-            response = self.pool.get_client(base_url).request(method, path)
-            try:
-                body = response.read()
-            finally:
-                response.release()
-            return Answer(response.status_code, {key: value for key, value in response.items()}, body)
+            return pooled_request(self.pool, base_url, method, path)
 
         @task
         def request(self) -> None:

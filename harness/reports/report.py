@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import platform
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -111,7 +110,6 @@ def render(run_dir: Path) -> str:
         load_models=LOAD_MODEL,
         precision=latency_stats.PRECISION,
         machine=f"{platform.node()} ({platform.system()} {platform.release()}, {platform.machine()})",
-        escape=html.escape,
     )
 
 
