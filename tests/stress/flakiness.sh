@@ -14,6 +14,7 @@ taskset -c 0 "$python" -c 'while True: pass' &
 burner=$!
 trap 'kill "$burner" 2>/dev/null' EXIT
 trap 'exit 130' INT TERM
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 passed=0
 for run in $(seq 1 "$runs"); do
     started=$(date +%s)
@@ -24,6 +25,6 @@ for run in $(seq 1 "$runs"); do
     fi
     echo "run $run/$runs: $verdict in $(( $(date +%s) - started )) s"
 done
-summary="$(date -u +%Y-%m-%dT%H:%MZ) $passed of $runs consecutive runs of the lb suite passed with one core loaded"
+summary="$(date -u +%Y-%m-%dT%H:%MZ) $passed of $runs consecutive runs of the lb suite passed with one core loaded (commit $commit)"
 echo "$summary" | tee tests/stress/flakiness-last.txt
 [ "$passed" -eq "$runs" ]
