@@ -13,6 +13,7 @@ from harness.errors import SpecError
 from harness.reports.report import write_report
 from harness.results.store import new_run_dir, write_json
 from harness.run import AlgorithmResult, AlgorithmRun, Reporter
+from harness.runtimes.factory import check_reachable
 from harness.scenarios.model import Scenario, load_scenario
 from harness.spec import BenchSpec
 
@@ -57,6 +58,7 @@ def bench(spec: BenchSpec, reporter: Reporter | None = None) -> BenchResult:
     # With --config and no --algo the algorithm comes from the config, read below.
     replace(spec, algorithms=spec.algorithms or ("round_robin",)).validate()
     check_installed(spec.balancer)
+    check_reachable(spec.runtime, spec.k8s_context)
     scenario = load_scenario(spec.scenario) if spec.scenario else None
     plan = resolve_configs(spec, scenario)
     label = plan[0][0] if len(plan) == 1 else "all"

@@ -44,10 +44,15 @@ class Cluster:
         self.journal = journal or Journal(run_dir / "journal.jsonl")
         # Local processes unless the caller brings another runtime (a fake one in unit tests).
         self.runtime: Runtime = runtime or LocalProcessRuntime(run_dir / "instances")
-        # A runtime of containers runs the balancer in a container too.
+        # A runtime of containers runs the balancer in a container too; a cluster, in the cluster.
         container = getattr(self.runtime, "balancer_container", None)
-        self.balancer: Balancer = make_balancer(
-            config, run_dir, workers, zone, self.weights_by_instance, port, container() if container else None
+        in_cluster = getattr(self.runtime, "balancer_for", None)
+        self.balancer: Balancer = (
+            in_cluster(config, run_dir, workers)
+            if in_cluster
+            else make_balancer(
+                config, run_dir, workers, zone, self.weights_by_instance, port, container() if container else None
+            )
         )
         self.instances: list[Instance] = []
         self.ever_started: dict[str, Instance] = {}  # every instance of the run, latest process each
@@ -86,6 +91,8 @@ class Cluster:
         restarted = self.runtime.restart(self.instance(name))
         self.instances = [restarted if i.name == name else i for i in self.instances]
         self.ever_started[name] = restarted
+        if getattr(self.runtime, "addresses_change_on_restart", False):
+            self.balancer.reload(self.instances)  # a balancer that resolved the old address learns the new one
         self.journal.record("instance restarted", name=name, pids=[restarted.pid])
         return restarted
 

@@ -8,8 +8,8 @@ of its own, so the reaper keeps the list of those groups: the harness writes
 pipe to the reaper's stdin. When that pipe closes, because the harness exited or was
 SIGKILLed, the reaper sends SIGKILL to every group still on the list whose leader is the
 process that was registered (same start time) or is gone with members left, removes the
-containers of every run registered with ``containers RUN ENGINE`` (by their label), then
-exits.
+containers of every run registered with ``containers RUN ENGINE`` (by their label), deletes
+the Kubernetes namespaces registered with ``k8s-namespace NAME CONTEXT``, then exits.
 
 Run as ``python -m harness.reaper``; it imports only the standard library.
 """
@@ -78,6 +78,7 @@ def main(commands: IO[str]) -> int:
     groups: dict[int, str] = {}
     runs: dict[str, str] = {}
     namespaces: set[str] = set()
+    k8s_namespaces: dict[str, str] = {}
     for line in commands:  # until the harness closes the pipe, whichever way it ends
         words = line.split()
         if len(words) == 3 and words[0] == "watch":
@@ -92,12 +93,21 @@ def main(commands: IO[str]) -> int:
             namespaces.add(words[1])
         elif len(words) == 2 and words[0] == "forget-netns":
             namespaces.discard(words[1])
+        elif len(words) == 3 and words[0] == "k8s-namespace":
+            k8s_namespaces[words[1]] = words[2]
+        elif len(words) == 2 and words[0] == "forget-k8s-namespace":
+            k8s_namespaces.pop(words[1], None)
     _reap(groups)
     with contextlib.suppress(OSError):
         _remove_containers(runs)
     for name in namespaces:  # after the processes inside are gone
         with contextlib.suppress(OSError):
             subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
+    for name, context in k8s_namespaces.items():  # the Kubernetes client is not standard library
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            subprocess.run(
+                [sys.executable, "-m", "harness.k8s.cleanup", name, context], capture_output=True, timeout=60
+            )
     return 0
 
 
@@ -143,6 +153,15 @@ def watch_netns(name: str) -> None:
 
 def forget_netns(name: str) -> None:
     _send(f"forget-netns {name}\n")
+
+
+def watch_k8s_namespace(name: str, context: str) -> None:
+    """Registers a Kubernetes namespace a run created; deleted if the harness dies first."""
+    _send(f"k8s-namespace {name} {context}\n")
+
+
+def forget_k8s_namespace(name: str) -> None:
+    _send(f"forget-k8s-namespace {name}\n")
 
 
 if __name__ == "__main__":

@@ -159,7 +159,14 @@ class AlgorithmRun:
             weights=self.spec.weights,
             port=self.spec.port,
             journal=self.journal,
-            runtime=make_runtime(self.spec.runtime, self.run_dir, self.spec.docker_base),
+            runtime=make_runtime(
+                self.spec.runtime,
+                self.run_dir,
+                self.spec.docker_base,
+                self.algorithm.name,
+                self.spec.k8s_context,
+                self.spec.k8s_image,
+            ),
         )
         self.weights_by_instance = cluster.weights_by_instance
         self._generated_config = cluster.balancer.config_path

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from harness.algorithms import ALGORITHM_NAMES, BALANCERS
 from harness.errors import AddressInUseError, SpecError
+from harness.k8s.topology import overlay_for
 from harness.net import LOOPBACK, port_is_free
 from harness.runtimes.factory import DOCKER_BASES, RUNTIMES
 from harness.runtimes.local import MAX_INSTANCES
@@ -38,6 +39,8 @@ class BenchSpec:
     load_workers: int = 0  # Locust worker processes under a master in the harness; 0: load in-process
     runtime: str = "local"  # where instances run: local processes, or Docker containers
     docker_base: str = "offline"  # the Docker base image: built from Debian's mirror, or the official one
+    k8s_context: str | None = None  # --runtime k8s: the kubeconfig context; None: the current one
+    k8s_image: str = "lb-harness/runtime:latest"  # --runtime k8s: the image the cluster's nodes hold
     driver: str = "locust"  # or "wrk": capacity numbers, counts per instance, no per-request records
     rate: float | None = None  # requests per second of an open-model load instead of Locust's closed model
 
@@ -77,6 +80,8 @@ class BenchSpec:
             )
         if self.runtime not in RUNTIMES:
             raise SpecError(f"unknown runtime {self.runtime!r}; choose from {', '.join(RUNTIMES)}")
+        if self.runtime == "k8s":
+            self._check_k8s()
         if self.docker_base not in DOCKER_BASES:
             raise SpecError(f"unknown --docker-base {self.docker_base!r}; choose from {', '.join(DOCKER_BASES)}")
         if self.driver not in ("locust", "wrk"):
@@ -96,6 +101,24 @@ class BenchSpec:
             raise SpecError(f"config file not found: {self.config}")
         self._check_results_dir()
         return self
+
+    def _check_k8s(self) -> None:
+        if self.balancer != "nginx":
+            raise SpecError(
+                f"--runtime k8s runs the topology's nginx Deployment, not {self.balancer}: a port-forward reaches "
+                "one pod and bypasses kube-proxy; use --balancer kube-proxy on the local runtime for its rules"
+            )
+        if "ip_hash" in self.algorithms:
+            raise SpecError(
+                "ip_hash cannot be judged through a port-forward: every client reaches nginx from the same "
+                "address, so one pod gets all requests"
+            )
+        if self.port is not None or self.weights is not None:
+            raise SpecError("--runtime k8s takes neither --port (a forwarded port is chosen) nor --weights")
+        for algorithm in self.algorithms:
+            overlay_for(algorithm)  # an algorithm without an overlay is named before any cluster is asked
+        if not self.k8s_image or not self.k8s_image.isprintable() or " " in self.k8s_image:
+            raise SpecError(f"--k8s-image must be an image reference, got {self.k8s_image!r}")
 
     def _check_results_dir(self) -> None:
         directory = self.results_dir

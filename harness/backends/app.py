@@ -185,6 +185,20 @@ async def control_backlog(request: web.Request) -> web.Response:
     return web.json_response(state.snapshot())
 
 
+async def control_name(request: web.Request) -> web.Response:
+    """Renames the instance: ``{"name": N}``. A pod of a Deployment starts under the name
+    Kubernetes gave it; the harness renames it to the instance it stands for."""
+    state = request.app[STATE_KEY]
+    try:
+        name = (await request.json())["name"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return web.json_response({"error": 'body must be {"name": N}'}, status=400)
+    if not isinstance(name, str) or not name.isprintable() or not 0 < len(name) <= 253:
+        return web.json_response({"error": "name must be 1-253 printable characters"}, status=400)
+    state.name = name
+    return web.json_response(state.snapshot())
+
+
 async def control_reset(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     state.mode = InstanceMode()
@@ -198,4 +212,5 @@ def make_control_app(state: InstanceState) -> web.Application:
     app.router.add_post("/control/mode", control_mode)
     app.router.add_post("/control/reset", control_reset)
     app.router.add_post("/control/backlog", control_backlog)
+    app.router.add_post("/control/name", control_name)
     return app

@@ -44,3 +44,8 @@ def reset(instance: Instance) -> dict[str, Any]:
 def set_backlog(instance: Instance, backlog: int) -> dict[str, Any]:
     """Changes the listen backlog of the instance's service socket."""
     return _call(instance, "POST", "/backlog", {"backlog": backlog})
+
+
+def rename(instance: Instance, name: str) -> dict[str, Any]:
+    """Makes the instance answer as ``name`` in ``X-Instance`` from now on."""
+    return _call(instance, "POST", "/name", {"name": name})

@@ -18,17 +18,19 @@ from rich.console import Console
 
 from harness.algorithms import ALGORITHM_NAMES, BALANCERS, algorithms_for, infra_dir
 from harness.bench import RunInterrupted, bench
-from harness.cli.k8s_command import k8s_check
+from harness.cli.k8s_command import build_image, k8s_check, render_topology
 from harness.cli.output import RichReporter, print_changes, print_comparison, print_matrix, print_result
 from harness.cli.signals import interrupt_main_on_signals
 from harness.cli.ui_command import ui
 from harness.cli.up_command import up
 from harness.compare import compare_balancers
 from harness.errors import HarnessError, SpecError
+from harness.k8s.topology import k8s_algorithms
 from harness.net import LOOPBACK
 from harness.reports.diff import Thresholds, compare_runs
 from harness.reports.matrix import run_matrix
 from harness.reports.report import write_report
+from harness.runtimes.local import MAX_INSTANCES
 from harness.scenarios.model import shipped_scenarios
 from harness.spec import BenchSpec
 
@@ -74,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     matrix.add_argument("--backends", type=int, help="instances to start (default 3, or one per service)")
     matrix.add_argument("--results-dir", type=Path, default=Path("results"), help="where run directories go")
     matrix.add_argument("--scenarios", action="store_true", help="also run every shipped scenario")
-    k8s = commands.add_parser("k8s", help="check Kubernetes manifests: validate (schemas, offline) or lint")
+    k8s = commands.add_parser(
+        "k8s", help="Kubernetes: validate and lint the manifests, render a run's topology, build its image"
+    )
     k8s_commands = k8s.add_subparsers(dest="k8s_command", required=True, parser_class=_OneLineParser)
     for name, text in (
         ("validate", "every manifest against the official schemas of the supported Kubernetes releases"),
@@ -82,6 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         check = k8s_commands.add_parser(name, help=text)
         check.add_argument("paths", nargs="*", type=Path, help="files or directories (default: infra/k8s)")
+    render = k8s_commands.add_parser("render", help="print the objects --runtime k8s applies for an algorithm (YAML)")
+    render.add_argument("--algo", default="round_robin", help="the algorithm's overlay (default round_robin)")
+    render.add_argument("--config", type=Path, help="your own nginx config instead of the algorithm's")
+    render.add_argument("--backends", type=int, default=3, help="api-gateway replicas (default 3)")
+    render.add_argument("--image", default="lb-harness/runtime:latest", help="the image the nodes hold")
+    image = k8s_commands.add_parser("image", help="build the harness's image on the Docker engine and tag it")
+    image.add_argument("--tag", default="lb-harness/runtime:latest", help="the tag to give it (default: latest)")
+    image.add_argument("--docker-base", default="offline", help="offline (built from Debian's mirror) or official")
     diff = commands.add_parser(
         "compare", help="what changed between two runs of the same spec; exit code 1 on a regression"
     )
@@ -148,7 +160,15 @@ def _add_cluster_options(command: argparse.ArgumentParser, algo_default: str) ->
     command.add_argument("--port", type=int, help="the balancer's listen port on 127.0.0.1 (default: a free one)")
     command.add_argument("--results-dir", type=Path, default=Path("results"), help="where run directories go")
     command.add_argument(
-        "--runtime", default="local", help="where instances run: local (processes, default) or docker (containers)"
+        "--runtime",
+        default="local",
+        help="where instances run: local (processes, default), docker (containers) or k8s (the kubeconfig's cluster)",
+    )
+    command.add_argument("--k8s-context", help="--runtime k8s: the kubeconfig context (default: the current one)")
+    command.add_argument(
+        "--k8s-image",
+        default="lb-harness/runtime:latest",
+        help="--runtime k8s: the harness's image as the cluster's nodes know it (see infra/k8s/README.md)",
     )
     command.add_argument(
         "--docker-base",
@@ -164,6 +184,8 @@ def spec_from_args(args: argparse.Namespace) -> BenchSpec:
         algorithms = ("round_robin",)
     elif args.algo is None and getattr(args, "scenario", None):
         algorithms = ()  # the scenario names its algorithm
+    elif (args.algo == "all" or (args.algo is None and args.config is None)) and args.runtime == "k8s":
+        algorithms = k8s_algorithms()
     elif args.algo == "all" or (args.algo is None and args.config is None):
         algorithms = algorithms_for(args.balancer)
     elif args.algo is None:
@@ -188,6 +210,8 @@ def spec_from_args(args: argparse.Namespace) -> BenchSpec:
         driver=getattr(args, "driver", "locust"),
         runtime=args.runtime,
         docker_base=args.docker_base,
+        k8s_context=args.k8s_context,
+        k8s_image=args.k8s_image,
     )
 
 
@@ -197,6 +221,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     errors = Console(stderr=True)
     interrupt_main_on_signals()
     try:
+        if args.command == "k8s" and args.k8s_command == "render":
+            if args.algo not in ALGORITHM_NAMES or not 1 <= args.backends <= MAX_INSTANCES:
+                raise SpecError(f"--algo must be one of {', '.join(ALGORITHM_NAMES)}; --backends 1-{MAX_INSTANCES}")
+            print(render_topology(args.algo, args.config, args.backends, args.image), end="")
+            return 0
+        if args.command == "k8s" and args.k8s_command == "image":
+            built = build_image(args.tag, args.docker_base)
+            console.print(f"{args.tag} (built as {built})", highlight=False)
+            return 0
         if args.command == "k8s":
             return k8s_check(console, args.k8s_command, args.paths or [infra_dir() / "k8s"])
         if args.command == "compare":

@@ -164,6 +164,9 @@ class BlackholeFault:
     backlog: int = 0  # the instance's backlog before the fault, restored by the rollback
 
     def inject(self, cluster: Cluster, instance_name: str) -> None:
+        unavailable = getattr(cluster.runtime, "no_blackhole_because", None)
+        if unavailable:
+            raise FaultUnavailable(unavailable)
         instance = cluster.instance(instance_name)
         self.backlog = int(control.state(instance)["backlog"])
         control.set_backlog(instance, 0)

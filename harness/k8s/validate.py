@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import kubernetes_validate
 
@@ -32,12 +33,19 @@ class Problem:
 def validate(paths: Iterable[Path], versions: Iterable[str] = SUPPORTED_VERSIONS) -> list[Problem]:
     problems: list[Problem] = []
     for item in read_objects(paths):
-        for version in versions:
-            try:
-                kubernetes_validate.validate(item.body, version, strict=True)
-            except kubernetes_validate.ValidationError as exc:  # jsonschema's error, copied
-                field = ".".join(str(part) for part in exc.absolute_path)
-                problems.append(Problem(item.label, field, f"{exc.message} (Kubernetes {version})"))
-            except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError) as exc:
-                problems.append(Problem(item.label, "", f"{exc} (Kubernetes {version})"))
+        problems += validate_body(item.body, item.label, versions)
+    return problems
+
+
+def validate_body(body: dict[str, Any], label: str, versions: Iterable[str] = SUPPORTED_VERSIONS) -> list[Problem]:
+    """One object's problems; ``label`` names it in each."""
+    problems: list[Problem] = []
+    for version in versions:
+        try:
+            kubernetes_validate.validate(body, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:  # jsonschema's error, copied
+            field = ".".join(str(part) for part in exc.absolute_path)
+            problems.append(Problem(label, field, f"{exc.message} (Kubernetes {version})"))
+        except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError) as exc:
+            problems.append(Problem(label, "", f"{exc} (Kubernetes {version})"))
     return problems

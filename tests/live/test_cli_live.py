@@ -57,6 +57,9 @@ def journal_pids(results: Path) -> list[int]:
         (["--algo", "round_robin", "--rate", "0"], "--rate must be above 0"),
         (["--algo", "round_robin", "--balancer", "client", "--load-workers", "2"], "drop --load-workers"),
         (["--balancer", "client", "--config", str(infra_dir() / "nginx" / "nginx-round-robin.conf")], "not a TOML"),
+        (["--runtime", "k8s", "--balancer", "haproxy"], "--runtime k8s runs the topology's nginx Deployment"),
+        (["--runtime", "k8s", "--algo", "ip_hash"], "ip_hash cannot be judged through a port-forward"),
+        (["--runtime", "k8s", "--algo", "weighted"], "no Kubernetes overlay for weighted"),
     ],
 )
 def test_bad_input_gets_one_line_and_exit_code_2(tmp_path: Path, args: list[str], message: str) -> None:
@@ -65,6 +68,14 @@ def test_bad_input_gets_one_line_and_exit_code_2(tmp_path: Path, args: list[str]
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert journal_pids(tmp_path) == [] or not any(alive(pid) for pid in journal_pids(tmp_path))
+
+
+def test_the_k8s_runtime_without_a_cluster_says_so_in_one_line(tmp_path: Path) -> None:
+    result = harness("bench", "--runtime", "k8s", "--algo", "round_robin", results=tmp_path,
+                     env={"KUBECONFIG": str(tmp_path / "no-kubeconfig")})  # fmt: skip
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    assert len(lines) == 1 and "no Kubernetes cluster configured" in lines[0], result.stderr
 
 
 def test_ui_serves_on_loopback_unless_told_otherwise(tmp_path: Path) -> None:

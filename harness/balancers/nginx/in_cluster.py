@@ -1,0 +1,129 @@
+"""nginx as the topology's balancer Deployment, in the run's Kubernetes namespace.
+
+The harness renders the user's config as for a local nginx (its access log format, its
+paths in the pod's state directory) but leaves each upstream server as the Service name
+it gives, ``api-gateway:3000``: the headless Service resolves it to every ready pod. nginx
+resolves that name when it starts and reloads, not in between, so the harness reloads
+it whenever pods change (a replacement after a kill, a scale). Clients reach it through a
+loopback port forwarded to the balancer pod. At the end the access log is read from the
+pod, its pod addresses rewritten to the instances' own addresses so the failover checks
+read it as any nginx log.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.balancers.nginx.config import NginxConfig, RenderSettings, render
+from harness.errors import SpecError
+from harness.k8s.port_forward import LocalForward
+from harness.k8s.topology import BALANCER, BALANCER_PORT, CONFIG_DIR, INSTANCE_PORT, STATE_DIR
+from harness.load import probes
+from harness.load.route import FixedRoute
+from harness.net import LOOPBACK
+from harness.readiness import WaitStrategy
+from harness.runtimes.base import Instance
+from harness.runtimes.kubernetes import ROLLOUT_TIMEOUT, KubernetesRuntime
+
+_POD_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+:\d+")
+
+
+def render_in_cluster(config: NginxConfig, workers: int = 1) -> str:
+    """The config the balancer pod runs: the harness's log format and paths, servers by Service name."""
+    # One "instance" per service, named by its DNS name: nginx expands it to the ready pods.
+    by_name = [Instance(service, service, service, INSTANCE_PORT, 0, 0) for service in config.services]
+    settings = RenderSettings(run_dir=Path(STATE_DIR), listen=str(BALANCER_PORT), workers=workers)
+    return render(config, by_name, settings)
+
+
+class InClusterNginx:
+    name = "nginx"
+
+    def __init__(self, config: NginxConfig, run_dir: Path, runtime: KubernetesRuntime, workers: int = 1) -> None:
+        if len(config.services) != 1:
+            raise SpecError(f"--runtime k8s balances one service; {config.path} names {', '.join(config.services)}")
+        self.config = config
+        self.run_dir = run_dir
+        self.runtime = runtime
+        self.workers = workers
+        self.pod = ""
+        self._forward: LocalForward | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self._forward.port if self._forward else 0}"
+
+    @property
+    def route(self) -> FixedRoute:
+        return FixedRoute(self.url)
+
+    @property
+    def config_path(self) -> Path:
+        return self.run_dir / "nginx.conf"
+
+    @property
+    def access_log(self) -> Path:
+        return self.run_dir / "access.log"
+
+    @property
+    def pid(self) -> int | None:
+        return None  # it runs in the cluster, not on this machine
+
+    def render_config(self) -> str:
+        text = render_in_cluster(self.config, self.workers)
+        self.config_path.write_text(text)
+        return text
+
+    def start(self, instances: Sequence[Instance]) -> None:
+        runtime = self.runtime
+        topology = runtime.topology(self.config.services[0], len(instances), self.render_config())
+        runtime.api.apply(runtime.namespace, topology.balancer)
+        selector = {"app": BALANCER}
+
+        def ready_pod() -> str | None:
+            ready = [p for p in runtime.api.pods(runtime.namespace, selector) if p.ready and not p.deleting]
+            return ready[0].name if ready else None
+
+        self.pod = WaitStrategy(
+            f"the balancer pod in namespace {runtime.namespace}", timeout=ROLLOUT_TIMEOUT, interval=0.5
+        ).wait(ready_pod)
+        pod = self.pod
+        self._forward = LocalForward(lambda: runtime.api.connect_port(runtime.namespace, pod, BALANCER_PORT), pod)
+
+    def reload(self, instances: Sequence[Instance]) -> float:
+        """``nginx -s reload`` in the pod; returns once every instance answers through it."""
+        started = time.monotonic()
+        self.runtime.api.execute(
+            self.runtime.namespace, self.pod, ["nginx", "-c", f"{CONFIG_DIR}/nginx.conf", "-s", "reload"]
+        )
+        probes.serve_through(self.route, instances)
+        return time.monotonic() - started
+
+    def stop(self) -> None:
+        if self._forward is None:
+            return
+        forward, self._forward = self._forward, None
+        forward.close()
+        try:
+            self.access_log.write_text(self.fetch_access_log())
+        except Exception as exc:  # the run's numbers from the clients stand without it
+            (self.run_dir / "access.log.error").write_text(f"could not read the balancer pod's access log: {exc}\n")
+
+    def fetch_access_log(self) -> str:
+        api, namespace = self.runtime.api, self.runtime.namespace
+        log = f"{STATE_DIR}/access.log"
+        # Reopening makes nginx write out its buffered log lines; then wait until the file stops growing.
+        api.execute(namespace, self.pod, ["nginx", "-c", f"{CONFIG_DIR}/nginx.conf", "-s", "reopen"])
+        sizes: list[str] = []
+
+        def settled() -> bool | None:
+            sizes.append(api.execute(namespace, self.pod, ["wc", "-c", log]).split()[0])
+            return True if len(sizes) > 1 and sizes[-1] == sizes[-2] else None
+
+        WaitStrategy("the balancer's access log to be written out", timeout=10.0, interval=0.3).wait(settled)
+        text = api.execute(namespace, self.pod, ["cat", log])
+        addresses = self.runtime.addresses
+        return _POD_ADDRESS.sub(lambda match: addresses.get(match[0], match[0]), text)
