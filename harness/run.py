@@ -56,7 +56,7 @@ from harness.load.wrk import run_wrk
 from harness.netns import NetworkNamespace
 from harness.results.store import Journal, write_json, write_requests
 from harness.runtimes.base import Instance
-from harness.runtimes.factory import make_runtime
+from harness.runtimes.factory import runtime_for
 from harness.scenarios.model import Scenario
 from harness.scenarios.timeline import Timeline
 from harness.spec import BenchSpec
@@ -159,14 +159,7 @@ class AlgorithmRun:
             weights=self.spec.weights,
             port=self.spec.port,
             journal=self.journal,
-            runtime=make_runtime(
-                self.spec.runtime,
-                self.run_dir,
-                self.spec.docker_base,
-                self.algorithm.name,
-                self.spec.k8s_context,
-                self.spec.k8s_image,
-            ),
+            runtime=runtime_for(self.spec, self.algorithm.name, self.run_dir),
         )
         self.weights_by_instance = cluster.weights_by_instance
         self._generated_config = cluster.balancer.config_path

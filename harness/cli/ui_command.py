@@ -11,6 +11,7 @@ from harness.console.session import ConsoleSession
 from harness.errors import SpecError
 from harness.net import is_loopback, port_is_free
 from harness.results.store import new_run_dir
+from harness.runtimes.factory import check_reachable
 from harness.spec import BenchSpec
 
 
@@ -24,6 +25,7 @@ def ui(spec: BenchSpec, console: Console, web_host: str, web_port: int, any_inte
     if not port_is_free(web_host, web_port):
         raise SpecError(f"{web_host}:{web_port} is already in use: choose another --web-port")
     ((name, config),) = resolve_configs(spec)
+    check_reachable(spec.runtime, spec.k8s_context)
     run_dir = new_run_dir(spec.results_dir, f"ui-{name}")
     try:
         with ConsoleSession(spec, name, config, run_dir, web_host, web_port) as session:

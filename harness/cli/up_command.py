@@ -13,6 +13,7 @@ from harness.bench import resolve_configs
 from harness.cluster import Cluster
 from harness.errors import SpecError
 from harness.results.store import new_run_dir
+from harness.runtimes.factory import check_reachable, runtime_for
 from harness.spec import BenchSpec
 
 
@@ -26,15 +27,20 @@ def up(spec: BenchSpec, console: Console) -> int:
             "run it with harness bench --balancer client"
         )
     ((name, config),) = resolve_configs(spec)
+    check_reachable(spec.runtime, spec.k8s_context)
     run_dir = new_run_dir(spec.results_dir, f"up-{name}")
     workers = config.effective_workers(spec.workers)
     try:
-        with Cluster(config, run_dir, spec.backends, workers, spec.zone, spec.weights, spec.port) as cluster:
+        runtime = runtime_for(spec, name, run_dir)
+        with Cluster(
+            config, run_dir, spec.backends, workers, spec.zone, spec.weights, spec.port, runtime=runtime
+        ) as cluster:
             table = Table(title=f"{name}: {ALGORITHMS[name].claim}", title_justify="left")
             for column in ("instance", "address", "control", "pid"):
                 table.add_column(column)
             for instance in cluster.instances:
-                table.add_row(instance.name, instance.address, instance.control_url, str(instance.pid))
+                pid = str(instance.pid) if instance.pid else "-"  # a pod's process is not on this machine
+                table.add_row(instance.name, instance.address, instance.control_url, pid)
             console.print(table)
             console.print(f"{cluster.balancer.name}: [bold]{cluster.url}[/]  config: {cluster.balancer.config_path}")
             console.print(f"try:   curl -s {cluster.url}/api/count")

@@ -26,6 +26,7 @@ from harness.load.route import FixedRoute
 from harness.load.users import make_client_side_user_class, make_user_class
 from harness.net import LOOPBACK, free_port
 from harness.results.store import Journal
+from harness.runtimes.factory import runtime_for
 from harness.spec import BenchSpec
 
 
@@ -48,8 +49,9 @@ class ConsoleSession:
         self.journal = Journal(run_dir / "journal.jsonl")
         workers = config.effective_workers(spec.workers)
         self.cluster = Cluster(
-            config, run_dir, spec.backends, workers, spec.zone, spec.weights, spec.port, journal=self.journal
-        )
+            config, run_dir, spec.backends, workers, spec.zone, spec.weights, spec.port, journal=self.journal,
+            runtime=runtime_for(spec, algorithm, run_dir),
+        )  # fmt: skip
         self.environment: Environment | None = None
         self.live: LiveBackends | None = None
         self._workers: Workers | None = None

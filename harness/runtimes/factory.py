@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import SpecError
 from harness.runtimes.base import Runtime
 from harness.runtimes.local import LocalProcessRuntime
+
+if TYPE_CHECKING:
+    from harness.spec import BenchSpec
 
 RUNTIMES = ("local", "docker", "k8s")
 DOCKER_BASES = ("offline", "official")
@@ -43,3 +47,8 @@ def check_reachable(name: str, k8s_context: str | None = None) -> None:
         from harness.k8s.api import connect
 
         connect(k8s_context)
+
+
+def runtime_for(spec: BenchSpec, algorithm: str, run_dir: Path) -> Runtime:
+    """The runtime ``spec`` asks for, for one algorithm's run in ``run_dir``."""
+    return make_runtime(spec.runtime, run_dir, spec.docker_base, algorithm, spec.k8s_context, spec.k8s_image)

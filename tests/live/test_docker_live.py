@@ -91,3 +91,27 @@ def test_a_killed_harness_leaves_no_container(tmp_path: Path) -> None:
     while containers_of(run_dir) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert containers_of(run_dir) == [], f"the reaper did not remove the run's containers: {containers_of(run_dir)}"
+
+
+def test_up_on_containers_keeps_them_until_ctrl_c(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    log = tmp_path / "up.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "harness.cli.main", "up", "--runtime", "docker", "--results-dir", str(results)],
+            stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while "Ctrl-C stops everything" not in log.read_text():
+            assert time.monotonic() < deadline and process.poll() is None, (
+                f"harness up never came up: {log.read_text()}"
+            )
+            time.sleep(0.1)
+        (run_dir,) = results.glob("*-up-round_robin-*")
+        assert len(containers_of(run_dir)) == 4, containers_of(run_dir)  # 3 instances and nginx
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    assert process.returncode == 0 and "stopped nginx and every instance" in log.read_text(), log.read_text()
+    assert containers_of(run_dir) == []

@@ -96,11 +96,15 @@ class InClusterNginx:
     def reload(self, instances: Sequence[Instance]) -> float:
         """``nginx -s reload`` in the pod; returns once every instance answers through it."""
         started = time.monotonic()
+        self.reload_in_pod()
+        probes.serve_through(self.route, instances)
+        return time.monotonic() - started
+
+    def reload_in_pod(self) -> None:
+        """nginx resolves the Service's name again: pods that came or went since are known."""
         self.runtime.api.execute(
             self.runtime.namespace, self.pod, ["nginx", "-c", f"{CONFIG_DIR}/nginx.conf", "-s", "reload"]
         )
-        probes.serve_through(self.route, instances)
-        return time.monotonic() - started
 
     def stop(self) -> None:
         if self._forward is None:
