@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import signal
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +41,12 @@ ROLLOUT_TIMEOUT = 300.0  # pulling an image into a fresh node can take minutes
 
 
 @dataclass
-class AdoptedPod:
-    pod: Pod
+class Adopted:
+    """An instance and the pod that is it now; its forwards outlive the pod, so a replacement
+    is the same instance on the same loopback address, as a restarted local process is."""
+
     instance: Instance
+    pod: Pod
     forwards: tuple[LocalForward, LocalForward]
 
     def close(self) -> None:
@@ -65,7 +69,7 @@ class KubernetesRuntime:
         self._deployment = ""
         self._selector: dict[str, str] = {}
         self._replicas = 0
-        self._adopted: dict[str, AdoptedPod] = {}
+        self._adopted: dict[str, Adopted] = {}
         self.addresses: dict[str, str] = {}  # every pod address the run used -> its instance's address
 
     @property
@@ -125,26 +129,30 @@ class KubernetesRuntime:
 
     def _adopt(self, spec: InstanceSpec, pod: Pod) -> Instance:
         self.api.patch_pod(self.namespace, pod.name, {INSTANCE_LABEL: spec.name}, {})
-        forwards = (self._forward(pod, INSTANCE_PORT), self._forward(pod, CONTROL_PORT))
-        instance = Instance(spec.name, spec.service, LOOPBACK, forwards[0].port, forwards[1].port, pid=0)
+        adopted = self._adopted.get(spec.name)
+        if adopted is None:
+            forwards = (self._forward(spec.name, INSTANCE_PORT), self._forward(spec.name, CONTROL_PORT))
+            instance = Instance(spec.name, spec.service, LOOPBACK, forwards[0].port, forwards[1].port, pid=0)
+            adopted = self._adopted[spec.name] = Adopted(instance, pod, forwards)
+        adopted.pod = pod  # from now on the forwards reach this pod
+        instance = adopted.instance
         WaitStrategy(f"control endpoint of pod {pod.name}", timeout=30.0, interval=0.2).wait(
             lambda: control.rename(instance, spec.name)
         )
-        self._adopted[spec.name] = AdoptedPod(pod, instance, forwards)
         self.addresses[f"{pod.ip}:{INSTANCE_PORT}"] = instance.address
         return instance
 
-    def _forward(self, pod: Pod, port: int) -> LocalForward:
-        return LocalForward(lambda: self.api.connect_port(self.namespace, pod.name, port), f"{pod.name}:{port}")
+    def _forward(self, instance_name: str, port: int) -> LocalForward:
+        def connect() -> socket.socket:
+            return self.api.connect_port(self.namespace, self._adopted[instance_name].pod.name, port)
+
+        return LocalForward(connect, f"{instance_name}:{port}")
 
     def pod_of(self, instance_name: str) -> Pod:
         return self._adopted[instance_name].pod
 
     def restart(self, instance: Instance) -> Instance:
         """Adopts the pod the Deployment started in place of the deleted one."""
-        old = self._adopted.pop(instance.name, None)
-        if old is not None:
-            old.close()
         (pod,) = self._wait_for_unadopted(1)
         return self._adopt(instance.same_place(), pod)
 
