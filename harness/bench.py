@@ -57,7 +57,8 @@ def bench(spec: BenchSpec, reporter: Reporter | None = None) -> BenchResult:
     """
     # With --config and no --algo the algorithm comes from the config, read below.
     replace(spec, algorithms=spec.algorithms or ("round_robin",)).validate()
-    check_installed(spec.balancer)
+    if spec.runtime != "k8s":  # on a cluster the balancer runs from the image
+        check_installed(spec.balancer)
     check_reachable(spec.runtime, spec.k8s_context)
     scenario = load_scenario(spec.scenario) if spec.scenario else None
     plan = resolve_configs(spec, scenario)

@@ -48,7 +48,7 @@ class Cluster:
         container = getattr(self.runtime, "balancer_container", None)
         in_cluster = getattr(self.runtime, "balancer_for", None)
         self.balancer: Balancer = (
-            in_cluster(config, run_dir, workers)
+            in_cluster(config, run_dir, workers, zone)
             if in_cluster
             else make_balancer(
                 config, run_dir, workers, zone, self.weights_by_instance, port, container() if container else None

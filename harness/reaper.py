@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.parse
 from typing import IO
 
 _lock = threading.Lock()
@@ -94,7 +95,7 @@ def main(commands: IO[str]) -> int:
         elif len(words) == 2 and words[0] == "forget-netns":
             namespaces.discard(words[1])
         elif len(words) == 3 and words[0] == "k8s-namespace":
-            k8s_namespaces[words[1]] = words[2]
+            k8s_namespaces[words[1]] = urllib.parse.unquote(words[2])
         elif len(words) == 2 and words[0] == "forget-k8s-namespace":
             k8s_namespaces.pop(words[1], None)
     _reap(groups)
@@ -157,7 +158,7 @@ def forget_netns(name: str) -> None:
 
 def watch_k8s_namespace(name: str, context: str) -> None:
     """Registers a Kubernetes namespace a run created; deleted if the harness dies first."""
-    _send(f"k8s-namespace {name} {context}\n")
+    _send(f"k8s-namespace {name} {urllib.parse.quote(context, safe='')}\n")  # a context name may hold spaces
 
 
 def forget_k8s_namespace(name: str) -> None:

@@ -132,6 +132,7 @@ class AlgorithmRun:
         self.weights_by_instance: dict[str, int] | None = None
         self.scenario = scenario
         self._generated_config: Path | None = None
+        self._balancer_version: str | None = None
         self._states: StateRecorder | None = None
         self._used = False
         self.load_model: dict[str, Any] = {}
@@ -193,6 +194,9 @@ class AlgorithmRun:
         with cluster:
             instances = cluster.instances
             timings = dict(cluster.timings)
+            # A balancer in a cluster says its own version; a local one is looked up by binary.
+            in_cluster_version = getattr(cluster.balancer, "version", None)
+            self._balancer_version = in_cluster_version() if in_cluster_version else None
             if self.scenario is None:
                 verdicts, frame, locust_count = self._measure(cluster.route, instances, timings)
             else:
@@ -510,7 +514,7 @@ class AlgorithmRun:
                 "zone": self._zone,
                 "weights": self.weights_by_instance,
             },
-            "versions": tool_versions(self.config.balancer),
+            "versions": tool_versions(self.config.balancer, self._balancer_version),
             "counts": {
                 "requests": len(result.requests),
                 "locust_requests": result.locust_request_count,
@@ -528,18 +532,20 @@ class AlgorithmRun:
 _versions: dict[str, dict[str, str]] = {}
 
 
-def tool_versions(balancer: str) -> dict[str, str]:
-    """The versions a run's results depend on, looked up once per process."""
-    if balancer not in _versions:
+def tool_versions(balancer: str, balancer_version: str | None = None) -> dict[str, str]:
+    """The versions a run's results depend on, looked up once per process; ``balancer_version``
+    when the balancer reported its own (nginx in a cluster's pod)."""
+    key = balancer if balancer_version is None else f"{balancer} {balancer_version}"
+    if key not in _versions:
         import locust
 
         from harness import __version__
 
-        _versions[balancer] = {
+        _versions[key] = {
             "harness": __version__,
-            balancer: factory.version(balancer),
+            balancer: balancer_version or factory.version(balancer),
             "locust": str(locust.__version__),
             "python": platform.python_version(),
             "machine": f"{platform.system()} {platform.machine()}",
         }
-    return dict(_versions[balancer])
+    return dict(_versions[key])

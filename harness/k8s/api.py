@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from harness.errors import BadInputError
+from harness.errors import BadInputError, HarnessError
 
 
 class ClusterUnreachable(BadInputError):
@@ -54,7 +54,8 @@ class KubeApi(Protocol):
     def scale(self, namespace: str, deployment: str, replicas: int) -> None: ...
 
     def execute(self, namespace: str, pod: str, argv: Sequence[str]) -> str:
-        """Runs ``argv`` in the pod's first container; returns what it printed."""
+        """Runs ``argv`` in the pod's first container; returns its stdout, raises
+        HarnessError with its stderr when it fails or does not finish."""
         ...
 
     def connect_port(self, namespace: str, pod: str, port: int) -> socket.socket:
@@ -106,13 +107,19 @@ class ClusterApi:
         try:
             self.core.delete_namespace(name, propagation_policy="Background")
         except ApiException as exc:
-            if exc.status != 404:
+            if exc.status not in (404, 409):  # gone, or already on its way out
                 raise
 
     def apply(self, namespace: str, manifests: Sequence[Mapping[str, Any]]) -> None:
+        """Creates the objects, those others refer to (ConfigMaps, Services) first."""
         utils: Any = importlib.import_module("kubernetes.utils")  # no type hints either
-        for manifest in manifests:
-            utils.create_from_dict(self.api_client, dict(manifest), namespace=namespace)
+        for manifest in sorted(manifests, key=lambda m: _APPLY_ORDER.get(str(m.get("kind")), len(_APPLY_ORDER))):
+            try:
+                utils.create_from_dict(self.api_client, dict(manifest), namespace=namespace)
+            except utils.FailToCreateError as exc:
+                name = f"{manifest.get('kind')}/{(manifest.get('metadata') or {}).get('name')}"
+                reasons = "; ".join(str(getattr(e, "reason", e)) for e in exc.api_exceptions)
+                raise HarnessError(f"cannot create {name} in namespace {namespace}: {reasons}") from exc
 
     def pods(self, namespace: str, selector: Mapping[str, str]) -> list[Pod]:
         label_selector = ",".join(f"{key}={value}" for key, value in selector.items())
@@ -135,22 +142,47 @@ class ClusterApi:
     def scale(self, namespace: str, deployment: str, replicas: int) -> None:
         self.apps.patch_namespaced_deployment_scale(deployment, namespace, {"spec": {"replicas": replicas}})
 
-    def execute(self, namespace: str, pod: str, argv: Sequence[str]) -> str:
-        from kubernetes.stream import stream
+    def _own_core(self) -> Any:
+        """A client of its own for a websocket call: ``stream`` swaps ``call_api`` on the client
+        it is given while it connects, which breaks every other call made on that client
+        meanwhile, and overlapping port-forwards can leave it swapped (kubernetes-client/python#928)."""
+        from kubernetes import client
 
-        output: str = stream(
-            self.core.connect_get_namespaced_pod_exec, pod, namespace,
-            command=list(argv), stderr=True, stdin=False, stdout=True, tty=False,
+        return client.CoreV1Api(client.ApiClient(self.api_client.configuration))
+
+    def execute(self, namespace: str, pod: str, argv: Sequence[str], timeout: float = 30.0) -> str:
+        from kubernetes.stream import stream
+        from kubernetes.stream.ws_client import STDERR_CHANNEL, STDOUT_CHANNEL
+
+        command = " ".join(argv)
+        response = stream(
+            self._own_core().connect_get_namespaced_pod_exec, pod, namespace,
+            command=list(argv), stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False,
         )  # fmt: skip
-        return output
+        response.run_forever(timeout=timeout)
+        if response.is_open():
+            response.close()
+            raise HarnessError(f"`{command}` in pod {pod} did not finish in {timeout:g} s")
+        stdout = str(response.read_channel(STDOUT_CHANNEL))
+        stderr = str(response.read_channel(STDERR_CHANNEL)).strip()
+        try:
+            code = response.returncode
+        except (TypeError, KeyError, IndexError, ValueError):  # no status on the error channel
+            code = None
+        if code != 0:
+            raise HarnessError(f"`{command}` in pod {pod} failed (exit status {code}): {stderr}")
+        return stdout
 
     def connect_port(self, namespace: str, pod: str, port: int) -> socket.socket:
         from kubernetes.stream import portforward
 
-        forward = portforward(self.core.connect_get_namespaced_pod_portforward, pod, namespace, ports=str(port))
+        core = self._own_core()
+        forward = portforward(core.connect_get_namespaced_pod_portforward, pod, namespace, ports=str(port))
         stream: socket.socket = forward.socket(port)
-        stream.setblocking(True)
         return stream
+
+
+_APPLY_ORDER = {"Namespace": 0, "ConfigMap": 1, "Secret": 1, "Service": 2}
 
 
 def _pod(item: Any) -> Pod:

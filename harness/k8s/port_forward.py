@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 from harness.net import LOOPBACK
@@ -30,11 +31,15 @@ class LocalForward:
         threading.Thread(target=self._accept, name=f"forward {description}", daemon=True).start()
 
     def _accept(self) -> None:
-        while True:
+        while not self._closed:
             try:
                 client, _ = self._listener.accept()
             except OSError:
-                return  # closed
+                if self._closed:
+                    return
+                # Out of file descriptors or an aborted connection: the listener goes on.
+                time.sleep(0.05)
+                continue
             threading.Thread(target=self._carry, args=(client,), daemon=True).start()
 
     def _carry(self, client: socket.socket) -> None:
@@ -62,6 +67,8 @@ class LocalForward:
         with self._lock:
             self._closed = True
             streams, self._open = list(self._open), set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept() on Linux
         self._listener.close()
         for stream in streams:
             with contextlib.suppress(OSError):

@@ -28,7 +28,8 @@ OVERLAYS = Path(__file__).resolve().parents[2] / "infra" / "k8s" / "topology" / 
 BALANCER = "balancer"  # the Deployment, Service and Ingress of the balancer
 BALANCER_CONFIG = "balancer-config"  # the ConfigMap holding its nginx.conf
 CONFIG_DIR = "/etc/lb-harness"  # where the balancer's pod mounts the ConfigMap
-STATE_DIR = "/var/run/lb-harness"  # an emptyDir for nginx's pid, error and access logs
+STATE_DIR = "/var/run/lb-harness"  # an emptyDir for nginx's running config, pid, error and access logs
+RUNNING_CONFIG = f"{STATE_DIR}/nginx.conf"  # the ConfigMap's copy, which a reload may replace
 INSTANCE_PORT = 3000  # the backend container's service port (the Deployment's containerPort `http`)
 CONTROL_PORT = 3100  # and its control port (`control`)
 BALANCER_PORT = 80
@@ -150,11 +151,17 @@ def _name_instances_after_pods(deployment: Manifest) -> None:
 
 
 def _run_rendered_config(deployment: Manifest) -> None:
-    # The rendered config sets daemon, pid and logs itself: `-g "daemon off;"` would repeat a directive.
+    """nginx runs a copy of the ConfigMap's config in its state directory, where the harness
+    can replace it before a reload (a ConfigMap's mount changes only after a minute or so).
+    The rendered config sets daemon, pid and logs itself: ``-g "daemon off;"`` would repeat
+    a directive. nginx creates its temp paths' last directory only: their parent comes first."""
     pod = deployment["spec"]["template"]["spec"]
     for container in pod["containers"]:
-        # nginx creates its temp paths' last directory only, so their parent is made first.
-        container["command"] = ["sh", "-c", f"mkdir -p {STATE_DIR}/temp && exec nginx -c {CONFIG_DIR}/nginx.conf"]
+        start = (
+            f"mkdir -p {STATE_DIR}/temp && cp {CONFIG_DIR}/nginx.conf {RUNNING_CONFIG} "
+            f"&& exec nginx -c {RUNNING_CONFIG}"
+        )
+        container["command"] = ["sh", "-c", start]
         mounts = [m for m in container.get("volumeMounts", []) if m.get("name") != "state"]
         container["volumeMounts"] = [*mounts, {"name": "state", "mountPath": STATE_DIR}]
     volumes = [v for v in pod.get("volumes", []) if v.get("name") != "state"]

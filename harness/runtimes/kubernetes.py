@@ -76,14 +76,14 @@ class KubernetesRuntime:
     def pids(self) -> list[int]:
         return []  # nothing runs on this machine but the forwards, threads of the harness
 
-    def balancer_for(self, config: BalancerConfig, run_dir: Path, workers: int) -> Balancer:
+    def balancer_for(self, config: BalancerConfig, run_dir: Path, workers: int, zone: bool) -> Balancer:
         """The topology's own balancer, nginx in the run's namespace."""
         from harness.balancers.nginx.config import NginxConfig
         from harness.balancers.nginx.in_cluster import InClusterNginx
 
         if not isinstance(config, NginxConfig):
             raise SpecError(f"--runtime k8s runs the topology's nginx, not {config.balancer}")
-        return InClusterNginx(config, run_dir, self, workers)
+        return InClusterNginx(config, run_dir, self, workers, zone)
 
     def topology(self, service: str, replicas: int, nginx_conf: str = "") -> Topology:
         return fit_to_run(render_overlay(self.overlay), service, self.image, replicas, nginx_conf)
@@ -187,10 +187,13 @@ class KubernetesRuntime:
         if adopted is None:
             return
         adopted.close()
-        self.api.patch_pod(self.namespace, adopted.pod.name, {}, {DELETION_COST: "-1000"})
+        present = adopted.pod.name in {pod.name for pod in self.api.pods(self.namespace, self._selector)}
+        if present:  # a killed instance's pod is gone already; the replica count still drops
+            self.api.patch_pod(self.namespace, adopted.pod.name, {}, {DELETION_COST: "-1000"})
         self._replicas -= 1
         self.api.scale(self.namespace, self._deployment, self._replicas)
-        self._wait_gone(adopted.pod.name, timeout=90.0)
+        if present:
+            self._wait_gone(adopted.pod.name, timeout=90.0)
 
     def close(self) -> None:
         for adopted in self._adopted.values():

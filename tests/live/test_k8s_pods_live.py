@@ -20,12 +20,12 @@ from harness.algorithms import ALGORITHMS, shipped_config
 from harness.balancers.nginx.config import load_config
 from harness.balancers.nginx.in_cluster import InClusterNginx, render_in_cluster
 from harness.errors import ToolMissingError
-from harness.k8s.topology import CONFIG_DIR, STATE_DIR, fit_to_run, overlay_for, render_overlay
+from harness.k8s.api import Pod
+from harness.k8s.topology import CONFIG_DIR, RUNNING_CONFIG, STATE_DIR, fit_to_run, overlay_for, render_overlay
 from harness.readiness import WaitStrategy
+from harness.runtimes.base import Instance
 from harness.runtimes.containers import RUN_LABEL, run_label
 from harness.runtimes.docker_engine import LABEL, engine, ensure_runtime_image
-from harness.runtimes.kubernetes import KubernetesRuntime
-from tests.fake_cluster import FakeCluster
 
 pytestmark = pytest.mark.lb
 
@@ -38,16 +38,25 @@ POD_NAME = "api-gateway-5d8f7-x2x9q"
 LEAST_CONN = shipped_config(ALGORITHMS["least_conn"])
 
 
-class ExecInContainers:
-    """``execute`` of the KubeApi protocol as ``docker exec`` into the container called ``pod``."""
+class OnePod:
+    """What the in-cluster nginx asks of its runtime, for one pod that is a container here:
+    ``execute`` is ``docker exec``, and the instance's pod address is the shared loopback."""
 
-    def __init__(self, containers: dict[str, Any]) -> None:
-        self.containers = containers
+    namespace = "local"
+    addresses = {"127.0.0.1:3000": "127.0.0.1:41001"}  # noqa: RUF012
+
+    def __init__(self, container: Any) -> None:
+        self.container = container
+        self.api = self
 
     def execute(self, namespace: str, pod: str, argv: Sequence[str]) -> str:
-        result = self.containers[pod].exec_run(list(argv))
-        assert result.exit_code == 0, (argv, result.output)
-        return str(result.output.decode())
+        result = self.container.exec_run(list(argv), demux=True)
+        stdout, stderr = (part.decode() if part else "" for part in result.output)
+        assert result.exit_code == 0, (argv, stdout, stderr)
+        return stdout
+
+    def pod_of(self, name: str) -> Pod:
+        return Pod("api-gateway-pod", "127.0.0.1", True, False)
 
 
 def container_of(manifests: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -108,14 +117,16 @@ def test_the_rendered_pods_serve_through_nginx_and_its_log_reads_back(pod: dict[
     assert (status, instance) == (200, POD_NAME), "the backend answers under its pod's name"
     for _ in range(4):
         assert get(balancer, "/api/count") == (200, POD_NAME)
-    # The balancer's own commands, through the same code the k8s runtime runs them with.
-    runtime = KubernetesRuntime(FakeCluster(tmp_path / "unused"), overlay_for("least_conn"), "unused")
-    runtime.api = ExecInContainers({"balancer-pod": balancer})  # type: ignore[assignment]
-    runtime.addresses = {"127.0.0.1:3000": "127.0.0.1:41001"}
-    nginx = InClusterNginx(load_config(LEAST_CONN), tmp_path, runtime)
+    # The balancer's own commands, through the same code the k8s runtime runs them with: a
+    # reload writes the config for the pods into the state directory, checks it, signals nginx.
+    nginx = InClusterNginx(load_config(LEAST_CONN), tmp_path, OnePod(balancer))  # type: ignore[arg-type]
     nginx.pod = "balancer-pod"
-    nginx.reload_in_pod()
-    assert get(balancer, "/api/health") == (200, POD_NAME), "nginx answers after a reload"
+    nginx.reload_in_pod([Instance("api-gateway-1", "api-gateway", "127.0.0.1", 41001, 41002, 0)])
+    running = balancer.exec_run(["cat", RUNNING_CONFIG]).output.decode()
+    assert "server 127.0.0.1:3000;" in running and "least_conn;" in running, running
+    assert get(balancer, "/api/health") == (200, POD_NAME), "nginx answers after the reload"
     lines = nginx.fetch_access_log().splitlines()
     assert len(lines) >= 6, lines
     assert all("127.0.0.1:41001" in line and "127.0.0.1:3000" not in line for line in lines[-5:]), lines[-5:]
+    printed = balancer.exec_run(["nginx", "-v"]).output.decode().strip()  # on stderr, merged here
+    assert nginx.version() == printed.removeprefix("nginx version: ") and printed.startswith("nginx version: nginx/")

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from harness import reaper
+from harness.errors import HarnessError
 from harness.k8s.api import ClusterApi, ClusterUnreachable, connect
 from harness.k8s.topology import fit_to_run, overlay_for, render_overlay
 
@@ -52,8 +53,11 @@ class Recorder(BaseHTTPRequestHandler):
             answer = {"kind": "Status", "apiVersion": "v1", "status": "Success"}
         else:
             answer = body or {}
+        status = 201 if self.command == "POST" else 200
+        if self.command == "POST" and ((body or {}).get("metadata") or {}).get("name") == "taken":
+            answer, status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "AlreadyExists"}, 409
         payload = json.dumps(answer).encode()
-        self.send_response(201 if self.command == "POST" else 200)
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
@@ -101,8 +105,8 @@ def test_each_operation_sends_the_request_kubernetes_expects(api: ClusterApi) ->
     sent = [(method, path.split("?")[0]) for method, path, _ in Recorder.requests]
     assert sent == [
         ("POST", "/api/v1/namespaces"),
+        ("POST", "/api/v1/namespaces/lb-harness-1/services"),  # what others refer to comes first
         ("POST", "/apis/apps/v1/namespaces/lb-harness-1/deployments"),
-        ("POST", "/api/v1/namespaces/lb-harness-1/services"),
         ("GET", "/api/v1/namespaces/lb-harness-1/pods"),
         ("PATCH", "/api/v1/namespaces/lb-harness-1/pods/api-gateway-7d9-abcde"),
         ("PATCH", "/apis/apps/v1/namespaces/lb-harness-1/deployments/api-gateway/scale"),
@@ -114,6 +118,7 @@ def test_each_operation_sends_the_request_kubernetes_expects(api: ClusterApi) ->
     assert bodies["/apis/apps/v1/namespaces/lb-harness-1/deployments"]["spec"]["replicas"] == 3
     assert bodies["/apis/apps/v1/namespaces/lb-harness-1/deployments/api-gateway/scale"] == {"spec": {"replicas": 4}}
     assert "labelSelector=app%3Dapi-gateway" in Recorder.requests[3][1]
+    assert "app.kubernetes.io/managed-by" in Recorder.requests[1][2]["metadata"]["labels"]
     assert "gracePeriodSeconds=0" in Recorder.requests[6][1]
     assert pods[0].name == "api-gateway-7d9-abcde" and pods[0].ip == "10.244.0.7" and pods[0].ready
     assert not pods[0].deleting and pods[0].created > 0
@@ -141,3 +146,9 @@ def test_the_reaper_deletes_a_namespace_the_harness_made_and_only_such(api: Clus
     assert reaper.main(io.StringIO(commands)) == 0  # the pipe closed: the harness is gone
     deleted = [path.split("?")[0] for method, path, _ in Recorder.requests if method == "DELETE"]
     assert deleted == ["/api/v1/namespaces/lb-harness-dead"], Recorder.requests
+
+
+def test_an_object_that_cannot_be_created_is_named_with_the_servers_reason(api: ClusterApi) -> None:
+    taken = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "taken"}, "data": {}}
+    with pytest.raises(HarnessError, match="cannot create ConfigMap/taken in namespace lb-harness-1: Conflict"):
+        api.apply("lb-harness-1", [taken])

@@ -8,17 +8,19 @@ from pathlib import Path
 import pytest
 
 from harness.balancers.nginx.config import load_config
-from harness.balancers.nginx.in_cluster import InClusterNginx
+from harness.balancers.nginx.in_cluster import InClusterNginx, render_in_cluster
 from harness.errors import SpecError
 from harness.k8s.topology import (
     BALANCER_CONFIG,
     OVERLAYS,
+    RUNNING_CONFIG,
     fit_to_run,
     k8s_algorithms,
     overlay_for,
     render_overlay,
 )
 from harness.k8s.validate import validate_body
+from harness.runtimes.base import InstanceSpec
 from harness.runtimes.kubernetes import KubernetesRuntime
 from tests.fake_cluster import FakeCluster
 
@@ -68,15 +70,25 @@ def test_a_kustomization_feature_the_harness_does_not_render_is_refused(tmp_path
         render_overlay(tmp_path)
 
 
-def test_the_in_cluster_config_keeps_the_service_name_and_logs_in_the_pods_state_dir(tmp_path: Path) -> None:
+def test_the_in_cluster_config_lists_the_pods_in_instance_order_and_logs_in_the_pods_state_dir(
+    tmp_path: Path,
+) -> None:
     config = load_config(INFRA_NGINX / "nginx-health-checks.conf")
+    assert "server api-gateway:3000 max_fails=3 fail_timeout=30s;" in render_in_cluster(config), "by Service name"
     fake = FakeCluster(tmp_path / "pods")
-    runtime = KubernetesRuntime(fake, overlay_for("health_checks"), "img")
-    text = InClusterNginx(config, tmp_path, runtime).render_config()
-    assert "server api-gateway:3000 max_fails=3 fail_timeout=30s;" in text
-    assert "listen 80;" in text
+    try:
+        runtime = KubernetesRuntime(fake, overlay_for("health_checks"), "img")
+        instances = runtime.start([InstanceSpec(f"api-gateway-{n}", "api-gateway", "") for n in (1, 2, 3)])
+        text = InClusterNginx(config, tmp_path, runtime, zone=True).render_config(instances)
+        pods = [runtime.pod_of(i.name).ip for i in instances]
+        runtime.close()
+    finally:
+        fake.close()
+    servers = [line.split()[1] for line in text.splitlines() if line.strip().startswith("server 10.")]
+    assert servers == [f"{ip}:3000" for ip in pods], text
+    assert "zone api_gateway_zone 64k;" in text and "max_fails=3 fail_timeout=30s" in text
+    assert "listen 80;" in text and "daemon off;" in text
     assert "access_log /var/run/lb-harness/access.log" in text
-    assert "daemon off;" in text
 
 
 def test_the_access_log_names_the_instances_not_the_pods(tmp_path: Path) -> None:
@@ -92,7 +104,7 @@ def test_the_access_log_names_the_instances_not_the_pods(tmp_path: Path) -> None
     }
     text = nginx.fetch_access_log()
     assert text == "1.0\t127.0.0.1:41001, 127.0.0.1:41002\t502, 200\n2.0\t127.0.0.1:41002\t200\n"
-    assert fake.executed[0] == ("balancer-abc", ("nginx", "-c", "/etc/lb-harness/nginx.conf", "-s", "reopen"))
+    assert fake.executed[0] == ("balancer-abc", ("nginx", "-c", RUNNING_CONFIG, "-s", "reopen"))
 
 
 def test_k8s_render_prints_valid_objects_for_a_run(tmp_path: Path) -> None:

@@ -1,13 +1,16 @@
 """nginx as the topology's balancer Deployment, in the run's Kubernetes namespace.
 
 The harness renders the user's config as for a local nginx (its access log format, its
-paths in the pod's state directory) but leaves each upstream server as the Service name
-it gives, ``api-gateway:3000``: the headless Service resolves it to every ready pod. nginx
-resolves that name when it starts and reloads, not in between, so the harness reloads
-it whenever pods change (a replacement after a kill, a scale). Clients reach it through a
-loopback port forwarded to the balancer pod. At the end the access log is read from the
-pod, its pod addresses rewritten to the instances' own addresses so the failover checks
-read it as any nginx log.
+paths in the pod's state directory), with each upstream server expanded into the
+adopted pods' addresses in instance order, as a local run lists its instances. The
+shipped overlays leave ``server api-gateway:3000`` to the headless Service instead, but
+nginx resolves that name only when it loads its config, in whatever order the cluster's
+DNS answers (CoreDNS shuffles it), and a reload right after a pod change can meet DNS
+that has not caught up: the exact-order and failover checks need the order and the
+moment fixed. The ConfigMap seeds the pod's config; a reload writes the new one into the
+pod's state directory and signals nginx there. Clients reach nginx through a loopback
+port forwarded to its pod. At the end the access log is read from the pod, pod addresses
+rewritten to the instances' own, so the failover checks read it as any nginx log.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 from harness.balancers.nginx.config import NginxConfig, RenderSettings, render
 from harness.errors import SpecError
 from harness.k8s.port_forward import LocalForward
-from harness.k8s.topology import BALANCER, BALANCER_PORT, CONFIG_DIR, INSTANCE_PORT, STATE_DIR
+from harness.k8s.topology import BALANCER, BALANCER_PORT, INSTANCE_PORT, RUNNING_CONFIG, STATE_DIR
 from harness.load import probes
 from harness.load.route import FixedRoute
 from harness.net import LOOPBACK
@@ -31,24 +34,31 @@ from harness.runtimes.kubernetes import ROLLOUT_TIMEOUT, KubernetesRuntime
 _POD_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+:\d+")
 
 
-def render_in_cluster(config: NginxConfig, workers: int = 1) -> str:
-    """The config the balancer pod runs: the harness's log format and paths, servers by Service name."""
-    # One "instance" per service, named by its DNS name: nginx expands it to the ready pods.
-    by_name = [Instance(service, service, service, INSTANCE_PORT, 0, 0) for service in config.services]
-    settings = RenderSettings(run_dir=Path(STATE_DIR), listen=str(BALANCER_PORT), workers=workers)
-    return render(config, by_name, settings)
+def render_in_cluster(
+    config: NginxConfig, workers: int = 1, zone: bool = False, pods: Sequence[Instance] | None = None
+) -> str:
+    """The config the balancer pod runs: the harness's log format and paths in the pod, each
+    service's servers the ``pods`` given (their addresses in the cluster), else the Service's name."""
+    upstreams = list(pods) if pods is not None else [
+        Instance(service, service, service, INSTANCE_PORT, 0, 0) for service in config.services
+    ]  # fmt: skip
+    settings = RenderSettings(run_dir=Path(STATE_DIR), listen=str(BALANCER_PORT), workers=workers, zone=zone)
+    return render(config, upstreams, settings)
 
 
 class InClusterNginx:
     name = "nginx"
 
-    def __init__(self, config: NginxConfig, run_dir: Path, runtime: KubernetesRuntime, workers: int = 1) -> None:
+    def __init__(
+        self, config: NginxConfig, run_dir: Path, runtime: KubernetesRuntime, workers: int = 1, zone: bool = False
+    ) -> None:
         if len(config.services) != 1:
             raise SpecError(f"--runtime k8s balances one service; {config.path} names {', '.join(config.services)}")
         self.config = config
         self.run_dir = run_dir
         self.runtime = runtime
         self.workers = workers
+        self.zone = zone
         self.pod = ""
         self._forward: LocalForward | None = None
 
@@ -72,14 +82,18 @@ class InClusterNginx:
     def pid(self) -> int | None:
         return None  # it runs in the cluster, not on this machine
 
-    def render_config(self) -> str:
-        text = render_in_cluster(self.config, self.workers)
+    def render_config(self, instances: Sequence[Instance]) -> str:
+        """The config for ``instances``, each as its current pod's address; kept in the run dir too."""
+        pods = [
+            Instance(i.name, i.service, self.runtime.pod_of(i.name).ip, INSTANCE_PORT, 0, 0) for i in instances
+        ]  # fmt: skip
+        text = render_in_cluster(self.config, self.workers, self.zone, pods)
         self.config_path.write_text(text)
         return text
 
     def start(self, instances: Sequence[Instance]) -> None:
         runtime = self.runtime
-        topology = runtime.topology(self.config.services[0], len(instances), self.render_config())
+        topology = runtime.topology(self.config.services[0], len(instances), self.render_config(instances))
         runtime.api.apply(runtime.namespace, topology.balancer)
         selector = {"app": BALANCER}
 
@@ -93,18 +107,29 @@ class InClusterNginx:
         pod = self.pod
         self._forward = LocalForward(lambda: runtime.api.connect_port(runtime.namespace, pod, BALANCER_PORT), pod)
 
+    def _nginx(self, *argv: str) -> str:
+        return self.runtime.api.execute(self.runtime.namespace, self.pod, ["nginx", "-c", RUNNING_CONFIG, *argv])
+
     def reload(self, instances: Sequence[Instance]) -> float:
-        """``nginx -s reload`` in the pod; returns once every instance answers through it."""
+        """Writes the config for ``instances`` into the pod, checks it with ``nginx -t`` and
+        reloads; returns once every instance answers through nginx."""
         started = time.monotonic()
-        self.reload_in_pod()
+        self.reload_in_pod(instances)
         probes.serve_through(self.route, instances)
         return time.monotonic() - started
 
-    def reload_in_pod(self) -> None:
-        """nginx resolves the Service's name again: pods that came or went since are known."""
-        self.runtime.api.execute(
-            self.runtime.namespace, self.pod, ["nginx", "-c", f"{CONFIG_DIR}/nginx.conf", "-s", "reload"]
-        )
+    def reload_in_pod(self, instances: Sequence[Instance]) -> None:
+        text = self.render_config(instances)
+        # The text is an argument of its own: no shell ever parses it.
+        write = ["sh", "-c", 'printf "%s" "$1" > "$2"', "sh", text, RUNNING_CONFIG]
+        self.runtime.api.execute(self.runtime.namespace, self.pod, write)
+        self._nginx("-t", "-q")
+        self._nginx("-s", "reload")
+
+    def version(self) -> str:
+        """The pod's nginx version (``nginx -v`` writes it to stderr)."""
+        printed = self.runtime.api.execute(self.runtime.namespace, self.pod, ["sh", "-c", "nginx -v 2>&1"])
+        return printed.strip().removeprefix("nginx version: ")
 
     def stop(self) -> None:
         if self._forward is None:
@@ -120,7 +145,7 @@ class InClusterNginx:
         api, namespace = self.runtime.api, self.runtime.namespace
         log = f"{STATE_DIR}/access.log"
         # Reopening makes nginx write out its buffered log lines; then wait until the file stops growing.
-        api.execute(namespace, self.pod, ["nginx", "-c", f"{CONFIG_DIR}/nginx.conf", "-s", "reopen"])
+        self._nginx("-s", "reopen")
         sizes: list[str] = []
 
         def settled() -> bool | None:
