@@ -11,6 +11,7 @@ container carries the run's label, which teardown and the reaper remove by.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
@@ -124,12 +125,17 @@ class DockerRuntime:
             pass
 
     def close(self) -> None:
+        import docker
+
         for name in list(self._containers):
             self._remove(name)
         self._instances.clear()
         # Anything else of the run (a container started while an error unwound): by label.
-        for container in self.client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={self.run}"}):
-            container.remove(force=True)
+        # One call for the list: the SDK's containers.list inspects each one afterwards and
+        # fails on a container removed meanwhile (by the reaper of a run that died).
+        for entry in self.client.api.containers(all=True, filters={"label": f"{RUN_LABEL}={self.run}"}):
+            with contextlib.suppress(docker.errors.NotFound):
+                self.client.api.remove_container(entry["Id"], force=True)
         reaper.forget_containers(self.run)
 
     def balancer_container(self) -> ContainerForBalancer:
