@@ -24,6 +24,8 @@ for run in $(seq 1 "$runs"); do
         verdict="FAILED (see /tmp/lb-flakiness-$run.log)"
     fi
     echo "run $run/$runs: $verdict in $(( $(date +%s) - started )) s"
+    # Recorded after every run, so an interrupted series still leaves its figure so far.
+    [ "$run" -lt "$runs" ] && echo "$(date -u +%Y-%m-%dT%H:%MZ) $passed of $run runs passed so far, $runs planned, with one core loaded (commit $commit)" >tests/stress/flakiness-last.txt
 done
 summary="$(date -u +%Y-%m-%dT%H:%MZ) $passed of $runs consecutive runs of the lb suite passed with one core loaded (commit $commit)"
 echo "$summary" | tee tests/stress/flakiness-last.txt
