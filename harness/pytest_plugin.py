@@ -5,6 +5,8 @@ Settings resolve command line > environment > ini > default::
     --lb-duration / HARNESS_LB_DURATION / lb_duration   seconds of load per algorithm
     --lb-users    / HARNESS_LB_USERS    / lb_users      concurrent Locust users
     --lb-results-dir / HARNESS_LB_RESULTS_DIR / lb_results_dir
+    --lb-false-alarm-rate / HARNESS_LB_FALSE_ALARM_RATE / lb_false_alarm_rate
+                                                        each statistical check's false-alarm rate
 
 A test marked ``@pytest.mark.lb`` runs against real nginx and real backends; ``pytest -m lb``
 runs exactly those.
@@ -22,6 +24,7 @@ import locust  # noqa: F401  (first: Locust patches the standard library for gev
 import pytest
 
 from harness.bench import BenchResult, bench
+from harness.checks.distribution import FALSE_ALARM_RATE
 from harness.spec import BenchSpec
 
 _SETTINGS = {
@@ -29,6 +32,13 @@ _SETTINGS = {
     "lb_duration": ("HARNESS_LB_DURATION", "3", "seconds of load per algorithm in live tests"),
     "lb_users": ("HARNESS_LB_USERS", "10", "concurrent Locust users in live tests"),
     "lb_results_dir": ("HARNESS_LB_RESULTS_DIR", "", "where live tests keep run directories (default: tmp)"),
+    # A suite of k statistical checks at rate a each fails a correct config up to k*a of its runs:
+    # divide the rate the whole suite may have by the number of checks it makes.
+    "lb_false_alarm_rate": (
+        "HARNESS_LB_FALSE_ALARM_RATE",
+        str(FALSE_ALARM_RATE),
+        "each statistical check's chance of failing a correct config in live tests",
+    ),
 }
 
 
@@ -61,6 +71,7 @@ class LiveSettings:
     duration: float
     users: int
     results_dir: Path
+    false_alarm_rate: float
 
 
 @pytest.fixture
@@ -70,6 +81,7 @@ def lb_settings(request: pytest.FixtureRequest, tmp_path: Path) -> LiveSettings:
         duration=_number(request.config, "lb_duration", float),
         users=int(_number(request.config, "lb_users", int)),
         results_dir=Path(results) if results else tmp_path / "results",
+        false_alarm_rate=_number(request.config, "lb_false_alarm_rate", float),
     )
 
 
@@ -91,6 +103,7 @@ def lb_bench(lb_settings: LiveSettings) -> Callable[..., BenchResult]:
             options["duration"] = lb_settings.duration
         options.setdefault("users", lb_settings.users)
         options.setdefault("results_dir", lb_settings.results_dir)
+        options.setdefault("false_alarm_rate", lb_settings.false_alarm_rate)
         if options.get("config") is not None:
             options["config"] = Path(options["config"])
         return bench(BenchSpec(algorithms=tuple(algorithms), **options))

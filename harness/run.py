@@ -288,7 +288,12 @@ class AlgorithmRun:
         if expected is not None:
             counts = counts_of(frame.loc[frame["instance"] != "", "instance"].tolist())
             verdicts.append(
-                spread_matches(counts, expected, check=f"spread under load matches {self.algorithm.spread} shares")
+                spread_matches(
+                    counts,
+                    expected,
+                    check=f"spread under load matches {self.algorithm.spread} shares",
+                    alpha=self.spec.false_alarm_rate,
+                )
             )
         if self.algorithm.sticky:
             verdicts.append(each_client_on_one_instance(frame))
@@ -327,7 +332,9 @@ class AlgorithmRun:
         expected = self._expected_shares(instances)
         if expected is not None:
             check = f"spread under load matches {self.algorithm.spread} shares"
-            verdicts.append(spread_matches(dict(wrk.per_instance), expected, check=check))
+            verdicts.append(
+                spread_matches(dict(wrk.per_instance), expected, check=check, alpha=self.spec.false_alarm_rate)
+            )
         if self.algorithm.sticky:
             verdicts.append(
                 not_applicable("each client sticks to one instance", "wrk sends from one address: one client")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.algorithms import ALGORITHM_NAMES, BALANCERS
+from harness.checks.distribution import FALSE_ALARM_RATE
 from harness.errors import AddressInUseError, SpecError
 from harness.k8s.topology import overlay_for
 from harness.net import LOOPBACK, port_is_free
@@ -43,6 +44,7 @@ class BenchSpec:
     k8s_image: str = "lb-harness/runtime:latest"  # --runtime k8s: the image the cluster's nodes hold
     driver: str = "locust"  # or "wrk": capacity numbers, counts per instance, no per-request records
     rate: float | None = None  # requests per second of an open-model load instead of Locust's closed model
+    false_alarm_rate: float = FALSE_ALARM_RATE  # each statistical check's chance of failing a correct config
 
     def validate(self) -> BenchSpec:
         """Returns self; raises SpecError naming the first option that cannot work."""
@@ -95,6 +97,8 @@ class BenchSpec:
             raise SpecError(f"--rate must be above 0 and at most {MAX_RATE:g} requests/s, got {self.rate:g}")
         if self.rate is not None and self.load_workers:
             raise SpecError("--rate runs the open-model load in the harness itself: drop --load-workers")
+        if not 0 < self.false_alarm_rate < 1:
+            raise SpecError(f"--false-alarm-rate must be above 0 and below 1, got {self.false_alarm_rate:g}")
         if self.spawn_rate <= 0:
             raise SpecError(f"--spawn-rate must be above 0, got {self.spawn_rate:g}")
         if self.config is not None and not self.config.is_file():

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from harness.algorithms import ALGORITHM_NAMES, BALANCERS, algorithms_for, infra_dir
 from harness.bench import RunInterrupted, bench
+from harness.checks.distribution import FALSE_ALARM_RATE
 from harness.cli.k8s_command import build_image, k8s_check, render_topology
 from harness.cli.output import RichReporter, print_changes, print_comparison, print_matrix, print_result
 from harness.cli.signals import interrupt_main_on_signals
@@ -128,6 +129,12 @@ def _add_load_options(command: argparse.ArgumentParser) -> None:
         help="open-model load: this many requests/s whatever the answers (instead of --users in a closed loop)",
     )
     command.add_argument(
+        "--false-alarm-rate",
+        type=float,
+        default=FALSE_ALARM_RATE,
+        help=f"each statistical check's chance of failing a correct config (default {FALSE_ALARM_RATE:g})",
+    )
+    command.add_argument(
         "--load-workers",
         type=int,
         default=0,
@@ -207,6 +214,7 @@ def spec_from_args(args: argparse.Namespace) -> BenchSpec:
         balancer=args.balancer,
         load_workers=getattr(args, "load_workers", 0),
         rate=getattr(args, "rate", None),
+        false_alarm_rate=getattr(args, "false_alarm_rate", FALSE_ALARM_RATE),
         driver=getattr(args, "driver", "locust"),
         runtime=args.runtime,
         docker_base=args.docker_base,

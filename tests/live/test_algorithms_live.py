@@ -12,7 +12,7 @@ from harness.bench import BenchResult
 from harness.load.distributed import CLIENTS_PER_WORKER
 from harness.net import client_address
 from harness.processes import wait_gone
-from harness.pytest_plugin import verdict_report
+from harness.pytest_plugin import LiveSettings, verdict_report
 
 pytestmark = pytest.mark.lb
 
@@ -26,7 +26,9 @@ GENERATED_CONFIG = {
 
 @pytest.mark.parametrize("balancer", BALANCERS)
 @pytest.mark.parametrize("algorithm", ALGORITHM_NAMES)
-def test_shipped_config_passes_every_check(lb_bench: Bench, algorithm: str, balancer: str) -> None:
+def test_shipped_config_passes_every_check(
+    lb_bench: Bench, lb_settings: LiveSettings, algorithm: str, balancer: str
+) -> None:
     if not ALGORITHMS[algorithm].shipped_for(balancer):
         pytest.skip(ALGORITHMS[algorithm].unshipped_because[balancer])
     result = lb_bench(algorithm, balancer=balancer, duration=None if balancer == "nginx" else 2)
@@ -34,6 +36,9 @@ def test_shipped_config_passes_every_check(lb_bench: Bench, algorithm: str, bala
     assert result.passed, verdict_report(result)
     applicable = [v for v in run.verdicts if v.passed is not None]
     assert len(applicable) >= 2, verdict_report(result)
+    # Statistical checks are judged at the suite's own rate (pyproject's lb_false_alarm_rate).
+    rates = {v.check: v.false_alarm_rate for v in run.verdicts if v.false_alarm_rate is not None}
+    assert set(rates.values()) <= {lb_settings.false_alarm_rate}, (rates, lb_settings)
     assert len(run.requests) == run.locust_request_count > 0
     assert (result.run_dir / algorithm / "summary.json").is_file()
     assert (result.run_dir / algorithm / GENERATED_CONFIG[balancer]).is_file()

@@ -55,6 +55,7 @@ def journal_pids(results: Path) -> list[int]:
         (["--algo", "random", "--balancer", "haproxy"], "no shipped haproxy config for random: HAProxy's"),
         (["--algo", "round_robin", "--driver", "wrk", "--balancer", "client"], "--driver wrk measures capacity"),
         (["--algo", "round_robin", "--rate", "0"], "--rate must be above 0"),
+        (["--algo", "random", "--false-alarm-rate", "1"], "--false-alarm-rate must be above 0 and below 1, got 1"),
         (["--algo", "round_robin", "--balancer", "client", "--load-workers", "2"], "drop --load-workers"),
         (["--balancer", "client", "--config", str(infra_dir() / "nginx" / "nginx-round-robin.conf")], "not a TOML"),
         (["--runtime", "k8s", "--balancer", "haproxy"], "--runtime k8s runs the topology's nginx Deployment"),

@@ -17,6 +17,8 @@ from harness.topology import plan_instances
         ({"algorithms": ("round_robin",), "backends": 251}, "--backends must be between 1 and 250"),
         ({"algorithms": ("round_robin",), "users": 0}, "--users must be between 1"),
         ({"algorithms": ("round_robin",), "duration": 0}, "--duration must be above 0"),
+        ({"algorithms": ("random",), "false_alarm_rate": 0.0}, "--false-alarm-rate must be above 0 and below 1"),
+        ({"algorithms": ("random",), "false_alarm_rate": float("nan")}, "--false-alarm-rate must be above 0"),
         ({"algorithms": ("round_robin",), "weights": (3, 0)}, "--weights must be positive"),
         ({"algorithms": ("round_robin",), "config": Path("/nonexistent.conf")}, "config file not found"),
         ({"algorithms": ("round_robin", "ip_hash"), "config": Path("/etc/hostname")}, "--config runs one config"),
