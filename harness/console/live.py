@@ -103,15 +103,21 @@ class LiveBackends:
             self.rollback(instance)
         fault = make_fault(kind, CONSOLE_FAULTS.get(kind, {}), "the console")
         fault.inject(self.cluster, instance)
+        # The marker first: a page that shows the fault in the table also finds it on the time line.
+        marker = self._mark("inject", kind, instance)
         self._faults[instance] = (kind, fault)
-        return self._mark("inject", kind, instance)
+        return marker
 
     def rollback(self, instance: str) -> Marker | None:
         if instance not in self._faults:
             return None
-        kind, fault = self._faults.pop(instance)
+        kind, fault = self._faults[instance]
+        # The fault stays listed until its rollback is done (a killed instance is restarted
+        # and awaited meanwhile), and the marker is there before the table says "-".
         fault.rollback(self.cluster, instance)
-        return self._mark("rollback", kind, instance)
+        marker = self._mark("rollback", kind, instance)
+        del self._faults[instance]
+        return marker
 
     def rollback_all(self) -> None:
         for instance in list(self._faults):
