@@ -21,6 +21,9 @@ from harness.scenarios.timeline import FaultRecord
 # keeps time in whole seconds; measured); the extra quarter second covers timer and
 # log granularity.
 _RECOVERY_SLACK_S = 1.25
+# Access logs keep milliseconds, and an attempt's start is stamped just before its pick:
+# a recovery measured from them may read up to this much early.
+LOG_TIME_TOLERANCE_S = 0.05
 # $msec, $request_time and $upstream_response_time each have millisecond resolution.
 _LOG_RESOLUTION_S = 0.005
 
@@ -198,7 +201,7 @@ def failover_row(
     recovered_at, last_failure = recovery(attempts, rollback, shared)
     # A non-final attempt that timed out waiting for an answer (not for a connection) had
     # its request sent: the instance may have run it although another one answered.
-    waited = (attempts["end"] - attempts["start"]) >= passive.read_timeout - 0.05
+    waited = (attempts["end"] - attempts["start"]) >= passive.read_timeout - LOG_TIME_TOLERANCE_S
     duplicated = attempts[(attempts["upstream_status"] == "504") & (attempts["try"] < attempts["tries"] - 1) & waited]
     return FailoverRow(
         **clients_view(record, observation.clients, steady),
@@ -370,7 +373,7 @@ def _recovery_time(row: FailoverRow, label: str, passive: PassiveChecks) -> Verd
     recovery = row.recovery_after_last_failure_s
     return Verdict(
         check,
-        recovery is not None and low - 0.05 <= recovery <= high,
+        recovery is not None and low - LOG_TIME_TOLERANCE_S <= recovery <= high,
         f"first success {recovery} s after the last failure, {row.time_to_recover_s} s after the rollback "
         f"(expected {low:g} to {high:g} s after the last failure: fail_timeout={passive.fail_timeout:g}s)",
         observed,
@@ -397,7 +400,7 @@ def _timeout_cost(observation: FaultObservation, label: str, timeouts: list[tupl
     median = float(waits.median())
     return Verdict(
         check,
-        any(low - 0.05 <= median <= high for low, high in ranges),
+        any(low - LOG_TIME_TOLERANCE_S <= median <= high for low, high in ranges),
         f"{len(waits)} attempts on {observation.record.instance} timed out; the median waited {median:.3f} s "
         f"(expected {expected}: {settings})",
         observed,

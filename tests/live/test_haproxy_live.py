@@ -59,8 +59,8 @@ def test_active_checks_mark_a_killed_server_down_and_up_again(tmp_path: Path, ru
             lambda: True if haproxy.server_states()["api-gateway-2"] == "DOWN" else None
         )
         to_down = time.monotonic() - killed
+        runtime.restart(victim)  # returns once the instance listens: its start-up is not HAProxy's
         restarted = time.monotonic()
-        runtime.restart(victim)
         WaitStrategy("api-gateway-2 UP", timeout=5).wait(
             lambda: True if haproxy.server_states()["api-gateway-2"] == "UP" else None
         )

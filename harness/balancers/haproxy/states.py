@@ -34,11 +34,14 @@ class StateRecorder:
     def run(self) -> None:
         last: dict[str, str] = {}
         while not self._stopping.is_set():
-            moment = time.time()
             try:
                 states = self.balancer.server_states()
             except OSError:
                 states = {}  # during a reload the socket is briefly away; the next poll sees it
+            # Stamped once the answer is in: a server that went DOWN while the query was on its
+            # way is never dated before it went, so no request of its last UP moments counts as
+            # sent while it was out.
+            moment = time.time()
             for server, state in states.items():
                 if last.get(server) != state:
                     self.changes.append(StateChange(moment, server, state))
