@@ -47,8 +47,8 @@ class NetworkNamespace:
         self._home: int | None = None
 
     def __enter__(self) -> NetworkNamespace:
+        reaper.watch_netns(self.name)  # first: a harness killed right after the add leaves nothing
         _ip("netns", "add", self.name)
-        reaper.watch_netns(self.name)
         try:
             _ip("-n", self.name, "link", "set", "lo", "up")
             for address in self.addresses:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import subprocess
@@ -23,9 +24,13 @@ from harness import reaper
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def _child_setup(parent: int, reaper_channel: int) -> None:
+    """Runs in the child between fork and exec: dies with the harness, on the reaper's list."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the harness died before the line above: nothing would kill us
+        os._exit(1)
+    reaper.watch_self(reaper_channel)
 
 
 def spawn(
@@ -42,12 +47,11 @@ def spawn(
             stdin=stdin,
             stdout=log if stdout is None else stdout,
             stderr=log,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
+            start_new_session=True,  # its own session: the group's id is its pid
+            preexec_fn=functools.partial(_child_setup, os.getpid(), reaper.channel()),
         )
     finally:
         log.close()
-    reaper.watch_group(process.pid)  # its own session: the group's id is its pid
     return process
 
 

@@ -3,9 +3,9 @@
 Children already die with the harness (PR_SET_PDEATHSIG), but only the direct children:
 nginx's and HAProxy's workers, forked by a master that dies with the harness, would stay
 behind holding the listening socket. Every child the harness spawns leads a process group
-of its own, so the reaper keeps the list of those groups: the harness writes
-``watch PGID START`` when it starts one and ``forget PGID`` when it has stopped it, on a
-pipe to the reaper's stdin. When that pipe closes, because the harness exited or was
+of its own, so the reaper keeps the list of those groups, read from a pipe on its stdin:
+each child writes ``watch PGID START`` itself before it execs (so before it can fork), and
+the harness writes ``forget PGID`` when it has stopped it. When that pipe closes, because the harness exited or was
 SIGKILLed, the reaper sends SIGKILL to every group still on the list whose leader is the
 process that was registered (same start time) or is gone with members left, removes the
 containers of every run registered with ``containers RUN ENGINE`` (by their label), deletes
@@ -112,25 +112,47 @@ def main(commands: IO[str]) -> int:
     return 0
 
 
-def _send(line: str) -> None:
+def _running() -> subprocess.Popen[bytes]:
+    """The reaper, started on first use or again if it died; call with ``_lock`` held."""
     global _reaper
+    if _reaper is None or _reaper.poll() is not None:
+        _reaper = subprocess.Popen(
+            [sys.executable, "-m", "harness.reaper"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in the terminal must not reach it
+        )
+    return _reaper
+
+
+def _send(line: str) -> None:
     with _lock:
-        if _reaper is None or _reaper.poll() is not None:
-            _reaper = subprocess.Popen(
-                [sys.executable, "-m", "harness.reaper"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                start_new_session=True,  # Ctrl-C in the terminal must not reach it
-            )
-        assert _reaper.stdin is not None
+        stdin = _running().stdin
+        assert stdin is not None
         with contextlib.suppress(BrokenPipeError):
-            _reaper.stdin.write(line.encode())
-            _reaper.stdin.flush()
+            stdin.write(line.encode())
+            stdin.flush()
 
 
-def watch_group(pgid: int) -> None:
-    """Registers a process group the harness started; SIGKILLed if the harness dies first."""
-    _send(f"watch {pgid} {start_time(pgid) or 0}\n")
+def channel() -> int:
+    """The file descriptor of the pipe to the reaper, for a child to register itself.
+
+    A child that writes ``watch`` itself, between fork and exec, is on the list before it can
+    fork anything: registering from the harness after ``Popen`` returns leaves a window in
+    which nginx has forked its workers and a SIGKILLed harness has not yet named their group.
+    A single short ``os.write`` to a pipe is atomic, so it cannot interleave with the harness's.
+    """
+    with _lock:
+        stdin = _running().stdin
+        assert stdin is not None
+        return stdin.fileno()
+
+
+def watch_self(fd: int) -> None:
+    """Registers the calling process's group (it must lead it) on the reaper's pipe ``fd``."""
+    pid = os.getpid()
+    with contextlib.suppress(BrokenPipeError):
+        os.write(fd, f"watch {pid} {start_time(pid) or 0}\n".encode())
 
 
 def forget_group(pgid: int) -> None:

@@ -111,9 +111,11 @@ class KubernetesRuntime:
         )
         self._deployment = service
         self._selector = dict(deployment["spec"]["selector"]["matchLabels"])
+        # Registered first, so a harness killed during the create leaves nothing (a name that
+        # was never created is "already gone" to the cleanup).
+        reaper.watch_k8s_namespace(self.namespace, self.api.context)
         self.api.create_namespace(self.namespace, MANAGED_BY)
         self._created = True
-        reaper.watch_k8s_namespace(self.namespace, self.api.context)
         self.api.apply(self.namespace, topology.backends)
 
     def _wait_for_unadopted(self, count: int) -> list[Pod]:
