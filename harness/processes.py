@@ -55,13 +55,31 @@ def spawn(
     return process
 
 
-def alive(pid: int) -> bool:
-    """True while a process with this pid exists and is not a zombie."""
+def _state(stat_path: str) -> str:
+    """The one-letter state in a /proc stat file, "" when it is gone."""
     try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+        with open(stat_path) as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
     except (FileNotFoundError, ProcessLookupError, IndexError):
+        return ""
+
+
+def alive(pid: int) -> bool:
+    """True until every thread of the process has exited, and so released its files.
+
+    A killed multi-threaded process shows its main thread as a zombie while its other
+    threads are still exiting, and its sockets stay open until the last one has: an
+    instance killed that way still accepts connections for a few milliseconds, then resets
+    them. Only when no thread is left running are its listening sockets closed.
+    """
+    state = _state(f"/proc/{pid}/stat")
+    if state not in ("Z", "X"):
+        return state != ""
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except (FileNotFoundError, ProcessLookupError):
         return False
+    return any(_state(f"/proc/{pid}/task/{tid}/stat") not in ("", "Z", "X") for tid in threads)
 
 
 def parent_of(pid: int) -> int | None:
