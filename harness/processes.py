@@ -57,11 +57,8 @@ def spawn(
 
 def _state(stat_path: str) -> str:
     """The one-letter state in a /proc stat file, "" when it is gone."""
-    try:
-        with open(stat_path) as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return ""
+    fields = reaper.stat_fields(stat_path)
+    return fields[0] if fields else ""
 
 
 def alive(pid: int) -> bool:
@@ -84,12 +81,8 @@ def alive(pid: int) -> bool:
 
 def parent_of(pid: int) -> int | None:
     """The parent pid of a live process, None when it is gone or a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return None
-    return None if fields[0] == "Z" else int(fields[1])
+    fields = reaper.stat_fields(f"/proc/{pid}/stat")
+    return None if not fields or fields[0] == "Z" else int(fields[1])
 
 
 def children_of(pid: int) -> list[int]:

@@ -5,8 +5,8 @@ nginx's and HAProxy's workers, forked by a master that dies with the harness, wo
 behind holding the listening socket. Every child the harness spawns leads a process group
 of its own, so the reaper keeps the list of those groups, read from a pipe on its stdin:
 each child writes ``watch PGID START`` itself before it execs (so before it can fork), and
-the harness writes ``forget PGID`` when it has stopped it. When that pipe closes, because the harness exited or was
-SIGKILLed, the reaper sends SIGKILL to every group still on the list whose leader is the
+the harness writes ``forget PGID`` when it has stopped it. When that pipe closes, because
+the harness exited or was SIGKILLed, the reaper sends SIGKILL to every group still on the list whose leader is the
 process that was registered (same start time) or is gone with members left, removes the
 containers of every run registered with ``containers RUN ENGINE`` (by their label), deletes
 the Kubernetes namespaces registered with ``k8s-namespace NAME CONTEXT``, then exits.
@@ -29,13 +29,19 @@ _lock = threading.Lock()
 _reaper: subprocess.Popen[bytes] | None = None
 
 
+def stat_fields(path: str) -> list[str]:
+    """The fields of a /proc ``stat`` file after the command name (state first), [] when gone."""
+    try:
+        with open(path) as stat:
+            return stat.read().rsplit(")", 1)[1].split()  # the name itself may hold ")" and spaces
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return []
+
+
 def start_time(pid: int) -> str:
     """The process's start time in clock ticks since boot, or "" when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[19]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return ""
+    fields = stat_fields(f"/proc/{pid}/stat")
+    return fields[19] if len(fields) > 19 else ""
 
 
 def _group_members(pgid: int) -> list[int]:
@@ -43,12 +49,8 @@ def _group_members(pgid: int) -> list[int]:
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
+        fields = stat_fields(f"/proc/{entry}/stat")
+        if fields and int(fields[2]) == pgid and fields[0] != "Z":
             members.append(int(entry))
     return members
 
