@@ -6,10 +6,11 @@ behind holding the listening socket. Every child the harness spawns leads a proc
 of its own, so the reaper keeps the list of those groups, read from a pipe on its stdin:
 each child writes ``watch PGID START`` itself before it execs (so before it can fork), and
 the harness writes ``forget PGID`` when it has stopped it. When that pipe closes, because
-the harness exited or was SIGKILLed, the reaper sends SIGKILL to every group still on the list whose leader is the
-process that was registered (same start time) or is gone with members left, removes the
-containers of every run registered with ``containers RUN ENGINE`` (by their label), deletes
-the Kubernetes namespaces registered with ``k8s-namespace NAME CONTEXT``, then exits.
+the harness exited or was SIGKILLed, the reaper sends SIGKILL to every group still on the
+list whose leader is the process that was registered (same start time) or is gone with
+members left, removes the containers of every run registered with ``containers RUN
+ENGINE`` (by their label), deletes the Kubernetes namespaces registered with
+``k8s-namespace NAME CONTEXT``, then exits.
 
 Run as ``python -m harness.reaper``; it imports only the standard library.
 """
