@@ -7,12 +7,12 @@ how a user proves a config does not do what they think.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from harness.errors import SpecError
+from harness.infra import infra_path
 
 Spread = Literal["even", "weights"]
 
@@ -124,12 +124,6 @@ ALGORITHMS: dict[str, Algorithm] = {
 ALGORITHM_NAMES = tuple(ALGORITHMS)
 
 
-def infra_dir() -> Path:
-    """The folder with the shipped configs: $HARNESS_INFRA_DIR, or ``infra/`` of this checkout."""
-    override = os.environ.get("HARNESS_INFRA_DIR")
-    return Path(override) if override else Path(__file__).resolve().parent.parent / "infra"
-
-
 BALANCERS = ("nginx", "haproxy", "client", "kube-proxy")
 
 
@@ -143,9 +137,9 @@ def shipped_config(algorithm: Algorithm, balancer: str = "nginx") -> Path:
     if not algorithm.shipped_for(balancer):
         raise SpecError(f"no shipped {balancer} config for {algorithm.name}: {algorithm.unshipped_because[balancer]}")
     if balancer == "haproxy":
-        return infra_dir() / "haproxy" / algorithm.haproxy_config_file
+        return infra_path("haproxy", algorithm.haproxy_config_file)
     if balancer == "client":
-        return infra_dir() / "client" / algorithm.client_config_file
+        return infra_path("client", algorithm.client_config_file)
     if balancer == "kube-proxy":
-        return infra_dir() / "k8s" / algorithm.kube_proxy_config_file
-    return infra_dir() / "nginx" / algorithm.config_file
+        return infra_path("k8s", algorithm.kube_proxy_config_file)
+    return infra_path("nginx", algorithm.config_file)

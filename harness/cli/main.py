@@ -2,6 +2,7 @@
 
 Exit codes: 0 every verdict passed; 1 a verdict failed (or an unexpected error);
 2 bad input; 3 a part did not start; 130 interrupted.
+`harness doctor`: 0 when what the default `harness bench` needs (nginx) is installed, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from typing import NoReturn
 import locust  # noqa: F401  (first: Locust patches the standard library for gevent before ssl is imported)
 from rich.console import Console
 
-from harness.algorithms import ALGORITHM_NAMES, BALANCERS, algorithms_for, infra_dir
+from harness import infra
+from harness.algorithms import ALGORITHM_NAMES, BALANCERS, algorithms_for
 from harness.bench import RunInterrupted, bench
 from harness.checks.distribution import FALSE_ALARM_RATE
+from harness.cli.doctor_command import doctor
 from harness.cli.k8s_command import build_image, k8s_check, render_topology
 from harness.cli.output import RichReporter, print_changes, print_comparison, print_matrix, print_result
 from harness.cli.signals import interrupt_main_on_signals
@@ -86,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("lint", "selectors, ports, Ingress backends, probes, kustomizations; readiness against passive checks"),
     ):
         check = k8s_commands.add_parser(name, help=text)
-        check.add_argument("paths", nargs="*", type=Path, help="files or directories (default: infra/k8s)")
+        check.add_argument("paths", nargs="*", type=Path, help="files or directories (default: the infra folder's k8s)")
     render = k8s_commands.add_parser("render", help="print the objects --runtime k8s applies for an algorithm (YAML)")
     render.add_argument("--algo", default="round_robin", help="the algorithm's overlay (default round_robin)")
     render.add_argument("--config", type=Path, help="your own nginx config instead of the algorithm's")
@@ -95,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     image = k8s_commands.add_parser("image", help="build the harness's image on the Docker engine and tag it")
     image.add_argument("--tag", default="lb-harness/runtime:latest", help="the tag to give it (default: latest)")
     image.add_argument("--docker-base", default="offline", help="offline (built from Debian's mirror) or official")
+    commands.add_parser(
+        "doctor",
+        help="what the harness needs on this machine, found or missing, and one line to install what is missing; "
+        "exit code 1 when the default `harness bench` (nginx) cannot run",
+    )
     diff = commands.add_parser(
         "compare", help="what changed between two runs of the same spec; exit code 1 on a regression"
     )
@@ -112,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_cluster_options(compare, algo_default="the scenario's")
     _add_load_options(compare)
+    for command in (run, cluster, console, matrix, compare, *k8s_commands.choices.values()):
+        command.add_argument(
+            "--infra-dir",
+            type=Path,
+            help="your own folder of configs, scenarios and manifests, overriding the shipped ones file by file "
+            f"(default: ${infra.ENVIRONMENT_VARIABLE}, else ./infra when present)",
+        )
     return parser
 
 
@@ -229,17 +244,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     errors = Console(stderr=True)
     interrupt_main_on_signals()
     try:
+        if getattr(args, "infra_dir", None) is not None:
+            infra.use_infra_dir(args.infra_dir)
+        if hasattr(args, "infra_dir") and not (args.command == "k8s" and args.k8s_command == "render"):
+            console.print(infra.describe(), highlight=False, style="dim", soft_wrap=True)
         if args.command == "k8s" and args.k8s_command == "render":
             if args.algo not in ALGORITHM_NAMES or not 1 <= args.backends <= MAX_INSTANCES:
                 raise SpecError(f"--algo must be one of {', '.join(ALGORITHM_NAMES)}; --backends 1-{MAX_INSTANCES}")
-            print(render_topology(args.algo, args.config, args.backends, args.image), end="")
+            # The YAML is the standard output, so the line saying where it came from is a comment in it.
+            print(f"# {infra.describe()}\n{render_topology(args.algo, args.config, args.backends, args.image)}", end="")
             return 0
         if args.command == "k8s" and args.k8s_command == "image":
             built = build_image(args.tag, args.docker_base)
             console.print(f"{args.tag} (built as {built})", highlight=False)
             return 0
         if args.command == "k8s":
-            return k8s_check(console, args.k8s_command, args.paths or [infra_dir() / "k8s"])
+            return k8s_check(console, args.k8s_command, args.paths or [infra.infra_path("k8s")])
+        if args.command == "doctor":
+            return doctor(console)
         if args.command == "compare":
             limits = replace(
                 Thresholds(),

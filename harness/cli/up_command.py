@@ -12,6 +12,7 @@ from harness.algorithms import ALGORITHMS
 from harness.bench import resolve_configs
 from harness.cluster import Cluster
 from harness.errors import SpecError
+from harness.infra import shipped_locustfile, shown_path
 from harness.results.store import new_run_dir
 from harness.runtimes.factory import check_reachable, runtime_for
 from harness.spec import BenchSpec
@@ -44,7 +45,7 @@ def up(spec: BenchSpec, console: Console) -> int:
             console.print(table)
             console.print(f"{cluster.balancer.name}: [bold]{cluster.url}[/]  config: {cluster.balancer.config_path}")
             console.print(f"try:   curl -s {cluster.url}/api/count")
-            console.print(f"load:  locust -f locustfiles/balancer.py --host {cluster.url}")
+            console.print(f"load:  locust -f {shown_path(shipped_locustfile())} --host {cluster.url}")
             console.print("Ctrl-C stops everything.")
             gevent.event.Event().wait()
     except KeyboardInterrupt:

@@ -23,8 +23,8 @@ from typing import Any
 import yaml
 
 from harness.errors import SpecError
+from harness.infra import infra_path
 
-OVERLAYS = Path(__file__).resolve().parents[2] / "infra" / "k8s" / "topology" / "overlays"
 BALANCER = "balancer"  # the Deployment, Service and Ingress of the balancer
 BALANCER_CONFIG = "balancer-config"  # the ConfigMap holding its nginx.conf
 CONFIG_DIR = "/etc/lb-harness"  # where the balancer's pod mounts the ConfigMap
@@ -48,11 +48,18 @@ class Topology:
     balancer: list[Manifest] = field(default_factory=list)
 
 
+def overlays_dir() -> Path:
+    """The overlays, one folder per algorithm: the user's whole tree when they have one, since an
+    overlay's relative paths (``../../base``, the nginx configs) only hold inside one tree."""
+    return infra_path("k8s", "topology", "overlays")
+
+
 def overlay_for(algorithm: str) -> Path:
     """The overlay directory of ``algorithm`` (``ip_hash`` -> ``overlays/ip-hash``)."""
-    directory = OVERLAYS / algorithm.replace("_", "-")
+    overlays = overlays_dir()
+    directory = overlays / algorithm.replace("_", "-")
     if not (directory / "kustomization.yaml").is_file():
-        shipped = ", ".join(sorted(p.name.replace("-", "_") for p in OVERLAYS.iterdir() if p.is_dir()))
+        shipped = ", ".join(sorted(p.name.replace("-", "_") for p in overlays.iterdir() if p.is_dir()))
         raise SpecError(
             f"no Kubernetes overlay for {algorithm}: --runtime k8s runs {shipped} "
             "(weighted needs a service per weight, which the topology does not have)"
@@ -63,7 +70,7 @@ def overlay_for(algorithm: str) -> Path:
 def k8s_algorithms() -> tuple[str, ...]:
     """What ``--runtime k8s --algo all`` runs: every overlay but ip_hash, which a port-forward
     cannot show (every client reaches nginx from one address)."""
-    names = sorted(p.name.replace("-", "_") for p in OVERLAYS.iterdir() if (p / "kustomization.yaml").is_file())
+    names = sorted(p.name.replace("-", "_") for p in overlays_dir().iterdir() if (p / "kustomization.yaml").is_file())
     return tuple(name for name in names if name != "ip_hash")
 
 

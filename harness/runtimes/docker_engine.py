@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from harness.algorithms import infra_dir
 from harness.errors import StartupError, ToolMissingError
+from harness.infra import infra_path
 
 ENGINE_SOCKET = Path("/run/lb-harness-docker/docker.sock")
 SYSTEM_SOCKET = Path("/var/run/docker.sock")
@@ -60,7 +60,7 @@ def engine() -> Any:
 def _digest(base: str) -> str:
     files = sorted(path for path in PACKAGE.rglob("*") if path.is_file() and "__pycache__" not in path.parts)
     digest = hashlib.sha256(base.encode())
-    digest.update((infra_dir() / "docker" / "Dockerfile").read_bytes())
+    digest.update(infra_path("docker", "Dockerfile").read_bytes())
     for path in files:
         digest.update(str(path.relative_to(PACKAGE)).encode())
         digest.update(path.read_bytes())
@@ -83,7 +83,7 @@ def _build_offline_base(client: Any) -> None:
             f"the offline base image {OFFLINE_BASE} is missing and debootstrap is not installed: "
             "apt-get install debootstrap (make setup installs it), or use --docker-base official"
         )
-    script = infra_dir() / "docker" / "build-base.sh"
+    script = infra_path("docker", "build-base.sh")
     environment = {**os.environ, "DOCKER_HOST": engine_url() or ""}
     done = subprocess.run(["bash", str(script), OFFLINE_BASE], capture_output=True, text=True, env=environment)
     if done.returncode != 0 or not _has(client, OFFLINE_BASE):
@@ -101,12 +101,12 @@ def ensure_runtime_image(client: Any, base: str = "offline") -> str:
         _build_offline_base(client)
     with tempfile.TemporaryDirectory(prefix="lb-harness-image-") as context:
         shutil.copytree(PACKAGE, Path(context) / "harness", ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copy(infra_dir() / "docker" / "Dockerfile", Path(context) / "Dockerfile")
+        shutil.copy(infra_path("docker", "Dockerfile"), Path(context) / "Dockerfile")
         try:
             client.images.build(
                 path=context, tag=tag, buildargs={"BASE": base_image}, network_mode="host", rm=True,
                 labels={LABEL: "runtime"},
             )  # fmt: skip
         except Exception as exc:
-            raise StartupError(f"building {tag} from infra/docker/Dockerfile failed: {exc}") from None
+            raise StartupError(f"building {tag} from {infra_path('docker', 'Dockerfile')} failed: {exc}") from None
     return tag

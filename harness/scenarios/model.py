@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.algorithms import ALGORITHM_NAMES, infra_dir
+from harness.algorithms import ALGORITHM_NAMES
 from harness.errors import SpecError
 from harness.faults.kinds import FAULT_KINDS, Fault, make_fault
+from harness.infra import infra_files, infra_path
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,11 @@ def scenario_path(name_or_path: str) -> Path:
     candidate = Path(name_or_path)
     if candidate.suffix == ".toml" or candidate.exists():
         return candidate
-    return infra_dir() / "scenarios" / f"{name_or_path}.toml"
+    return infra_path("scenarios", f"{name_or_path}.toml")
 
 
 def shipped_scenarios() -> list[str]:
-    return sorted(path.stem for path in (infra_dir() / "scenarios").glob("*.toml"))
+    return [path.stem for path in infra_files("scenarios", "*.toml")]
 
 
 def load_scenario(name_or_path: str) -> Scenario:

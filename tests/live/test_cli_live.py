@@ -2,17 +2,23 @@
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from harness.algorithms import infra_dir
+from harness.algorithms import ALGORITHMS, shipped_config
+from harness.balancers.nginx.access_log import read_access_log
+from harness.balancers.nginx.config import load_config as load_nginx_config
+from harness.cluster import Cluster
+from harness.infra import shipped_dir, shipped_locustfile
 from harness.processes import alive, wait_gone
 from harness.readiness import WaitStrategy
 from harness.results.store import new_run_dir
@@ -57,7 +63,7 @@ def journal_pids(results: Path) -> list[int]:
         (["--algo", "round_robin", "--rate", "0"], "--rate must be above 0"),
         (["--algo", "random", "--false-alarm-rate", "1"], "--false-alarm-rate must be above 0 and below 1, got 1"),
         (["--algo", "round_robin", "--balancer", "client", "--load-workers", "2"], "drop --load-workers"),
-        (["--balancer", "client", "--config", str(infra_dir() / "nginx" / "nginx-round-robin.conf")], "not a TOML"),
+        (["--balancer", "client", "--config", str(shipped_dir() / "nginx" / "nginx-round-robin.conf")], "not a TOML"),
         (["--runtime", "k8s", "--balancer", "haproxy"], "--runtime k8s runs the topology's nginx Deployment"),
         (["--runtime", "k8s", "--algo", "ip_hash"], "ip_hash cannot be judged through a port-forward"),
         (["--runtime", "k8s", "--algo", "weighted"], "no Kubernetes overlay for weighted"),
@@ -86,7 +92,7 @@ def test_ui_serves_on_loopback_unless_told_otherwise(tmp_path: Path) -> None:
 
 
 def test_locustfile_starts_its_own_cluster_and_stops_it(tmp_path: Path) -> None:
-    locustfile = infra_dir().parent / "locustfiles" / "balancer.py"
+    locustfile = shipped_locustfile()
     result = subprocess.run(
         [sys.executable, "-m", "locust", "-f", str(locustfile), "--algo", "round_robin", "--headless",
          "-u", "3", "-r", "3", "-t", "2s", "--lb-results-dir", str(tmp_path)],
@@ -101,11 +107,57 @@ def test_locustfile_starts_its_own_cluster_and_stops_it(tmp_path: Path) -> None:
 
 
 def test_locustfile_refuses_a_host_outside_loopback_unless_owned(tmp_path: Path) -> None:
-    locustfile = infra_dir().parent / "locustfiles" / "balancer.py"
+    locustfile = shipped_locustfile()
     command = [sys.executable, "-m", "locust", "-f", str(locustfile), "--host", "http://10.1.2.3:80", "--headless"]
     result = subprocess.run([*command, "-t", "1s"], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2, result.stderr
     assert "--host http://10.1.2.3:80 is outside 127.0.0.0/8: pass --i-own-this-host" in result.stderr
+
+
+# Locust logs this when its --run-time timer fires, before it stops the users.
+RUN_TIME_REACHED = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\] .*--run-time limit reached", re.MULTILINE)
+
+
+def load_window(access_log: Path, locust_log: str) -> tuple[float, int]:
+    """Seconds from the start of the first load request to the start of the last one begun
+    before Locust's run-time timer fired, as nginx logged them; and how many began after it.
+
+    Locust takes a moment to stop its users (0.2 s on a loaded machine), in which a user
+    whose response came in may begin one more request: that is the stop, not the load the
+    run time asks for. Requests are what count, not the process's time, which includes the
+    locustfile's imports and the cluster's start.
+    """
+    (stamp,) = RUN_TIME_REACHED.findall(locust_log)
+    fired = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()  # Locust logs local time
+    log = read_access_log(access_log)
+    load = log[log["uri"] == "/api/count"]  # not the cluster's /api/health probes
+    starts = load["msec"] - load["request_time"]
+    during = starts[starts <= fired]
+    after = int((starts > fired).sum())
+    return (float(during.max() - during.min()) if len(during) else 0.0), after  # 0: the timer fired first
+
+
+@pytest.mark.parametrize("target", ["--algo", "--host"])
+def test_locustfile_loads_for_the_run_time_it_is_given(tmp_path: Path, target: str) -> None:
+    # gevent's loop clock, stale after the locustfile's imports, made Locust's run-time timer
+    # fire early by the imports' time. With --algo, starting the cluster turns the loop and
+    # refreshes the clock; with --host nothing does.
+    command = [sys.executable, "-m", "locust", "-f", str(shipped_locustfile()), "--headless", "-u", "5", "-t", "3s"]
+    if target == "--algo":
+        result = subprocess.run([*command, "--algo", "round_robin", "--lb-results-dir", str(tmp_path)],
+                                capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+        (access_log,) = tmp_path.glob("*/access.log")
+    else:
+        with Cluster(load_nginx_config(shipped_config(ALGORITHMS["round_robin"])), tmp_path / "cluster") as cluster:
+            result = subprocess.run([*command, "--host", cluster.url],
+                                    capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+        access_log = tmp_path / "cluster" / "access.log"  # complete once nginx has stopped
+    assert result.returncode == 0, result.stderr
+    window, after = load_window(access_log, result.stderr)
+    assert abs(window - 3.0) <= 0.1, (
+        f"-t 3s: expected 3 s +- 0.1 s of load, observed {window:.3f} s "
+        f"(and {after} requests begun while Locust stopped); Locust's log:\n{result.stderr[-3000:]}"
+    )
 
 
 def journal_pids_flat(results: Path) -> list[int]:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.algorithms import infra_dir
 from harness.balancers.haproxy.access_log import read_access_log
 from harness.balancers.haproxy.balancer import HaproxyBalancer
 from harness.balancers.haproxy.config import load_config
 from harness.bench import BenchResult
 from harness.errors import ConfigError
+from harness.infra import shipped_dir
 from harness.load.probes import sequential
 from harness.processes import wait_gone
 from harness.pytest_plugin import verdict_report
@@ -34,7 +34,7 @@ def three(runtime: LocalProcessRuntime) -> list[Instance]:
 
 
 def test_round_robin_rotates_and_every_request_is_logged(tmp_path: Path, runtime: LocalProcessRuntime) -> None:
-    config = load_config(infra_dir() / "haproxy" / "haproxy-round-robin.cfg")
+    config = load_config(shipped_dir() / "haproxy" / "haproxy-round-robin.cfg")
     with HaproxyBalancer(config, tmp_path) as haproxy:
         haproxy.start(three(runtime))
         order = [response.instance for response in sequential(haproxy.url, 9)]
@@ -46,7 +46,7 @@ def test_round_robin_rotates_and_every_request_is_logged(tmp_path: Path, runtime
 
 def test_active_checks_mark_a_killed_server_down_and_up_again(tmp_path: Path, runtime: LocalProcessRuntime) -> None:
     # inter 500ms fall 2 rise 2: DOWN within fall x inter + inter, UP within rise x inter + inter.
-    config = load_config(infra_dir() / "haproxy" / "haproxy-health-checks.cfg")
+    config = load_config(shipped_dir() / "haproxy" / "haproxy-health-checks.cfg")
     with HaproxyBalancer(config, tmp_path) as haproxy:
         instances = three(runtime)
         haproxy.start(instances)
@@ -79,7 +79,7 @@ def test_a_config_haproxy_rejects_stops_with_its_message(tmp_path: Path, runtime
 
 
 def test_a_reload_adds_a_server_without_losing_a_request(tmp_path: Path, runtime: LocalProcessRuntime) -> None:
-    config = load_config(infra_dir() / "haproxy" / "haproxy-round-robin.cfg")
+    config = load_config(shipped_dir() / "haproxy" / "haproxy-round-robin.cfg")
     with HaproxyBalancer(config, tmp_path) as haproxy:
         instances = three(runtime)
         haproxy.start(instances)
@@ -90,7 +90,7 @@ def test_a_reload_adds_a_server_without_losing_a_request(tmp_path: Path, runtime
     assert seconds < 5, f"reload took {seconds:.2f} s"
 
 
-HEALTH = (infra_dir() / "haproxy" / "haproxy-health-checks.cfg").read_text()
+HEALTH = (shipped_dir() / "haproxy" / "haproxy-health-checks.cfg").read_text()
 KILL = 'duration = 5\nwarmup = 1\n[[faults]]\nat = 1.5\nkind = "kill"\ninstance = 2\nrollback_after = 1.5\n'
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.algorithms import infra_dir
 from harness.bench import BenchResult
+from harness.infra import shipped_dir
 from harness.pytest_plugin import verdict_report
 
 pytestmark = pytest.mark.lb
@@ -41,7 +41,7 @@ if (why := _can_make_namespaces()) is not None:
 
 def fast_probes(tmp_path: Path) -> Path:
     """The seed's Service, next to its Deployment with readiness probes every second, two failures."""
-    k8s = infra_dir() / "k8s"
+    k8s = shipped_dir() / "k8s"
     shutil.copy(k8s / "01-service-clusterip.yaml", tmp_path / "service.yaml")
     deployment = (k8s / "05-deployment-with-probes.yaml").read_text()
     fast = deployment.replace(
@@ -101,7 +101,7 @@ def test_a_killed_harness_leaves_no_namespace(tmp_path: Path) -> None:
 
 def test_ip_hash_claims_fail_on_a_service_without_session_affinity(lb_bench: Bench) -> None:
     result = lb_bench(
-        "ip_hash", balancer="kube-proxy", config=infra_dir() / "k8s" / "01-service-clusterip.yaml", duration=2
+        "ip_hash", balancer="kube-proxy", config=shipped_dir() / "k8s" / "01-service-clusterip.yaml", duration=2
     )
     sticky = next(v for v in result.results[0].verdicts if v.check == "each client sticks to one instance")
     assert sticky.passed is False, verdict_report(result)

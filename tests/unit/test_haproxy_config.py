@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 
-from harness.algorithms import infra_dir
 from harness.balancers.haproxy.config import (
     LOG_FORMAT,
     RenderSettings,
@@ -14,6 +13,7 @@ from harness.balancers.haproxy.config import (
     render,
 )
 from harness.errors import ConfigError
+from harness.infra import shipped_dir
 from harness.runtimes.base import Instance
 
 SHIPPED = {
@@ -33,11 +33,11 @@ def instances(service: str, count: int) -> list[Instance]:
 
 @pytest.mark.parametrize(("name", "algorithm"), sorted(SHIPPED.items()))
 def test_each_shipped_config_infers_its_algorithm(name: str, algorithm: str) -> None:
-    assert load_config(infra_dir() / "haproxy" / name).inferred_algorithm() == algorithm
+    assert load_config(shipped_dir() / "haproxy" / name).inferred_algorithm() == algorithm
 
 
 def test_servers_expand_per_instance_keeping_parameters(tmp_path: Path) -> None:
-    config = load_config(infra_dir() / "haproxy" / "haproxy-health-checks.cfg")
+    config = load_config(shipped_dir() / "haproxy" / "haproxy-health-checks.cfg")
     text = render(config, instances("api-gateway", 3), RenderSettings(tmp_path, "127.0.0.1:18000"))
     assert "    server api-gateway-2 127.0.1.2:8002 check\n" in text
     assert "    bind 127.0.0.1:18000\n" in text
@@ -47,7 +47,7 @@ def test_servers_expand_per_instance_keeping_parameters(tmp_path: Path) -> None:
 
 
 def test_weights_override(tmp_path: Path) -> None:
-    config = load_config(infra_dir() / "haproxy" / "haproxy-weighted.cfg")
+    config = load_config(shipped_dir() / "haproxy" / "haproxy-weighted.cfg")
     ones = [Instance("api-gateway-1", "api-gateway-1", "127.0.1.1", 8001, 9001, 1)]
     twos = [Instance("api-gateway-2", "api-gateway-2", "127.0.1.2", 8002, 9002, 2)]
     text = render(config, ones + twos, RenderSettings(tmp_path, "127.0.0.1:1", weights={"api-gateway-2": 5}))
@@ -66,8 +66,21 @@ def test_the_harness_owns_logs_daemon_and_sockets(tmp_path: Path) -> None:
     assert "option httplog" not in text and "bind 127.0.0.1:2" in text
 
 
+def test_an_owned_option_is_named_by_its_position_not_its_last_word(tmp_path: Path) -> None:
+    path = tmp_path / "h.cfg"
+    path.write_text(
+        "defaults\n    mode http\n    option httplog\n    option httplog clf\n    no option dontlognull\n"
+        "    option tcplog\n"
+        'backend b\n    option httpchk GET /api/health "httplog"\n    server app app:80 check\n'
+    )
+    text = render(load_config(path), instances("app", 1), RenderSettings(tmp_path, "127.0.0.1:2"))
+    options = [line.strip() for line in text.splitlines() if "option" in line.split()[:2]]
+    # Expected: only the health check is left; observed: every option line of the rendered config.
+    assert options == ["option httpchk GET /api/health httplog"], text
+
+
 def test_an_unknown_service_is_named(tmp_path: Path) -> None:
-    config = load_config(infra_dir() / "haproxy" / "haproxy-round-robin.cfg")
+    config = load_config(shipped_dir() / "haproxy" / "haproxy-round-robin.cfg")
     with pytest.raises(ConfigError, match="names service 'api-gateway', which has no instance"):
         render(config, instances("other", 1), RenderSettings(tmp_path, "127.0.0.1:1"))
 
@@ -92,7 +105,7 @@ def test_haproxy_times(text: str, seconds: float) -> None:
 
 
 def test_active_check_settings_come_from_defaults_backend_and_server(tmp_path: Path) -> None:
-    config = load_config(infra_dir() / "haproxy" / "haproxy-health-checks.cfg")
+    config = load_config(shipped_dir() / "haproxy" / "haproxy-health-checks.cfg")
     checks = active_checks(config)
     assert (checks.enabled, checks.inter, checks.fall, checks.rise, checks.redispatch) == (True, 0.5, 2, 2, True)
     assert checks.detect_within(unanswered=False) == 1.5 and checks.recover_within == 1.5
@@ -104,7 +117,7 @@ def test_active_check_settings_come_from_defaults_backend_and_server(tmp_path: P
     )
     checks = active_checks(load_config(path))
     assert (checks.inter, checks.fall, checks.rise, checks.redispatch) == (1.0, 4, 2, False)
-    assert not active_checks(load_config(infra_dir() / "haproxy" / "haproxy-round-robin.cfg")).enabled
+    assert not active_checks(load_config(shipped_dir() / "haproxy" / "haproxy-round-robin.cfg")).enabled
 
 
 def test_each_bind_gets_its_own_address_and_keeps_its_options(tmp_path: Path) -> None:

@@ -5,18 +5,18 @@ from pathlib import Path
 
 import pytest
 
-from harness.algorithms import infra_dir
+from harness.infra import shipped_dir
 from harness.k8s.lint import lint
 from harness.k8s.validate import validate
 
-K8S = infra_dir() / "k8s"
+K8S = shipped_dir() / "k8s"
 
 
 @pytest.fixture
 def copy(tmp_path: Path) -> Path:
     """The shipped tree with infra/nginx next to it, as the overlays expect."""
     shutil.copytree(K8S, tmp_path / "infra" / "k8s")
-    shutil.copytree(infra_dir() / "nginx", tmp_path / "infra" / "nginx")
+    shutil.copytree(shipped_dir() / "nginx", tmp_path / "infra" / "nginx")
     return tmp_path / "infra" / "k8s"
 
 

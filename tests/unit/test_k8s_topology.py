@@ -12,11 +12,11 @@ from harness.balancers.nginx.in_cluster import InClusterNginx, render_in_cluster
 from harness.errors import SpecError
 from harness.k8s.topology import (
     BALANCER_CONFIG,
-    OVERLAYS,
     RUNNING_CONFIG,
     fit_to_run,
     k8s_algorithms,
     overlay_for,
+    overlays_dir,
     render_overlay,
 )
 from harness.k8s.validate import validate_body
@@ -24,7 +24,7 @@ from harness.runtimes.base import InstanceSpec
 from harness.runtimes.kubernetes import KubernetesRuntime
 from tests.fake_cluster import FakeCluster
 
-INFRA_NGINX = OVERLAYS.parents[2] / "nginx"
+INFRA_NGINX = overlays_dir().parents[2] / "nginx"
 
 
 @pytest.mark.parametrize("algorithm", ["round_robin", "least_conn", "ip_hash", "health_checks", "random"])

@@ -291,7 +291,18 @@ def _after_global(lines: list[str]) -> int:
 
 
 def _owned(line: Sequence[str]) -> bool:
-    return line[0] in _OWNED or (line[0] in {"option", "no"} and len(line) > 1 and line[-1] in _OWNED_OPTIONS)
+    if line[0] in _OWNED:
+        return True
+    # An option is named by the word after `option` (or `no option`); later words are its
+    # arguments, which may be anything: `option httpchk GET /api/health "httplog"` is a health
+    # check to keep, while `option httplog clf` is a log option to replace.
+    if line[0] == "option":
+        name = line[1:2]
+    elif tuple(line[:2]) == ("no", "option"):
+        name = line[2:3]
+    else:
+        return False
+    return bool(name) and name[0] in _OWNED_OPTIONS
 
 
 def _global_lines(settings: RenderSettings) -> list[list[str]]:

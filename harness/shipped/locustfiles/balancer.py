@@ -20,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import gevent
 from locust import events
 from locust.runners import WorkerRunner
 
@@ -92,6 +93,17 @@ def start_cluster(environment: Any, **_: Any) -> None:
         expected = expected_shares(ALGORITHMS[name], config, cluster.instances, cluster.weights_by_instance)
         consoles.append(LiveBackends(cluster, expected))
         attach(environment, consoles[-1])
+
+
+# Registered after start_cluster, so it runs after the cluster is up: listeners run in order.
+@events.init.add_listener
+def refresh_loop_clock(**_: Any) -> None:
+    # gevent's loop reads the clock once per turn and counts a new timer from that reading.
+    # The imports above are seconds of CPU during which the loop does not turn, so Locust's
+    # --run-time timer, started right after this event, would count from a time that long
+    # gone and fire that much early: with --host, a 10 s run loaded 7.2 s and a 3 s run sent
+    # no request at all. Starting a cluster (--algo) happens to turn the loop; --host does not.
+    gevent.get_hub().loop.update_now()
 
 
 @events.request.add_listener

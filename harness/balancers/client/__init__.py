@@ -1,0 +1,1 @@
+"""Client-side balancing: the clients pick instances themselves, with no balancer process."""

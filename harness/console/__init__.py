@@ -1,0 +1,1 @@
+"""The Locust web UI's Backends console: live per-instance counts, health and faults."""
