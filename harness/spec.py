@@ -129,6 +129,9 @@ class BenchSpec:
         if not str(directory).isprintable():
             # The path goes into the balancer's config, whose parsers disagree on control characters.
             raise SpecError(f"results directory {str(directory)!r} holds control characters: choose another")
+        if "$" in str(directory):
+            # nginx reads `$` in a log path as a variable, quoted or not, and then refuses the config.
+            raise SpecError(f"results directory {directory} holds a $, which nginx reads as a variable: choose another")
         existing = next((p for p in (directory, *directory.parents) if p.exists()), None)
         if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
             raise SpecError(f"results directory {directory} is not writable")

@@ -23,6 +23,7 @@ from harness.topology import plan_instances
         ({"algorithms": ("round_robin",), "config": Path("/nonexistent.conf")}, "config file not found"),
         ({"algorithms": ("round_robin", "ip_hash"), "config": Path("/etc/hostname")}, "--config runs one config"),
         ({"algorithms": ("round_robin",), "results_dir": Path("/etc/hostname/results")}, "is not writable"),
+        ({"algorithms": ("round_robin",), "results_dir": Path("/tmp/a$host")}, "holds a [$], which nginx reads"),
     ],
 )
 def test_invalid_specs_say_what_is_wrong(options: dict[str, object], message: str) -> None:
