@@ -238,7 +238,8 @@ def _check_engine(probe: Probe) -> CheckResult:
         url, version = probe.docker_engine()
     except ToolMissingError as exc:
         return CheckResult(DOCKER_ENGINE, False, None, None, str(exc), None, "--runtime docker", False)
-    return CheckResult(DOCKER_ENGINE, True, version, url, "", None, "--runtime docker", False)
+    # The URL goes in the notes: as a path it would squeeze the table's other columns.
+    return CheckResult(DOCKER_ENGINE, True, version, None, f"answers at {url}", None, "--runtime docker", False)
 
 
 def run_checks(probe: Probe | None = None) -> list[CheckResult]:

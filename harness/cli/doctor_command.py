@@ -26,11 +26,11 @@ def print_checks(console: Console, results: Sequence[CheckResult], as_root: bool
         show_edge=False,
         pad_edge=False,
     )
-    table.add_column("part", overflow="fold")
+    table.add_column("part", overflow="fold", min_width=13)
     table.add_column("status", no_wrap=True)
     table.add_column("version", no_wrap=True)
     table.add_column("path", no_wrap=True)
-    table.add_column("needed for", overflow="fold")
+    table.add_column("needed for", overflow="fold", min_width=12)
     notes: list[str] = []
     for result in results:
         if result.found:

@@ -32,6 +32,7 @@ from harness.console.live import LiveBackends
 from harness.console.web import attach
 from harness.errors import HarnessError
 from harness.expectations import expected_shares
+from harness.infra import describe
 from harness.load.users import make_user_class
 from harness.net import is_loopback
 from harness.results.store import new_run_dir
@@ -88,6 +89,7 @@ def start_cluster(environment: Any, **_: Any) -> None:
         sys.exit(exc.exit_code)
     clusters.append(cluster)
     environment.host = cluster.url
+    print(describe())
     print(f"{name} on {config.balancer}: {cluster.url} over {len(cluster.instances)} instances")
     if environment.web_ui is not None:
         expected = expected_shares(ALGORITHMS[name], config, cluster.instances, cluster.weights_by_instance)
