@@ -1,7 +1,7 @@
 # Two commands on a fresh Debian machine:
 #   make bench   sets everything up, then runs `harness bench --algo all`
 #   make test    sets everything up, then runs lint, types and the whole test suite
-# Everything else a user needs is in README.md.
+# Everything else a user needs is in docs/ (README.md links every page).
 
 VENV      ?= .venv
 PYTHON    ?= python3
@@ -40,7 +40,7 @@ system-packages:
 			printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee /usr/sbin/policy-rc.d >/dev/null; \
 			$(SUDO) chmod +x /usr/sbin/policy-rc.d; added_policy=1; \
 		fi; \
-		{ $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; } \
+		{ $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } \
 			>"$$log" 2>&1; \
 		status=$$?; \
 		[ -n "$$added_policy" ] && $(SUDO) rm -f /usr/sbin/policy-rc.d; \

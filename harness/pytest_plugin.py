@@ -34,6 +34,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,8 @@ _SETTINGS = {
     ),
 }
 MISSING_CHOICES = ("error", "skip")
+# A marked test's bench: far above any run's length, so that only a hung child reaches it.
+CHILD_TIMEOUT = 1800
 
 # The marker's arguments and the `harness bench` options they become.
 MARKER_OPTIONS = {
@@ -172,7 +175,7 @@ def missing_balancer(balancer: str) -> str | None:
     sudo = "" if os.geteuid() == 0 else "sudo "
     install = f"{sudo}apt-get install -y {package}"
     variable = f"HARNESS_{command.upper()}"  # the balancers' own override of where the binary is
-    chosen = os.environ.get(variable)
+    chosen = os.environ.get(variable) if command in {"nginx", "haproxy"} else None
     if chosen:
         if Path(chosen).is_file() and os.access(chosen, os.X_OK):
             return None
@@ -239,10 +242,13 @@ _RESULT_KEY = pytest.StashKey[LiveResult]()
 def _bench_arguments(item: pytest.Item, options: dict[str, Any], settings: LiveSettings, results: Path) -> list[str]:
     unknown = sorted(set(options) - set(MARKER_OPTIONS))
     if unknown:
-        raise pytest.UsageError(
-            f"{item.nodeid}: unknown lb marker argument {', '.join(unknown)}; known: {', '.join(MARKER_OPTIONS)}"
+        pytest.fail(
+            f"{item.nodeid}: unknown lb marker argument {', '.join(unknown)}; known: {', '.join(MARKER_OPTIONS)}",
+            pytrace=False,
         )
-    options = {"duration": settings.duration, "users": settings.users, **options}
+    # None is "the default", as in the signature: the plugin's settings, not the command's.
+    given = {name: value for name, value in options.items() if value is not None}
+    options = {"duration": settings.duration, "users": settings.users, **given}
     arguments = ["bench", "--results-dir", str(results), "--false-alarm-rate", str(settings.false_alarm_rate)]
     for name, value in options.items():
         if value is None or value is False:
@@ -293,23 +299,29 @@ def _live_marker(item: pytest.Item) -> pytest.Mark | None:
     return marker if marker is not None and (marker.kwargs or marker.args) else None
 
 
-@pytest.hookimpl(tryfirst=True)  # before fixtures are set up, so that lb_result finds the bench
+# Not tryfirst: pytest's skip marks are, and run first; a plugin's plain hook still runs before
+# pytest's own, which sets up the fixtures, so lb_result finds the bench.
 def pytest_runtest_setup(item: pytest.Item) -> None:
     marker = _live_marker(item)
     if marker is None:
         return
     if marker.args:
-        raise pytest.UsageError(f"{item.nodeid}: the lb marker takes keyword arguments only: {MARKER_SIGNATURE}")
+        pytest.fail(f"{item.nodeid}: the lb marker takes keyword arguments only: {MARKER_SIGNATURE}", pytrace=False)
     settings = _live_settings(item.config, _results_root(item))
     reason = missing_balancer(str(marker.kwargs.get("balancer", "nginx")))
     if reason is not None:
         _skip_or_fail(reason, settings)
-    results = settings.results_dir / _safe_name(item.nodeid)
-    results.mkdir(parents=True, exist_ok=True)
+    settings.results_dir.mkdir(parents=True, exist_ok=True)
+    # A folder of this run's own: a kept --lb-results-dir holds earlier sessions' runs too.
+    results = Path(tempfile.mkdtemp(prefix=f"{_safe_name(item.nodeid)}-", dir=settings.results_dir))
     arguments = _bench_arguments(item, dict(marker.kwargs), settings, results)
     command = [sys.executable, "-m", "harness.cli.main", *arguments]
     # The child is the CLI users run; its exit code 1 is a failing verdict, read from the run directory.
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=CHILD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"harness {' '.join(arguments)} did not finish in {CHILD_TIMEOUT} s", pytrace=False)
+    item.add_report_section("setup", "harness bench", done.stdout + done.stderr)
     if done.returncode not in (0, 1) or not list(results.glob("*/summary.json")):
         last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or [f"exit code {done.returncode}"]
         pytest.fail(f"harness {' '.join(arguments)} did not run: {last[0]}", pytrace=False)
@@ -339,7 +351,7 @@ def lb_result(request: pytest.FixtureRequest) -> LiveResult:
     """The bench of the test's ``@pytest.mark.lb(...)``: its run directory and every verdict."""
     result: LiveResult | None = request.node.stash.get(_RESULT_KEY, None)
     if result is None:
-        raise pytest.UsageError(f"{request.node.nodeid}: lb_result needs @pytest.mark.lb(...) with arguments")
+        pytest.fail(f"{request.node.nodeid}: lb_result needs @pytest.mark.lb(...) with arguments", pytrace=False)
     return result
 
 

@@ -157,9 +157,18 @@ def _add_load_options(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument(
         "--scenario",
-        help=f"faults on a timeline: a shipped scenario ({', '.join(shipped_scenarios())}) "
+        help=f"faults on a timeline: a shipped scenario ({_scenario_names()}) "
         "or a path to a scenario file; its duration replaces --duration",
     )
+
+
+def _scenario_names() -> str:
+    # The help is built before the options are read: a bad $HARNESS_INFRA_DIR is refused in
+    # one line by the command itself, not by its help text.
+    try:
+        return ", ".join(shipped_scenarios())
+    except SpecError:
+        return "see the infra folder's scenarios"
 
 
 def _add_cluster_options(command: argparse.ArgumentParser, algo_default: str) -> None:

@@ -128,3 +128,21 @@ def test_an_executable_override_counts_as_installed_and_client_side_needs_nothin
 
 def test_the_plugins_false_alarm_default_is_the_librarys() -> None:
     assert float(DEFAULT_FALSE_ALARM_RATE) == FALSE_ALARM_RATE, (DEFAULT_FALSE_ALARM_RATE, FALSE_ALARM_RATE)
+
+
+def test_a_skip_mark_wins_over_the_bench(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    # With no nginx the bench would error: a skipped test must not get that far.
+    monkeypatch.setenv("HARNESS_NGINX", "/nonexistent/nginx")
+    pytester.makepyfile(
+        """
+import pytest
+
+@pytest.mark.skip(reason="not today")
+@pytest.mark.lb(algo="round_robin")
+def test_live(lb_result):
+    pass
+"""
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*SKIPPED*not today*"])
