@@ -102,6 +102,20 @@ ALGORITHMS: dict[str, Algorithm] = {
             kube_proxy_config_file="01-service-clusterip.yaml",
         ),
         Algorithm(
+            "hash",
+            "nginx-hash.conf",
+            "requests with one key reach one instance whatever client sends them (consistent: removing an "
+            "instance moves only its keys)",
+            spread=None,
+            exact_order=False,
+            sticky=False,
+            avoids_busy=False,
+            unshipped_because={
+                balancer: "no shipped config hashes a request key on it yet; pass --config with your own"
+                for balancer in ("haproxy", "client", "kube-proxy")
+            },
+        ),
+        Algorithm(
             "random",
             "nginx-random.conf",
             "each request goes to an instance picked at random",

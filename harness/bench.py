@@ -36,8 +36,9 @@ def resolve_configs(spec: BenchSpec, scenario: Scenario | None = None) -> list[t
     """
     default = scenario.algorithm if scenario is not None else None
     if spec.config is not None:
-        config = load_balancer_config(spec.balancer, spec.config)
-        algorithm = spec.algorithms[0] if spec.algorithms else default or config.inferred_algorithm()
+        config = load_balancer_config(spec.balancer, spec.config, spec.upstream, spec.route)
+        claimed = claims_config(spec) or config
+        algorithm = spec.algorithms[0] if spec.algorithms else default or claimed.inferred_algorithm()
         if algorithm not in ALGORITHMS:
             raise SpecError(f"{spec.config} uses `{algorithm}`; pass --algo to say which behaviour to check")
         return [(algorithm, config)]
@@ -47,6 +48,13 @@ def resolve_configs(spec: BenchSpec, scenario: Scenario | None = None) -> list[t
     return [
         (name, load_balancer_config(spec.balancer, shipped_config(ALGORITHMS[name], spec.balancer))) for name in names
     ]
+
+
+def claims_config(spec: BenchSpec) -> BalancerConfig | None:
+    """The config named by --claims-from, whose claims the run's config is held to; None without it."""
+    if spec.claims_from is None:
+        return None
+    return load_balancer_config(spec.balancer, spec.claims_from, spec.upstream)
 
 
 def bench(spec: BenchSpec, reporter: Reporter | None = None) -> BenchResult:
@@ -62,6 +70,7 @@ def bench(spec: BenchSpec, reporter: Reporter | None = None) -> BenchResult:
     check_reachable(spec.runtime, spec.k8s_context)
     scenario = load_scenario(spec.scenario) if spec.scenario else None
     plan = resolve_configs(spec, scenario)
+    claimed = claims_config(spec)
     label = plan[0][0] if len(plan) == 1 else "all"
     if spec.balancer != "nginx":
         label = f"{spec.balancer}-{label}"
@@ -71,7 +80,8 @@ def bench(spec: BenchSpec, reporter: Reporter | None = None) -> BenchResult:
     results: list[AlgorithmResult] = []
     try:
         for name, config in plan:
-            run = AlgorithmRun(spec, ALGORITHMS[name], config, run_dir / name, reporter, scenario)
+            claims = claimed.server_claims() if claimed is not None else None
+            run = AlgorithmRun(spec, ALGORITHMS[name], config, run_dir / name, reporter, scenario, claims)
             results.append(run.execute())
             _write_summary(run_dir, results, complete=len(results) == len(plan))
     except BaseException as exc:

@@ -21,7 +21,7 @@ from harness.load.route import Route
 from harness.results.store import Journal
 from harness.runtimes.base import Instance, Runtime
 from harness.runtimes.local import LocalProcessRuntime
-from harness.topology import plan_instances, weights_for
+from harness.topology import plan_instances, plan_side_instances, weights_for
 
 
 class Cluster:
@@ -40,6 +40,7 @@ class Cluster:
         self.config = config
         self.specs = plan_instances(config.services, backends)
         self.weights_by_instance = weights_for(self.specs, weights)
+        self.specs += plan_side_instances(config.side_services, len(self.specs))
         self.run_dir = run_dir
         self.journal = journal or Journal(run_dir / "journal.jsonl")
         # Local processes unless the caller brings another runtime (a fake one in unit tests).
@@ -59,6 +60,12 @@ class Cluster:
         self.timings: dict[str, float] = {}
 
     @property
+    def instances_under_test(self) -> list[Instance]:
+        """The running instances of the group the run judges (not those of the config's other upstreams)."""
+        services = set(self.config.services)
+        return [instance for instance in self.instances if instance.service in services]
+
+    @property
     def url(self) -> str:
         return self.balancer.url
 
@@ -75,7 +82,7 @@ class Cluster:
         self.timings["instances_ready_s"] = time.monotonic() - started
         self.balancer.start(self.instances)
         self.journal.record("balancer", pids=[self.balancer.pid], url=self.balancer.url)
-        probes.serve_through(self.balancer.route, self.instances)
+        probes.answers_through(self.balancer.route, self.instances)
         self.timings["bring_up_s"] = time.monotonic() - started
         return self
 

@@ -23,6 +23,10 @@ def tail(path: Path, lines: int = 5) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+class StillWaiting(Exception):
+    """Raised by a probe to say what it saw instead of what it awaits; the timeout message quotes it."""
+
+
 @dataclass
 class WaitStrategy:
     """Polls ``probe`` until it returns a value that is not None.
@@ -42,6 +46,8 @@ class WaitStrategy:
         while True:
             try:
                 result = probe()
+            except StillWaiting as exc:
+                self.last_seen = str(exc)
             except self.not_yet as exc:
                 self.last_seen = f"{type(exc).__name__}: {exc}"
             else:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from harness.algorithms import Algorithm
 from harness.balancers import factory
-from harness.balancers.base import BalancerConfig
+from harness.balancers.base import BalancerConfig, ServerClaims
 from harness.balancers.client.config import ClientConfig
 from harness.balancers.haproxy.access_log import read_access_log as read_haproxy_log
 from harness.balancers.haproxy.balancer import HaproxyBalancer
@@ -59,6 +59,7 @@ from harness.runtimes.base import Instance
 from harness.runtimes.factory import runtime_for
 from harness.scenarios.model import Scenario
 from harness.scenarios.timeline import Timeline
+from harness.server_claims import ServerClaimChecks
 from harness.spec import BenchSpec
 
 SEQUENTIAL_CYCLES = 4  # periods of the pick order checked request by request
@@ -102,6 +103,7 @@ class AlgorithmResult:
     locust_request_count: int = 0
     failover: list[FailoverRow] = field(default_factory=list)
     load_model: dict[str, Any] = field(default_factory=dict)  # closed (Locust users) or open (a fixed rate)
+    notes: list[str] = field(default_factory=list)  # what the run read in the config, where its load went
 
     @property
     def passed(self) -> bool:
@@ -119,7 +121,10 @@ class AlgorithmRun:
         run_dir: Path,
         reporter: Reporter | None = None,
         scenario: Scenario | None = None,
+        server_claims: ServerClaims | None = None,
     ) -> None:
+        """``server_claims``: what the servers must do, when it comes from another config than the
+        one that runs (``--claims-from``); by default the running config's own."""
         self.spec = spec
         self.algorithm = algorithm
         self.config = config
@@ -138,6 +143,8 @@ class AlgorithmRun:
         self.load_model: dict[str, Any] = {}
         self._wrk_counts: dict[str, int] | None = None
         self._records_so_far: Callable[[], pd.DataFrame] = empty_frame
+        self.notes: list[str] = []
+        self.server_claims = server_claims or config.server_claims()
 
     def execute(self) -> AlgorithmResult:
         """Brings the cluster up, measures, tears it down; returns the verdicts and numbers.
@@ -192,13 +199,14 @@ class AlgorithmRun:
         name = self.algorithm.name
         failover: list[FailoverRow] = []
         with cluster:
-            instances = cluster.instances
+            instances = cluster.instances_under_test
             timings = dict(cluster.timings)
+            self.notes = self._config_notes(cluster)
             # A balancer in a cluster says its own version; a local one is looked up by binary.
             in_cluster_version = getattr(cluster.balancer, "version", None)
             self._balancer_version = in_cluster_version() if in_cluster_version else None
             if self.scenario is None:
-                verdicts, frame, locust_count = self._measure(cluster.route, instances, timings)
+                verdicts, frame, locust_count = self._measure(cluster, instances, timings)
             else:
                 frame, locust_count, timeline, load_start = self._run_scenario(cluster, self.scenario, timings)
         if self.scenario is not None:
@@ -217,6 +225,7 @@ class AlgorithmRun:
             locust_request_count=locust_count,
             failover=failover,
             load_model=self.load_model,
+            notes=self.notes,
         )
         self._write(result)
         return result
@@ -258,11 +267,19 @@ class AlgorithmRun:
         return frame, count
 
     def _measure(
-        self, route: Route, instances: list[Instance], timings: dict[str, float]
+        self, cluster: Cluster, instances: list[Instance], timings: dict[str, float]
     ) -> tuple[list[Verdict], pd.DataFrame, int]:
-        """Steady state: the probes, then load, then the algorithm's claims on what was recorded."""
+        """Steady state: the probes, then load, then the algorithm's and the servers' claims on
+        what was recorded."""
         name = self.algorithm.name
-        verdicts: list[Verdict] = []
+        route = cluster.route
+        verdicts: list[Verdict] = list(cluster.balancer.listen_checks())
+        servers = ServerClaimChecks(
+            self.server_claims, self.config, self.workers, self._zone, self.algorithm.avoids_busy
+        )
+        started = time.monotonic()
+        verdicts += servers.before_load(cluster, instances, lambda text: self.reporter.phase(name, text))
+        timings["server_probes_s"] = time.monotonic() - started
         if self.algorithm.exact_order:
             self.reporter.phase(name, "sequential requests")
             verdicts.append(self._exact_order(route, instances))
@@ -284,6 +301,7 @@ class AlgorithmRun:
             return verdicts + wrk_verdicts, frame, count
         frame, locust_count = self._load(route, self.spec.duration, timings)
         verdicts.append(no_client_errors(frame))
+        verdicts += servers.after_load(frame, instances)
         expected = self._expected_shares(instances)
         if expected is not None:
             counts = counts_of(frame.loc[frame["instance"] != "", "instance"].tolist())
@@ -311,7 +329,9 @@ class AlgorithmRun:
             self.algorithm.name, f"load: wrk, {self.spec.users} connections for {self.spec.duration:g} s"
         )
         started = time.monotonic()
-        wrk = run_wrk(route.url, "/api/count", self.spec.users, self.spec.duration)
+        wrk = run_wrk(
+            route.url, route.path_for("/api/count"), self.spec.users, self.spec.duration, headers=route.headers
+        )
         timings["load_s"] = time.monotonic() - started
         self._wrk_counts = dict(wrk.per_instance)
         self.load_model = {
@@ -427,6 +447,18 @@ class AlgorithmRun:
             verdicts += active_fault_verdicts(row, record, checks, timeline.scenario.method)
         return verdicts, rows
 
+    def _config_notes(self, cluster: Cluster) -> list[str]:
+        """What the run read in the user's config and where its load goes, for the top of the output."""
+        notes = [self.config.claims()] if self.config.claims() else []
+        notes.append(f"load on {cluster.route.description}")
+        rewrites = self.run_dir / "rewrites.txt"
+        if rewrites.exists():
+            changed = len(rewrites.read_text().splitlines())
+            if changed:
+                what = "directive" if changed == 1 else "directives"
+                notes.append(f"{changed} {what} of the config changed for the run (each with its line): {rewrites}")
+        return notes
+
     def _peer_weights(self, instances: list[Instance]) -> list[tuple[str, int]]:
         return peer_weights(self.config, instances, self.weights_by_instance)
 
@@ -491,6 +523,7 @@ class AlgorithmRun:
             timings=dict(cluster.timings),
             locust_request_count=len(frame),
             load_model=self.load_model,
+            notes=self.notes,
         )
         reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
         write_requests(frame, self.run_dir / "requests.csv")

@@ -45,6 +45,9 @@ class BenchSpec:
     driver: str = "locust"  # or "wrk": capacity numbers, counts per instance, no per-request records
     rate: float | None = None  # requests per second of an open-model load instead of Locust's closed model
     false_alarm_rate: float = FALSE_ALARM_RATE  # each statistical check's chance of failing a correct config
+    upstream: str | None = None  # nginx: the upstream under test; None: the one the route reaches
+    route: str | None = None  # nginx: HOST/PATH the load takes; None: `/` of the default server
+    claims_from: Path | None = None  # a config whose claims the run's config must keep (a changed config's check)
 
     def validate(self) -> BenchSpec:
         """Returns self; raises SpecError naming the first option that cannot work."""
@@ -103,6 +106,12 @@ class BenchSpec:
             raise SpecError(f"--spawn-rate must be above 0, got {self.spawn_rate:g}")
         if self.config is not None and not self.config.is_file():
             raise SpecError(f"config file not found: {self.config}")
+        if (self.upstream or self.route or self.claims_from) and self.config is None:
+            raise SpecError("--upstream, --route and --claims-from read your own config: give it with --config")
+        if (self.upstream or self.route) and self.balancer != "nginx":
+            raise SpecError(f"--upstream and --route choose among nginx's upstreams and servers, not {self.balancer}'s")
+        if self.claims_from is not None and not self.claims_from.is_file():
+            raise SpecError(f"--claims-from: config file not found: {self.claims_from}")
         self._check_results_dir()
         return self
 

@@ -47,3 +47,11 @@ def plan_instances(services: Sequence[str], backends: int | None) -> list[Instan
                 name = service if per_service == 1 else f"{service}.{number}"
             specs.append(InstanceSpec(name=name, service=service, host=instance_host(len(specs))))
     return specs
+
+
+def plan_side_instances(services: Sequence[str], already: int) -> list[InstanceSpec]:
+    """One instance for each service outside the group under test, after the ``already`` planned ones."""
+    return [
+        InstanceSpec(name=service, service=service, host=instance_host(already + index))
+        for index, service in enumerate(services)
+    ]

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from harness.backends import INSTANCE_HEADER
+from harness.backends import INSTANCE_HEADER, PATH_HEADER
 from harness.backends.behaviour import InstanceMode, KnobError, parse_duration_ms, pick_delay_ms, pick_status
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -80,12 +80,15 @@ async def _behaviour(request: web.Request, handler: Handler) -> web.StreamRespon
             await asyncio.sleep(delay_ms / 1000.0)
         state.served += 1
         mode = state.mode
-        if mode.fail_rate > 0 and request.path != "/api/health" and state.rng.random() < mode.fail_rate:
+        if mode.fail_rate > 0 and not request.path.endswith("/health") and state.rng.random() < mode.fail_rate:
             return _json(state, {"error": "failing on purpose"}, status=mode.fail_status)
         if status != 200:
             return _json(state, {"status": status}, status=status)
         try:
-            return await handler(request)
+            response = await handler(request)
+            # The path as it arrived: a balancer that rewrites URIs (proxy_pass http://app/) shows here.
+            response.headers[PATH_HEADER] = request.path
+            return response
         except KnobError as exc:  # a handler's own parameter (ms=) that cannot be understood
             return _json(state, {"error": str(exc)}, status=400)
     finally:
@@ -142,7 +145,18 @@ def make_service_app(state: InstanceState) -> web.Application:
     # POST on the same endpoints: nginx does not retry a non-idempotent request it has sent.
     app.router.add_post("/api/count", count)
     app.router.add_post("/api/slow", slow)
+    # Any other path (a location's prefix, a URI the balancer rewrote) reaches the endpoint its last
+    # segment names, and the counter otherwise: a user's routes all reach an instance.
+    app.router.add_route("*", "/{tail:.*}", by_last_segment)
     return app
+
+
+_BY_LAST_SEGMENT: dict[str, Handler] = {"health": health, "count": count, "cpu-bound": cpu_bound, "slow": slow}
+
+
+async def by_last_segment(request: web.Request) -> web.StreamResponse:
+    handler = _BY_LAST_SEGMENT.get(request.path.rstrip("/").rsplit("/", 1)[-1], count)
+    return await handler(request)
 
 
 async def control_state(request: web.Request) -> web.Response:

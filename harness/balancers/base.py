@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from harness.checks.verdict import Verdict
 from harness.load.route import Route
 from harness.runtimes.base import Instance
 
@@ -18,6 +19,24 @@ class Peer:
     service: str
     weight: int
     serves: bool  # False for backup, down or disabled servers: they take no traffic while others live
+    role: str = "primary"  # "backup" (takes over when every primary is down) or "down" (never used)
+
+
+@dataclass(frozen=True)
+class ServerClaims:
+    """What a config's server parameters claim beyond its algorithm, each checked in a run.
+
+    Services are named as in the config; every instance of a service inherits its line's claims.
+    """
+
+    where: str = ""  # the group's file and line, for verdicts
+    down: tuple[str, ...] = ()  # never get a request
+    backup: tuple[str, ...] = ()  # get nothing while a primary serves
+    max_conns: tuple[tuple[str, int], ...] = ()  # never more than N requests in flight at one instance
+    hash_key: str | None = None  # one key, one instance, whatever client sends it
+    consistent: bool = False  # removing an instance moves only the keys it held
+    shared_counts: bool = False  # the workers share counts (nginx's zone), so limits hold for all together
+    avoids_busy: bool = False  # new requests avoid an instance holding a long one (random two least_conn)
 
 
 class BalancerConfig(Protocol):
@@ -33,6 +52,19 @@ class BalancerConfig(Protocol):
 
     def inferred_algorithm(self) -> str:
         """The algorithm the config asks for, named as ``harness bench --algo`` names it."""
+        ...
+
+    @property
+    def side_services(self) -> list[str]:
+        """Services of the config outside the group under test: one instance each, so their routes answer."""
+        ...
+
+    def claims(self) -> str:
+        """What the group under test asks for, in one line with where it is written; empty when obvious."""
+        ...
+
+    def server_claims(self) -> ServerClaims:
+        """The claims of the group's server parameters (backup, down, max_conns, hash key)."""
         ...
 
     def peers(self) -> list[Peer]:
@@ -86,4 +118,8 @@ class Balancer(Protocol):
 
     def stop(self) -> None:
         """Stops the balancer; safe to call twice."""
+        ...
+
+    def listen_checks(self) -> list[Verdict]:
+        """Checks of the config's other listens (a server that only redirects answers its redirect)."""
         ...

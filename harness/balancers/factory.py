@@ -17,10 +17,15 @@ from harness.balancers.process import BalancerContainer
 from harness.errors import SpecError
 
 
-def load_balancer_config(balancer: str, path: Path) -> BalancerConfig:
-    """Parses ``path`` as a config of ``balancer``; ConfigError when it cannot."""
+def load_balancer_config(
+    balancer: str, path: Path, upstream: str | None = None, route: str | None = None
+) -> BalancerConfig:
+    """Parses ``path`` as a config of ``balancer``; ConfigError when it cannot.
+
+    ``upstream`` and ``route`` (nginx) choose the group under test and the way the load reaches it.
+    """
     if balancer == "nginx":
-        return nginx_config.load_config(path)
+        return nginx_config.load_config(path, upstream=upstream, route=route)
     if balancer == "haproxy":
         return haproxy_config.load_config(path)
     if balancer == "client":

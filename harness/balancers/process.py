@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import IO, Protocol, Self
 
+from harness.checks.verdict import Verdict
 from harness.errors import StartupError
 from harness.load.route import FixedRoute
 from harness.net import LOOPBACK
@@ -50,6 +51,10 @@ class BalancerProcess:
     def route(self) -> FixedRoute:
         """Every client request goes to the balancer's address."""
         return FixedRoute(self.url)
+
+    def listen_checks(self) -> list[Verdict]:
+        """Checks of the config's other listens; none unless the balancer knows some."""
+        return []
 
     @property
     def access_log(self) -> Path:

@@ -184,6 +184,15 @@ def _add_cluster_options(command: argparse.ArgumentParser, algo_default: str) ->
         type=Path,
         help="your own config for --balancer (nginx.conf, haproxy.cfg or client-side TOML); its servers name services",
     )
+    command.add_argument("--upstream", help="nginx: the upstream under test (default: the one `/` reaches)")
+    command.add_argument(
+        "--route", help="nginx: HOST/PATH the load takes, e.g. api.example.com/v1/ (default: `/` of the default server)"
+    )
+    command.add_argument(
+        "--claims-from",
+        type=Path,
+        help="hold --config to the claims of this config (e.g. the one in production before your change)",
+    )
     command.add_argument("--backends", type=int, help="instances to start (default 3, or one per service)")
     command.add_argument("--workers", type=int, help="nginx worker_processes (default: the config's, else 1)")
     command.add_argument("--zone", action="store_true", help="add a shared memory zone to the upstream")
@@ -244,6 +253,9 @@ def spec_from_args(args: argparse.Namespace) -> BenchSpec:
         docker_base=args.docker_base,
         k8s_context=args.k8s_context,
         k8s_image=args.k8s_image,
+        upstream=args.upstream,
+        route=args.route,
+        claims_from=args.claims_from,
     )
 
 

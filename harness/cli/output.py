@@ -63,6 +63,8 @@ def print_result(console: Console, result: AlgorithmResult) -> None:
     for row in result.rows:
         expected = "-" if row.expected_share is None else f"{row.expected_share:.1%}"
         table.add_row(row.instance, row.address, str(row.requests), f"{row.share:.1%}", expected)
+    for note in result.notes:
+        console.print(f"  {note}", highlight=False, soft_wrap=True)
     console.print(table)
     if result.load_model.get("model") == "open":
         model = result.load_model

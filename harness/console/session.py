@@ -66,7 +66,9 @@ class ConsoleSession:
         route = self.cluster.route
         user_class: type[User]
         if isinstance(route, FixedRoute):
-            user_class = make_user_class(route.url)
+            user_class = make_user_class(
+                route.url, route.path_for("/api/count"), headers=route.headers, ca_file=route.ca_file
+            )
             environment = Environment(user_classes=[user_class], host=route.url)
         else:
             user_class = make_client_side_user_class(route)
@@ -80,7 +82,7 @@ class ConsoleSession:
             runner: Any = environment.create_master_runner(LOOPBACK, free_port())
             self._workers = Workers(runner, self.live.add_records, self.spec.load_workers, self.run_dir)
             assert isinstance(route, FixedRoute)  # the spec refuses workers for client-side balancing
-            self._workers.start(route.url, "/api/count", "GET")
+            self._workers.start(route.url, route.path_for("/api/count"), "GET", route.host, route.ca_file)
             self.journal.record("load workers", pids=self._workers.pids)
         else:
             environment.create_local_runner()

@@ -60,14 +60,15 @@ class Workers:
     def pids(self) -> list[int]:
         return [process.pid for process in self._processes]
 
-    def start(self, url: str, path: str, method: str) -> None:
-        """Starts the workers and returns once all of them have connected."""
+    def start(self, url: str, path: str, method: str, host: str | None = None, ca_file: Path | None = None) -> None:
+        """Starts the workers and returns once all of them have connected; ``host`` is the Host header."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for index in range(self.count):
             argv = [
                 sys.executable, "-m", "harness.load.distributed",
                 "--master-port", str(self.runner.master_bind_port), "--url", url, "--path", path,
                 "--method", method, "--first-client", str((index + 1) * CLIENTS_PER_WORKER),
+                *(["--host-header", host] if host else []), *(["--ca-file", str(ca_file)] if ca_file else []),
             ]  # fmt: skip
             self._processes.append(spawn(argv, self.log_dir / f"load-worker-{index + 1}.log"))
         WaitStrategy(f"{self.count} Locust workers to connect", timeout=30.0, interval=0.05).wait(
@@ -95,8 +96,13 @@ def _worker(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--path", default="/api/count")
     parser.add_argument("--method", default="GET")
     parser.add_argument("--first-client", type=int, default=0)
+    parser.add_argument("--host-header")
+    parser.add_argument("--ca-file", type=Path)
     args = parser.parse_args(argv)
-    user_class = make_user_class(args.url, args.path, first_client=args.first_client, method=args.method)
+    user_class = make_user_class(
+        args.url, args.path, first_client=args.first_client, method=args.method,
+        headers={"Host": args.host_header} if args.host_header else None, ca_file=args.ca_file,
+    )  # fmt: skip
     environment = Environment(user_classes=[user_class], host=args.url)
     recorder = RequestRecorder()
     environment.events.request.add_listener(recorder.on_request)  # type: ignore[no-untyped-call]

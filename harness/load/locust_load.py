@@ -66,8 +66,9 @@ class LocustLoad:
         user_class: type[User]
         if isinstance(self.route, FixedRoute):
             user_class = make_user_class(
-                self.route.url, self.settings.path, method=self.settings.method,
-                new_connections=self.settings.new_connections,
+                self.route.url, self.route.path_for(self.settings.path), method=self.settings.method,
+                new_connections=self.settings.new_connections, headers=self.route.headers,
+                ca_file=self.route.ca_file,
             )  # fmt: skip
             environment = Environment(user_classes=[user_class], host=self.route.url)
         else:
@@ -88,7 +89,11 @@ class LocustLoad:
             runner = environment.create_local_runner()
         try:
             if workers is not None:
-                workers.start(url, self.settings.path, self.settings.method)
+                assert isinstance(self.route, FixedRoute)
+                workers.start(
+                    url, self.route.path_for(self.settings.path), self.settings.method, self.route.host,
+                    self.route.ca_file,
+                )  # fmt: skip
                 if self.on_workers is not None:
                     self.on_workers(workers.pids)
             started = time.monotonic()

@@ -23,7 +23,7 @@ import pandas as pd
 
 from harness.backends import INSTANCE_HEADER
 from harness.load.records import COLUMNS
-from harness.load.route import Answer, Route
+from harness.load.route import Answer, FixedRoute, Route
 from harness.load.users import SourceBoundClientPool, pooled_request
 from harness.net import client_address
 
@@ -46,12 +46,18 @@ class OpenModelLoad:
         self.rows: list[dict[str, Any]] = []
         self.late = 0  # requests that found no free slot when they were due
         self.request_count = 0
+        # Through a balancer's route, its location, Host and CA; a client-side route takes the path as it is.
+        fixed = route if isinstance(route, FixedRoute) else None
+        self._path = fixed.path_for(settings.path) if fixed else settings.path
+        self._headers = fixed.headers if fixed else {}
+        tls = {"ssl_options": {"ca_certs": str(fixed.ca_file)}} if fixed and fixed.ca_file else {}
         self._pools = [
             SourceBoundClientPool(
                 client_address(index),
                 connection_timeout=getattr(route, "connect_timeout", settings.timeout),
                 network_timeout=getattr(route, "read_timeout", settings.timeout),
                 concurrency=settings.max_in_flight,
+                **tls,
             )
             for index in range(settings.clients)
         ]
@@ -64,9 +70,9 @@ class OpenModelLoad:
         try:
             answer = self.route.send(
                 self.settings.method,
-                self.settings.path,
+                self._path,
                 client_address(client),
-                lambda url: pooled_request(pool, url, self.settings.method, self.settings.path),
+                lambda url: pooled_request(pool, url, self.settings.method, self._path, self._headers),
             )
         except OSError as exc:
             error = f"{type(exc).__name__}: {exc}"

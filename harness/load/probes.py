@@ -8,16 +8,18 @@ request, like curl.
 from __future__ import annotations
 
 import http.client
+import ssl
 import threading
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from harness.backends import INSTANCE_HEADER, control
+from harness.load.keys import KeyPlan
 from harness.load.route import Answer, FixedRoute, Route
 from harness.net import client_address
-from harness.readiness import WaitStrategy
+from harness.readiness import StillWaiting, WaitStrategy
 from harness.runtimes.base import Instance
 
 
@@ -29,16 +31,27 @@ class ProbeResponse:
     finished: float
 
 
-def _get_once(base_url: str, path: str, source: str | None, timeout: float) -> Answer:
+def _get_once(
+    base_url: str,
+    path: str,
+    source: str | None,
+    timeout: float,
+    headers: dict[str, str],
+    context: ssl.SSLContext | None,
+) -> Answer:
     parts = urllib.parse.urlsplit(base_url)
-    connection = http.client.HTTPConnection(
-        parts.hostname or "127.0.0.1",
-        parts.port,
-        timeout=timeout,
-        source_address=(source, 0) if source else None,
-    )
+    address = (source, 0) if source else None
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        connection = http.client.HTTPSConnection(
+            parts.hostname or "127.0.0.1", parts.port, timeout=timeout, source_address=address, context=context
+        )
+    else:
+        connection = http.client.HTTPConnection(
+            parts.hostname or "127.0.0.1", parts.port, timeout=timeout, source_address=address
+        )
     try:
-        connection.request("GET", path)
+        connection.request("GET", path, headers=headers)
         response = connection.getresponse()
         body = response.read()
         return Answer(response.status, dict(response.getheaders()), body)
@@ -46,16 +59,59 @@ def _get_once(base_url: str, path: str, source: str | None, timeout: float) -> A
         connection.close()
 
 
-def get(target: str | Route, path: str, source: str | None = None, timeout: float = 10.0) -> ProbeResponse:
+def tls_context(route: FixedRoute) -> ssl.SSLContext | None:
+    """A client context that trusts the route's CA and checks the name the route sends as Host."""
+    if not route.tls:
+        return None
+    context = ssl.create_default_context(cafile=str(route.ca_file) if route.ca_file else None)
+    return context
+
+
+def get(
+    target: str | Route,
+    path: str,
+    source: str | None = None,
+    timeout: float = 10.0,
+    headers: Mapping[str, str] | None = None,
+) -> ProbeResponse:
     """One GET on a new connection, optionally from source address ``source``; ``target`` is a
-    balancer's URL, or a route on which the client picks the instance itself."""
+    balancer's URL, or a route on which the client picks the instance itself. ``path`` is the
+    harness's own (``/api/count``): a balancer's route puts it under its location."""
     route = FixedRoute(target) if isinstance(target, str) else target
     timeout = min(timeout, getattr(route, "read_timeout", timeout))
+    context = None
+    sent = path
+    sent_headers = dict(headers or {})
+    if isinstance(route, FixedRoute):
+        sent_headers, context, sent = {**route.headers, **sent_headers}, _contexts.get(route), route.path_for(path)
     started = time.time()
-    answer = route.send("GET", path, source or "", lambda base_url: _get_once(base_url, path, source, timeout))
+    answer = route.send(
+        "GET", sent, source or "", lambda base_url: _get_once(base_url, sent, source, timeout, sent_headers, context)
+    )
     return ProbeResponse(
         instance=answer.header(INSTANCE_HEADER), status=answer.status, started=started, finished=time.time()
     )
+
+
+def get_answer(route: FixedRoute, path: str, timeout: float = 10.0) -> Answer:
+    """One GET on the route, the whole answer (status, headers, body) as it came."""
+    sent = route.path_for(path)
+    return _get_once(route.url, sent, None, timeout, route.headers, _contexts.get(route))
+
+
+class _TlsContexts:
+    """One client context per route: loading a CA file per probe would cost more than the probe."""
+
+    def __init__(self) -> None:
+        self._by_route: dict[FixedRoute, ssl.SSLContext | None] = {}
+
+    def get(self, route: FixedRoute) -> ssl.SSLContext | None:
+        if route not in self._by_route:
+            self._by_route[route] = tls_context(route)
+        return self._by_route[route]
+
+
+_contexts = _TlsContexts()
 
 
 def sequential(
@@ -86,6 +142,27 @@ def serve_through(target: str | Route, instances: Sequence[Instance], max_reques
     where = target if isinstance(target, str) else target.description
     WaitStrategy(f"every instance answering through {where}", timeout=15.0, interval=0.05).wait(probe)
     return sent
+
+
+def answers_through(target: str | Route, instances: Sequence[Instance], timeout: float = 15.0) -> ProbeResponse:
+    """Waits until the balancer answers on its route from one of ``instances``; returns that answer.
+
+    The instances are ready before the balancer starts, so nginx never meets the start-up trap
+    (every peer failing at once); one answer proves the route reaches them. Backup and down
+    servers, hash keys and routes that reach some instances only all pass. The timeout names
+    the route and the last answer.
+    """
+    names = {instance.name for instance in instances}
+    where = target if isinstance(target, str) else target.description
+    strategy = WaitStrategy(f"an instance answering GET /api/health through {where}", timeout=timeout, interval=0.05)
+
+    def probe() -> ProbeResponse | None:
+        response = get(target, "/api/health", timeout=2.0)
+        if response.instance in names:
+            return response
+        raise StillWaiting(f"HTTP {response.status} from {response.instance or 'the balancer itself'}")
+
+    return strategy.wait(probe)
 
 
 @dataclass
@@ -134,3 +211,53 @@ def _instance_with_active_request(instances: Sequence[Instance]) -> str | None:
         if int(control.state(instance)["active"]) > 0:
             return instance.name
     return None
+
+
+def key_probe(target: str | Route, plan: KeyPlan, keys: int = 32, clients: int = 3) -> dict[str, list[str]]:
+    """For each of ``keys`` key values, the instances its requests reached, each key sent from
+    ``clients`` client addresses (one, when the key is the client's address)."""
+    senders = 1 if plan.follows_client else clients
+    picks: dict[str, list[str]] = {}
+    for index in range(keys):
+        for client in range(senders):
+            request = plan.request(index, client)
+            response = get(target, request.path, source=request.source, headers=request.headers)
+            picks.setdefault(request.key, []).append(response.instance)
+    return picks
+
+
+@dataclass(frozen=True)
+class InFlightProbe:
+    peaks: dict[str, int]  # the most requests each instance held at once
+    statuses: list[int]  # what each long request got
+    sent: int
+
+
+def in_flight_probe(
+    target: str | Route, instances: Sequence[Instance], count: int, hold_ms: int = 1500
+) -> InFlightProbe:
+    """Opens ``count`` long requests together and samples each instance's requests in flight
+    until they have all finished (the instances count them themselves)."""
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def hold() -> None:
+        try:
+            status = get(target, f"/api/slow?ms={hold_ms}", timeout=hold_ms / 1000 + 10).status
+        except OSError:
+            status = 0
+        with lock:
+            statuses.append(status)
+
+    threads = [threading.Thread(target=hold, daemon=True) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    peaks = {instance.name: 0 for instance in instances}
+    deadline = time.monotonic() + hold_ms / 1000 + 15
+    while any(thread.is_alive() for thread in threads) and time.monotonic() < deadline:
+        for instance in instances:
+            peaks[instance.name] = max(peaks[instance.name], int(control.state(instance)["active"]))
+        time.sleep(0.05)
+    for thread in threads:
+        thread.join(timeout=1)
+    return InFlightProbe(peaks=peaks, statuses=statuses, sent=count)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 
@@ -45,13 +46,41 @@ class Route(Protocol):
 
 @dataclass(frozen=True)
 class FixedRoute:
-    """Every request to one address: a server-side balancer's."""
+    """Every request to one address: a server-side balancer's.
+
+    A user's config may route on the ``Host`` header and the path (``server_name api.example.com``,
+    ``location /api/``): ``host`` is the name requests carry and ``prefix`` the location the
+    harness's own paths go under. ``ca_file`` verifies an ``https://`` balancer's certificate.
+    """
 
     url: str
+    host: str | None = None
+    prefix: str = "/"
+    ca_file: Path | None = None
 
     @property
     def description(self) -> str:
-        return self.url
+        where = f"{self.url} (Host: {self.host})" if self.host else self.url
+        return where if self.prefix == "/" else f"{where} under {self.prefix}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers every request on this route carries."""
+        return {"Host": self.host} if self.host else {}
+
+    @property
+    def tls(self) -> bool:
+        return self.url.startswith("https://")
+
+    def path_for(self, path: str) -> str:
+        """The harness's ``path`` (``/api/count``) as sent on this route: under its location.
+
+        A location ``/`` or one ``path`` already lies under (``/api/``) takes it as it is;
+        ``/app`` takes ``/app/api/count``, which the instances answer all the same.
+        """
+        if path.startswith(self.prefix) or self.prefix in {"", "/"}:
+            return path
+        return self.prefix.rstrip("/") + path
 
     def send(self, method: str, path: str, client: str, attempt: Attempt) -> Answer:
         return attempt(self.url)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, cast
 
 from geventhttpclient.client import HTTPClient, HTTPClientPool
-from geventhttpclient.connectionpool import ConnectionPool
+from geventhttpclient.connectionpool import ConnectionPool, SSLConnectionPool
 from locust import FastHttpUser, User, constant, task
 
 from harness.load.route import Answer, Route
@@ -22,6 +23,15 @@ from harness.net import client_address
 
 
 class _SourceBoundConnectionPool(ConnectionPool):
+    source_address: str
+
+    def _create_tcp_socket(self, family: int, socktype: int, protocol: int) -> Any:
+        sock = super()._create_tcp_socket(family, socktype, protocol)
+        sock.bind((self.source_address, 0))
+        return sock
+
+
+class _SourceBoundSSLConnectionPool(SSLConnectionPool):
     source_address: str
 
     def _create_tcp_socket(self, family: int, socktype: int, protocol: int) -> Any:
@@ -40,11 +50,14 @@ class SourceBoundClientPool(HTTPClientPool):
     def get_client(self, url: Any) -> HTTPClient:
         client = super().get_client(url)
         pool = client._connection_pool
-        if not isinstance(pool, _SourceBoundConnectionPool):
+        if not isinstance(pool, _SourceBoundConnectionPool | _SourceBoundSSLConnectionPool):
             # HTTPClient builds its pool itself and offers no factory; the pool documents
             # _create_tcp_socket as the place to customise sockets, so the pool is given
             # that subclass (same state, one method more).
-            pool.__class__ = _SourceBoundConnectionPool
+            if isinstance(pool, SSLConnectionPool):
+                pool.__class__ = _SourceBoundSSLConnectionPool
+            else:
+                pool.__class__ = _SourceBoundConnectionPool
             cast(_SourceBoundConnectionPool, pool).source_address = self.source_address
         return client
 
@@ -67,6 +80,8 @@ def make_user_class(
     first_client: int = 0,
     method: str = "GET",
     new_connections: bool = False,
+    headers: Mapping[str, str] | None = None,
+    ca_file: Path | None = None,
 ) -> type[FastHttpUser]:
     """A FastHttpUser class that sends ``method path`` to ``host`` in a loop, one address per user.
 
@@ -74,10 +89,14 @@ def make_user_class(
     as the seed's curl loops send them; a balancer of connections (kube-proxy) then makes
     one choice per request.
 
+    ``headers`` go with every request (the ``Host`` a user's server_name routes on); ``ca_file``
+    verifies an https balancer's certificate.
+
     ``host`` None leaves it to Locust's ``--host`` (the locustfile's case).
     """
     addresses = _AddressBook(first_client)
-    close_headers = {"Connection": "close"} if new_connections else None
+    request_headers = {**(headers or {}), **({"Connection": "close"} if new_connections else {})} or None
+    tls = {"ssl_options": {"ca_certs": str(ca_file)}} if ca_file is not None else {}
 
     class BalancerClient(FastHttpUser):
         wait_time = constant(0)
@@ -91,6 +110,7 @@ def make_user_class(
                 network_timeout=self.network_timeout,
                 connection_timeout=self.connection_timeout,
                 concurrency=self.concurrency,
+                **tls,
             )
             super().__init__(environment)
 
@@ -100,16 +120,18 @@ def make_user_class(
         @task
         def request(self) -> None:
             self.client.request(
-                method, path, name=f"{method} {path}" if method != "GET" else path, headers=close_headers
+                method, path, name=f"{method} {path}" if method != "GET" else path, headers=request_headers
             )
 
     BalancerClient.host = host
     return BalancerClient
 
 
-def pooled_request(pool: SourceBoundClientPool, base_url: str, method: str, path: str) -> Answer:
+def pooled_request(
+    pool: SourceBoundClientPool, base_url: str, method: str, path: str, headers: Mapping[str, str] | None = None
+) -> Answer:
     """One request on the pool's kept-alive connection to ``base_url``, read whole."""
-    response = pool.get_client(base_url).request(method, path)
+    response = pool.get_client(base_url).request(method, path, headers=dict(headers) if headers else None)
     try:
         body = response.read()
     finally:

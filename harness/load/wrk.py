@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,11 +62,14 @@ def parse(output: str) -> WrkResult:
     return result
 
 
-def run_wrk(url: str, path: str, connections: int, duration: float, threads: int = 2) -> WrkResult:
+def run_wrk(
+    url: str, path: str, connections: int, duration: float, threads: int = 2, headers: Mapping[str, str] | None = None
+) -> WrkResult:
     """wrk against ``url + path`` for ``duration`` seconds; its exit and output are checked."""
     argv = [
         wrk_binary(), f"-t{threads}", f"-c{max(connections, threads)}", f"-d{max(round(duration), 1)}s",
-        "--timeout", "10s", "-s", str(SCRIPT), url + path,
+        "--timeout", "10s", "-s", str(SCRIPT),
+        *(arg for name, value in (headers or {}).items() for arg in ("-H", f"{name}: {value}")), url + path,
     ]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60, check=False)
     if done.returncode != 0:

@@ -72,3 +72,19 @@ def test_a_delay_distribution_set_at_run_time(instance: Instance) -> None:
     assert slow.finished - slow.started >= 0.12
     status, body = fetch(instance.host, instance.control_port, "/control/mode", "POST", {"delay": "never"})
     assert status == 400 and "not a duration" in str(body["error"])
+
+
+def test_any_path_reaches_the_endpoint_its_last_segment_names(instance: Instance) -> None:
+    """A balancer that rewrites URIs (`proxy_pass http://app/;` under `location /api/`) still reaches one."""
+    connection = http.client.HTTPConnection(instance.host, instance.port, timeout=5)
+    try:
+        connection.request("GET", "/count")
+        response = connection.getresponse()
+        assert (response.status, response.getheader("X-Instance-Path")) == (200, "/count")
+        assert json.loads(response.read())["count"] == 1
+    finally:
+        connection.close()
+    status, body = fetch(instance.host, instance.port, "/shop/v2/health")
+    assert (status, body["status"]) == (200, "healthy")
+    status, body = fetch(instance.host, instance.port, "/static/logo.png")
+    assert (status, body["count"]) == (200, 2)

@@ -6,7 +6,8 @@ import crossplane
 import pytest
 
 from harness.algorithms import ALGORITHMS, shipped_config
-from harness.balancers.nginx.config import RenderSettings, load_config, render
+from harness.balancers.nginx.config import load_config
+from harness.balancers.nginx.render import RenderSettings, render
 from harness.errors import ConfigError
 from harness.runtimes.base import Instance
 

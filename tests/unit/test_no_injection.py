@@ -20,6 +20,7 @@ from harness.algorithms import ALGORITHMS, shipped_config
 from harness.balancers.client.config import load_config as load_client_config
 from harness.balancers.haproxy import config as haproxy
 from harness.balancers.nginx import config as nginx
+from harness.balancers.nginx import render as nginx_render
 from harness.errors import ConfigError, SpecError
 from harness.runtimes.base import Instance
 from harness.spec import BenchSpec
@@ -63,10 +64,10 @@ def test_a_hostile_results_directory_stays_one_quoted_path_in_nginx_conf(name: s
     config = nginx.load_config(shipped_config(ALGORITHMS["health_checks"]))
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch)
-        benign = nginx.RenderSettings(directory / "run", "127.0.0.1:18080", 1, weights={"api-gateway-1": 2})
-        hostile = nginx.RenderSettings(directory / name, "127.0.0.1:18080", 1, weights={"api-gateway-1": weight})
-        expected = parse_nginx(nginx.render(config, INSTANCES, benign), directory)
-        got = parse_nginx(nginx.render(config, INSTANCES, hostile), directory)
+        benign = nginx_render.RenderSettings(directory / "run", "127.0.0.1:18080", 1, weights={"api-gateway-1": 2})
+        hostile = nginx_render.RenderSettings(directory / name, "127.0.0.1:18080", 1, weights={"api-gateway-1": weight})
+        expected = parse_nginx(nginx_render.render(config, INSTANCES, benign), directory)
+        got = parse_nginx(nginx_render.render(config, INSTANCES, hostile), directory)
     assert shape(got) == shape(expected)
     http = next(d for d in got if d["directive"] == "http")
     (access_log,) = [d for d in http["block"] if d["directive"] == "access_log"]

@@ -21,6 +21,7 @@ from typing import IO
 from harness.balancers.client.config import ClientConfig
 from harness.balancers.client.health import PassiveHealth
 from harness.balancers.client.policies import Target, make_policy
+from harness.checks.verdict import Verdict
 from harness.load.route import Answer, Attempt
 from harness.runtimes.base import Instance
 
@@ -107,6 +108,9 @@ class ClientSideBalancer:
             ]
             self._addresses = {instance.name: instance.address for instance in instances}
         return time.monotonic() - started
+
+    def listen_checks(self) -> list[Verdict]:
+        return []
 
     def stop(self) -> None:
         with self._lock:

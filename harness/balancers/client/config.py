@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.balancers.base import Peer
+from harness.balancers.base import Peer, ServerClaims
 from harness.balancers.nginx.config import PassiveChecks, nginx_seconds
 from harness.errors import ConfigError
 
@@ -58,6 +58,16 @@ class ClientConfig:
     @property
     def services(self) -> list[str]:
         return list(dict.fromkeys(server.service for server in self.servers))
+
+    @property
+    def side_services(self) -> list[str]:
+        return []
+
+    def claims(self) -> str:
+        return ""
+
+    def server_claims(self) -> ServerClaims:
+        return ServerClaims()
 
     def inferred_algorithm(self) -> str:
         if self.policy in _ALGORITHM_OF_POLICY:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.balancers.base import Peer
+from harness.balancers.base import Peer, ServerClaims
 from harness.errors import ConfigError
 from harness.net import LOOPBACK, free_port
 from harness.runtimes.base import Instance
@@ -84,7 +84,17 @@ class HaproxyConfig:
     def peers(self) -> list[Peer]:
         servers = self.peers_servers()
         return [
-            Peer(s.service, s.weight, serves=s.param("backup") is None and s.param("disabled") is None) for s in servers
+            Peer(
+                s.service,
+                s.weight,
+                serves=s.param("backup") is None and s.param("disabled") is None,
+                role="down"
+                if s.param("disabled") is not None
+                else "backup"
+                if s.param("backup") is not None
+                else "primary",
+            )
+            for s in servers
         ]
 
     def effective_workers(self, requested: int | None) -> int:
@@ -103,6 +113,16 @@ class HaproxyConfig:
     @property
     def services(self) -> list[str]:
         return list(dict.fromkeys(server.service for server in self.servers()))
+
+    @property
+    def side_services(self) -> list[str]:
+        return []
+
+    def claims(self) -> str:
+        return ""
+
+    def server_claims(self) -> ServerClaims:
+        return ServerClaims()
 
     def inferred_algorithm(self) -> str:
         """The algorithm the first backend asks for, named as ``harness bench --algo`` names it."""
@@ -364,3 +384,7 @@ def _quote(word: str) -> str:
         else:
             out.append(char)
     return '"' + "".join(out) + '"'
+
+
+def _role(disabled: bool, backup: bool) -> str:
+    return "down" if disabled else "backup" if backup else "primary"

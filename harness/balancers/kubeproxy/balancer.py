@@ -23,6 +23,7 @@ import gevent
 
 from harness.balancers.kubeproxy.config import KubeProxyConfig
 from harness.balancers.kubeproxy.rules import deletion, ruleset
+from harness.checks.verdict import Verdict
 from harness.errors import StartupError, ToolMissingError
 from harness.load.route import FixedRoute
 from harness.readiness import WaitStrategy
@@ -144,6 +145,9 @@ class KubeProxyBalancer:
         self._instances = list(instances)
         self._probe_all()
         return time.monotonic() - started
+
+    def listen_checks(self) -> list[Verdict]:
+        return []
 
     def stop(self) -> None:
         if self._prober is not None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from harness.balancers.base import Peer
+from harness.balancers.base import Peer, ServerClaims
 from harness.errors import ConfigError
 
 DEFAULT_CLUSTER_IP = "10.96.0.10"  # an address of Kubernetes' default service range
@@ -51,6 +51,16 @@ class KubeProxyConfig:
     @property
     def services(self) -> list[str]:
         return [self.app]
+
+    @property
+    def side_services(self) -> list[str]:
+        return []
+
+    def claims(self) -> str:
+        return ""
+
+    def server_claims(self) -> ServerClaims:
+        return ServerClaims()
 
     def inferred_algorithm(self) -> str:
         return "ip_hash" if self.affinity_timeout_s is not None else "random"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.balancers.nginx.config import ACCESS_LOG_FIELDS
+from harness.balancers.nginx.render import ACCESS_LOG_FIELDS
 
 COLUMNS = [name for name, _ in ACCESS_LOG_FIELDS]
 

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.balancers.nginx.config import NginxConfig, RenderSettings, render
+from harness.balancers.nginx.config import NginxConfig
+from harness.balancers.nginx.parse import Origin
+from harness.balancers.nginx.render import RenderSettings, in_users_terms, listen_keys, render_config
+from harness.balancers.nginx.tls import RunCertificates
 from harness.balancers.process import BalancerContainer, BalancerProcess
+from harness.checks.listens import answers_redirect
+from harness.checks.verdict import Verdict
 from harness.errors import AddressInUseError, ConfigError, StartupError, ToolMissingError
+from harness.load import probes
+from harness.load.route import FixedRoute
 from harness.net import LOOPBACK, accepts_connections, free_port, port_is_free
 from harness.readiness import WaitStrategy, tail
 from harness.runtimes.base import Instance
@@ -64,6 +72,9 @@ class NginxBalancer(BalancerProcess):
         self.weights = weights
         self.start_timeout = start_timeout
         self.binary = nginx_binary()
+        self._listens: dict[str, str] = {}
+        self.certificates: RunCertificates | None = None
+        self.rewrites: list[tuple[Origin | None, str]] = []
 
     @property
     def config_path(self) -> Path:
@@ -73,24 +84,97 @@ class NginxBalancer(BalancerProcess):
     def error_log(self) -> Path:
         return self.run_dir / "error.log"
 
+    @property
+    def rewrites_path(self) -> Path:
+        """What the run changed in the user's config, one line each with the user's file and line."""
+        return self.run_dir / "rewrites.txt"
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self._route_listen_is_ssl() else "http"
+        return f"{scheme}://{LOOPBACK}:{self.port}"
+
+    @property
+    def route(self) -> FixedRoute:
+        """The balancer's address on the route under test, with the Host and path prefix it routes on."""
+        route = self.config.route
+        return FixedRoute(
+            self.url,
+            host=route.server.host if route else None,
+            prefix=(route.path_prefix or "/") if route else "/",
+            ca_file=self.certificates.ca_file if self.certificates and self._route_listen_is_ssl() else None,
+        )
+
+    def _route_listen_is_ssl(self) -> bool:
+        route = self.config.route
+        return bool(route and route.server.listens and route.server.listens[0].ssl)
+
+    @property
+    def listens(self) -> dict[str, str]:
+        """Each listen of the user's config (by its key, ``80`` or ``443``) and the loopback socket it has here."""
+        return dict(self._listens)
+
+    def listen_checks(self) -> list[Verdict]:
+        """Each server that only redirects answers its redirect on its own listen."""
+        verdicts = []
+        for server in self.config.servers:
+            if not (server.redirects_only and server.redirect and server.listens):
+                continue
+            status, target, where = server.redirect
+            listen = server.listens[0]
+            scheme = "https" if listen.ssl else "http"
+            host = server.host or "localhost"
+            route = FixedRoute(
+                f"{scheme}://{self._listens[listen.key]}", host=host,
+                ca_file=self.certificates.ca_file if self.certificates and listen.ssl else None,
+            )  # fmt: skip
+            answer = probes.get_answer(route, "/api/count")
+            expected = _fill(target, host=host, names=server.names, uri="/api/count", scheme=scheme)
+            verdicts.append(
+                answers_redirect(
+                    listen.key, host, answer.status, answer.header("Location"), status, expected, str(where)
+                )
+            )
+        return verdicts
+
     def _command(self, *extra: str) -> list[str]:
         return [self.binary, "-p", str(self.run_dir), "-e", str(self.error_log), "-c", str(self.config_path), *extra]
 
+    def _plan_listens(self) -> None:
+        """The route's listen on the balancer's port; every other listen of the config on a free port."""
+        route = self.config.route
+        keys = listen_keys(self.config)
+        primary = route.server.listens[0].key if route and route.server.listens else (keys[0] if keys else "80")
+        self._listens = {primary: f"{LOOPBACK}:{self.port}"}
+        for key in keys:
+            self._listens.setdefault(key, f"{LOOPBACK}:{free_port()}")
+        if any(listen.ssl for server in self.config.servers for listen in server.listens):
+            self.certificates = self.certificates or RunCertificates(self.run_dir / "tls")
+
     def write_config(self, instances: Sequence[Instance]) -> Path:
         """Renders the config for ``instances`` on ``self.port`` and checks it with ``nginx -t``."""
+        if not self._listens:
+            self._plan_listens()
         settings = RenderSettings(
             run_dir=self.run_dir,
             listen=f"{LOOPBACK}:{self.port}",
             workers=self.workers,
             zone=self.zone,
             weights=self.weights,
+            listens=self._listens,
+            certificates=self.certificates,
         )
         (self.run_dir / "temp").mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(render(self.config, instances, settings))
+        rendered = render_config(self.config, instances, settings)
+        self.config_path.write_text(rendered.text)
+        self.rewrites_path.write_text(rendered.rewrites_text())
+        self.rewrites = rendered.rewrites
         check = subprocess.run(self._command("-t", "-q"), capture_output=True, text=True, check=False)
         if check.returncode != 0:
             message = " ".join(line.removeprefix("nginx: ") for line in check.stderr.strip().splitlines())
-            raise ConfigError(f"nginx rejected {self.config.path}: {message}")
+            raise ConfigError(
+                f"nginx rejected {self.config.path}: {in_users_terms(message, self.config_path, rendered.tree)}"
+            )
         return self.config_path
 
     def start(self, instances: Sequence[Instance]) -> None:
@@ -99,6 +183,7 @@ class NginxBalancer(BalancerProcess):
         attempts = 1 if self.requested_port else 3
         for attempt in range(1, attempts + 1):
             self.port = self.requested_port or free_port()
+            self._listens = {}
             if not port_is_free(LOOPBACK, self.port):
                 raise AddressInUseError(
                     f"{LOOPBACK}:{self.port} is already in use: choose another --port or leave it out"
@@ -133,3 +218,10 @@ class NginxBalancer(BalancerProcess):
                 raise AddressInUseError(f"nginx cannot listen on {LOOPBACK}:{self.port}: address already in use")
             raise StartupError(f"nginx exited with code {self._process.returncode}: {last}")
         return accepts_connections(LOOPBACK, self.port)
+
+
+def _fill(target: str, host: str, names: tuple[str, ...], uri: str, scheme: str) -> str:
+    """A ``return`` URL as nginx fills it for a request of ``uri`` with Host ``host``."""
+    values = {"host": host, "http_host": host, "server_name": names[0] if names else "", "request_uri": uri,
+              "uri": uri, "scheme": scheme}  # fmt: skip
+    return re.sub(r"\$\{?(\w+)\}?", lambda m: values.get(m.group(1), m.group(0)), target)

@@ -1,54 +1,42 @@
-"""Reading a user's nginx config and rendering the one the harness runs.
+"""What a user's nginx config means for a run: its upstreams, servers, listens and routes.
 
 A user's config names services in its upstreams (``server api-gateway:3000 weight=3;``),
-as it would in docker-compose. The harness parses it with crossplane, expands each
-service into the instances it started (keeping every per-server parameter), and points
-everything that touches the file system or the network at the run's own directory and
-loopback address, so that a run never touches the machine's nginx setup.
+as it would in docker-compose. Each service becomes instances the harness starts. The
+config's servers and locations say how a request reaches an upstream: the harness finds
+every (server_name, location) that proxies to one, picks the upstream under test (the one
+``/`` of the default server reaches, unless the user names one) and sends its load on
+that route. Reading the files is ``parse``'s job; writing the config nginx runs is
+``render``'s.
 """
 
 from __future__ import annotations
 
-import copy
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
-import crossplane
-
-from harness.balancers.base import Peer
+from harness.balancers.base import Peer, ServerClaims
+from harness.balancers.nginx.parse import Directive, Origin, ParsedTree, origin, read_tree, walk
 from harness.errors import ConfigError
-from harness.runtimes.base import Instance
 
-Directive = dict[str, Any]
-
-# Tab-separated so that multi-valued fields ("127.0.1.1:8000, 127.0.1.2:8000") stay whole.
-ACCESS_LOG_FORMAT_NAME = "harness_log"
-ACCESS_LOG_FIELDS = (
-    ("msec", "$msec"),
-    ("remote_addr", "$remote_addr"),
-    ("method", "$request_method"),
-    ("uri", "$request_uri"),
-    ("status", "$status"),
-    ("upstream_addr", "$upstream_addr"),
-    ("upstream_status", "$upstream_status"),
-    ("upstream_response_time", "$upstream_response_time"),
-    ("request_time", "$request_time"),
-    ("pid", "$pid"),
-    ("connection", "$connection"),
-)
-SYSTEM_CONFIG_DIR = Path("/etc/nginx")
-_TEMP_PATH_DIRECTIVES = (
-    "client_body_temp_path",
-    "proxy_temp_path",
-    "fastcgi_temp_path",
-    "uwsgi_temp_path",
-    "scgi_temp_path",
-)
-# Directives the harness owns: wherever the user put them, they are replaced.
-_OWNED_DIRECTIVES = {"pid", "daemon", "error_log", "access_log", "log_format", "user", *_TEMP_PATH_DIRECTIVES}
+# Directives that send a request to an upstream, and the scheme each puts before its name.
+PASS_DIRECTIVES = {"proxy_pass": ("http://", "https://"), "grpc_pass": ("grpc://", "grpcs://")}
+# These pass to application servers speaking their own protocols, which the instances do not.
+FOREIGN_PASS_DIRECTIVES = ("fastcgi_pass", "uwsgi_pass", "scgi_pass", "memcached_pass")
+# NGINX Plus only: open source nginx refuses them, so a config using them cannot run here.
+PLUS_ONLY = {
+    "health_check": "active health checks are NGINX Plus: drop it, passive checks (max_fails) still apply",
+    "sticky": "sticky sessions are NGINX Plus: use ip_hash or hash $cookie_NAME instead",
+    "ntlm": "ntlm is NGINX Plus: drop it",
+    "queue": "queue is NGINX Plus: drop it, or use max_conns alone",
+    "zone_sync": "zone_sync is NGINX Plus: drop it",
+}
+_SERVER_FLAG_PARAMS = ("backup", "down")
+# Upstream directives that choose the algorithm, and the others a claim line shows.
+_ALGORITHM_OPTIONS = ("least_conn", "ip_hash", "hash", "random")
+_CLAIMING_OPTIONS = (*_ALGORITHM_OPTIONS, "keepalive", "zone")
 
 
 @dataclass(frozen=True)
@@ -58,6 +46,8 @@ class UpstreamServer:
     service: str
     port: str | None
     params: tuple[str, ...]
+    origin: Origin | None = None
+    unix_socket: str | None = None  # ``server unix:/run/app.sock``: the socket's path
 
     def param(self, key: str) -> str | None:
         for param in self.params:
@@ -85,37 +75,172 @@ class Upstream:
     name: str
     servers: tuple[UpstreamServer, ...]
     options: tuple[tuple[str, tuple[str, ...]], ...]
+    origin: Origin | None = None
 
     def has(self, directive: str) -> bool:
         return any(name == directive for name, _ in self.options)
 
+    def option(self, directive: str) -> tuple[str, ...] | None:
+        return next((args for name, args in self.options if name == directive), None)
+
+    @property
+    def services(self) -> list[str]:
+        return list(dict.fromkeys(server.service for server in self.servers))
+
+
+@dataclass(frozen=True)
+class Listen:
+    """One ``listen`` of a server, as the user wrote it."""
+
+    host: str  # "" for a wildcard (``80``, ``*:80``, ``[::]:80``, ``0.0.0.0:80``)
+    port: int
+    params: tuple[str, ...]
+    origin: Origin | None = None
+    ipv6: bool = False
+    unix: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Listens with one key share one loopback socket in the run: an IPv4/IPv6 pair on one port does."""
+        if self.unix is not None:
+            return f"unix:{self.unix}"
+        return f"{self.host}:{self.port}" if self.host else str(self.port)
+
+    @property
+    def ssl(self) -> bool:
+        return "ssl" in self.params
+
+    @property
+    def default_server(self) -> bool:
+        return "default_server" in self.params or "default" in self.params
+
+
+@dataclass(frozen=True)
+class Server:
+    names: tuple[str, ...]
+    listens: tuple[Listen, ...]
+    origin: Origin | None = None
+    redirects_only: bool = False  # a server that answers ``return 301 ...`` and proxies nothing
+    redirect: tuple[int, str, Origin | None] | None = None  # its ``return`` code and URL, with where
+
+    @property
+    def host(self) -> str | None:
+        """The first name a client can send as ``Host``: not a wildcard, regex or the catch-all ``_``."""
+        for name in self.names:
+            if (
+                name
+                and name not in {"_", '""', "localhost"}
+                and not name.startswith(("~", "*", "."))
+                and "*" not in name
+            ):
+                return name
+        return None
+
+
+@dataclass(frozen=True)
+class Route:
+    """A location of a server that passes requests to an upstream."""
+
+    server: Server
+    location: str  # the location's path or pattern, as written
+    modifier: str  # "", "=", "^~", "~", "~*" or "@" for a named location
+    upstream: str
+    directive: str  # proxy_pass, grpc_pass...
+    scheme: str  # the pass target's scheme: http, https, grpc, grpcs
+    origin: Origin | None = None
+    strips_uri: bool = False  # ``proxy_pass http://app/;`` replaces the location's part of the URI
+    reached_from: str | None = None  # a named location: the location whose try_files falls back to it
+    # Where the harness's own paths go so that nginx picks this location for them (None: unknown).
+    load_prefix: str | None = None
+
+    @property
+    def path_prefix(self) -> str | None:
+        """A path this route receives, as a prefix for the harness's own paths; None when unknown."""
+        if self.load_prefix is not None:
+            return self.load_prefix
+        return self.written_prefix
+
+    @property
+    def written_prefix(self) -> str | None:
+        """The path the location itself names (for a regex, its literal start)."""
+        if self.modifier == "@":
+            return self.reached_from
+        if self.modifier in {"", "^~", "="}:
+            return self.location
+        return _regex_literal_prefix(self.location)
+
+    def describe(self) -> str:
+        where = f"{self.server.host or '(default)'}{self.written_prefix or self.location}"
+        return f"{where} -> {self.upstream} ({self.origin})"
+
+
+def _regex_literal_prefix(pattern: str) -> str | None:
+    """``^/api/v1/`` -> ``/api/v1/``: the literal start of an anchored regex, when it has one."""
+    if not pattern.startswith("^/"):
+        return None
+    literal = re.match(r"\^(/[A-Za-z0-9_\-./]*)", pattern)
+    return literal.group(1) if literal else None
+
 
 @dataclass
 class NginxConfig:
-    """A user's config, parsed; ``tree`` is the main context as crossplane gives it."""
+    """A user's config, parsed; ``tree`` is the main context with every include read in."""
 
     path: Path
     tree: list[Directive]
     upstreams: list[Upstream] = field(default_factory=list)
+    servers: list[Server] = field(default_factory=list)
+    routes: list[Route] = field(default_factory=list)
+    notes: list[tuple[Origin, str]] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
     balancer: str = "nginx"
+    chosen_upstream: str | None = None
+    chosen_route: Route | None = None
+
+    @property
+    def under_test(self) -> Upstream:
+        """The upstream the run judges: the one named with --upstream, else the one ``/`` reaches."""
+        name = self.chosen_upstream or (self.route.upstream if self.route else self.upstreams[0].name)
+        return next(upstream for upstream in self.upstreams if upstream.name == name)
+
+    @property
+    def route(self) -> Route | None:
+        """The route the load takes to the upstream under test."""
+        if self.chosen_route is not None:
+            return self.chosen_route
+        candidates = [r for r in self.routes if self.chosen_upstream in (None, r.upstream)]
+        candidates = [r for r in candidates if r.path_prefix is not None] or candidates
+        # The default server's "/" first: it is where a client that names no host lands.
+        return min(candidates, key=_route_rank, default=None)
 
     def peers(self) -> list[Peer]:
-        # The first upstream is the one under test; the shipped configs have one.
         return [
-            Peer(server.service, server.weight, serves=not (server.backup or server.down))
-            for server in self.upstreams[0].servers
+            Peer(
+                server.service,
+                server.weight,
+                serves=not (server.backup or server.down),
+                role="down" if server.down else "backup" if server.backup else "primary",
+            )
+            for server in self.under_test.servers
         ]
 
     def shares_counts(self) -> bool:
-        return self.upstreams[0].has("zone")
+        return self.under_test.has("zone")
 
     @property
     def services(self) -> list[str]:
-        """The service names the upstreams refer to, in config order, each once."""
+        """The services of the upstream under test, in config order, each once."""
+        return self.under_test.services
+
+    @property
+    def side_services(self) -> list[str]:
+        """Services of the other upstreams: each gets one instance, so their routes answer too."""
+        primary = set(self.services)
         seen: dict[str, None] = {}
         for upstream in self.upstreams:
-            for server in upstream.servers:
-                seen.setdefault(server.service, None)
+            for service in upstream.services:
+                if service not in primary:
+                    seen.setdefault(service, None)
         return list(seen)
 
     @property
@@ -136,21 +261,61 @@ class NginxConfig:
 
     def inferred_algorithm(self) -> str:
         """The algorithm this config asks nginx for, named as ``harness bench --algo`` names it."""
-        for upstream in self.upstreams:
-            if upstream.has("least_conn"):
-                return "least_conn"
-            if upstream.has("ip_hash"):
-                return "ip_hash"
-            if upstream.has("hash"):
-                return "hash"
-            if upstream.has("random"):
-                return "random"
-        servers = [server for upstream in self.upstreams for server in upstream.servers]
-        if len({server.weight for server in servers}) > 1:
+        upstream = self.under_test
+        for option, algorithm in (("least_conn", "least_conn"), ("ip_hash", "ip_hash"), ("hash", "hash")):
+            if upstream.has(option):
+                return algorithm
+        if upstream.has("random"):
+            return "random"
+        if len({server.weight for server in upstream.servers}) > 1:
             return "weighted"
-        if any(server.param("max_fails") is not None or server.param("fail_timeout") for server in servers):
+        if any(server.param("max_fails") is not None or server.param("fail_timeout") for server in upstream.servers):
             return "health_checks"
         return "round_robin"
+
+    def server_claims(self) -> ServerClaims:
+        return _server_claims(self)
+
+    def claims(self) -> str:
+        """What the upstream under test asks for, in one line, with where it is written."""
+        upstream = self.under_test
+        written = [" ".join((name, *args)) for name, args in upstream.options if name in _CLAIMING_OPTIONS]
+        parts = (
+            written
+            if any(name in _ALGORITHM_OPTIONS for name, _ in upstream.options)
+            else [self.inferred_algorithm(), *written]
+        )
+        for server in upstream.servers:
+            flags = [p for p in server.params if p in _SERVER_FLAG_PARAMS or p.startswith(("max_conns", "max_fails"))]
+            if flags:
+                parts.append(f"server {server.service} {' '.join(flags)}")
+        route = f" on route {self.route.describe()}" if self.route else ""
+        return f"claims inferred from upstream `{upstream.name}` in {upstream.origin}: {', '.join(parts)}{route}"
+
+
+def _server_claims(config: NginxConfig) -> ServerClaims:
+    upstream = config.under_test
+    servers = upstream.servers
+    hash_args = upstream.option("hash")
+    return ServerClaims(
+        where=str(upstream.origin),
+        down=tuple(dict.fromkeys(s.service for s in servers if s.down)),
+        backup=tuple(dict.fromkeys(s.service for s in servers if s.backup)),
+        # max_conns=0, nginx's default, is no limit.
+        max_conns=tuple((s.service, int(n)) for s in servers if (n := s.param("max_conns")) and int(n) > 0),
+        hash_key=hash_args[0] if hash_args else None,
+        consistent=bool(hash_args and "consistent" in hash_args[1:]),
+        shared_counts=upstream.has("zone"),
+        # random two least_conn: of two picks, the one with fewer connections, so never the busy one.
+        avoids_busy=bool((random := upstream.option("random")) and "least_conn" in random),
+    )
+
+
+def _route_rank(route: Route) -> tuple[int, int]:
+    """``/`` before other locations, a default_server before the others (min() keeps config order in ties)."""
+    is_root = route.modifier in {"", "^~"} and route.location == "/"
+    is_default = any(listen.default_server for listen in route.server.listens)
+    return (0 if is_root else 1, 0 if is_default else 1)
 
 
 _TIME_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -197,16 +362,16 @@ class PassiveChecks:
 
 
 def passive_checks(config: NginxConfig) -> PassiveChecks:
-    """Reads max_fails/fail_timeout of the first upstream's first server and the proxy settings
-    in effect where ``proxy_pass`` sends to it (the innermost block that sets them wins)."""
-    upstream = config.upstreams[0]
+    """Reads max_fails/fail_timeout of the upstream under test's first server and the proxy
+    settings in effect where ``proxy_pass`` sends to it (the innermost block that sets them wins)."""
+    upstream = config.under_test
     server = upstream.servers[0]
     settings = {
         "proxy_next_upstream": ("error", "timeout"),
         "proxy_connect_timeout": ("60s",),
         "proxy_read_timeout": ("60s",),
     }
-    _collect_proxy_settings(config.tree, f"http://{upstream.name}", settings, {})
+    _collect_proxy_settings(config.tree, upstream.name, settings, {})
     max_fails = server.param("max_fails")
     fail_timeout = server.param("fail_timeout")
     return PassiveChecks(
@@ -220,53 +385,80 @@ def passive_checks(config: NginxConfig) -> PassiveChecks:
 
 
 def _collect_proxy_settings(
-    block: list[Directive], target: str, found: dict[str, tuple[str, ...]], inherited: dict[str, tuple[str, ...]]
+    block: list[Directive], upstream: str, found: dict[str, tuple[str, ...]], inherited: dict[str, tuple[str, ...]]
 ) -> bool:
-    """Walks down to the block with ``proxy_pass target``; fills ``found`` with what applies there."""
+    """Walks down to the block that passes to ``upstream``; fills ``found`` with what applies there."""
     here = dict(inherited)
     for directive in block:
         if directive["directive"] in found:
             here[directive["directive"]] = tuple(directive["args"])
     for directive in block:
-        if directive["directive"] == "proxy_pass" and directive["args"] and directive["args"][0].rstrip("/") == target:
+        if directive["directive"] == "proxy_pass" and _pass_target(directive)[0] == upstream:
             found.update(here)
             return True
-    return any(_collect_proxy_settings(d["block"], target, found, here) for d in block if "block" in d)
+    return any(_collect_proxy_settings(d["block"], upstream, found, here) for d in block if "block" in d)
 
 
-@dataclass(frozen=True)
-class RenderSettings:
-    """Where and how the rendered config runs."""
+def load_config(path: Path, upstream: str | None = None, route: str | None = None) -> NginxConfig:
+    """Parses a user's config (a whole nginx.conf or an http-level fragment) and its includes.
 
-    run_dir: Path
-    listen: str
-    workers: int
-    zone: bool = False
-    weights: Mapping[str, int] | None = None  # per instance name, overriding the config
-
-
-def load_config(path: Path) -> NginxConfig:
-    """Parses a user's config (a whole nginx.conf or an http-level fragment).
-
-    Raises ConfigError naming the file and line when crossplane cannot parse it, or when
-    no upstream names a service.
+    ``upstream`` names the upstream under test, ``route`` (``HOST/PATH``) the route the load
+    takes; by default the route of ``/`` on the default server. Raises ConfigError naming the
+    user's file and line when the config cannot run here, and saying what to change.
     """
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        payload = crossplane.parse(str(path), single=True, comments=False, check_ctx=False)
-    except Exception as exc:  # crossplane raises its own errors for unreadable files
-        raise ConfigError(f"cannot read config {path}: {exc}") from exc
-    if payload["errors"]:
-        first = payload["errors"][0]
-        raise ConfigError(f"cannot parse {first['file']}:{first.get('line', '?')}: {first['error']}")
-    tree = _as_main_context(payload["config"][0]["parsed"])
-    config = NginxConfig(path=path, tree=tree, upstreams=list(_upstreams(tree)))
-    if not config.upstreams:
+    parsed: ParsedTree = read_tree(path)
+    tree = _as_main_context(parsed.tree)
+    upstreams = list(_upstreams(tree))
+    config = NginxConfig(
+        path=path,
+        tree=tree,
+        upstreams=upstreams,
+        servers=[],
+        notes=list(parsed.notes),
+        files=parsed.files,
+    )
+    if not upstreams:
         raise ConfigError(f"{path} has no upstream block: nothing for the harness to balance")
-    if not config.services:
+    if not any(u.servers for u in upstreams):
         raise ConfigError(f"{path}: its upstreams name no server")
+    _refuse_what_cannot_run(tree)
+    names = {u.name for u in upstreams}
+    config.servers, config.routes = _servers_and_routes(tree, names)
+    if upstream is not None:
+        if upstream not in names:
+            raise ConfigError(f"--upstream {upstream}: {path} has no such upstream; it has {', '.join(sorted(names))}")
+        config.chosen_upstream = upstream
+    if route is not None:
+        config.chosen_route = _pick_route(config, route)
+        config.chosen_upstream = config.chosen_route.upstream
+    if config.route is None and len(upstreams) > 1 and upstream is None:
+        raise ConfigError(
+            f"{path}: no location passes to any of its upstreams ({', '.join(sorted(names))}): "
+            "add a location with proxy_pass, or name the upstream with --upstream"
+        )
+    if not config.under_test.servers:
+        raise ConfigError(f"{config.under_test.origin}: upstream {config.under_test.name} names no server")
     return config
+
+
+def _pick_route(config: NginxConfig, wanted: str) -> Route:
+    """The route ``HOST/PATH`` names: a server with that name, the location nginx would choose for PATH."""
+    host, slash, path = wanted.partition("/")
+    path = slash + path if slash else "/"
+    matching = [r for r in config.routes if not host or host in r.server.names or host == r.server.host]
+    best: Route | None = None
+    for route in matching:
+        prefix = route.path_prefix
+        if (
+            prefix is not None
+            and path.startswith(prefix)
+            and (best is None or len(prefix) > len(best.path_prefix or ""))
+        ):
+            best = route
+    if best is None:
+        known = "; ".join(r.describe() for r in config.routes) or "none"
+        raise ConfigError(f"--route {wanted}: no location of {config.path} passes it to an upstream (routes: {known})")
+    return best
 
 
 def _as_main_context(parsed: list[Directive]) -> list[Directive]:
@@ -275,156 +467,215 @@ def _as_main_context(parsed: list[Directive]) -> list[Directive]:
     if "http" in names:
         tree = list(parsed)
     else:
-        main = [d for d in parsed if d["directive"] in {"worker_processes", "events", "worker_rlimit_nofile"}]
+        main_level = {"worker_processes", "events", "worker_rlimit_nofile", "user", "pid", "error_log", "load_module"}
+        main = [d for d in parsed if d["directive"] in main_level]
         http = [d for d in parsed if d not in main]
-        tree = [*main, {"directive": "http", "args": [], "block": http}]
+        tree = [*main, {"directive": "http", "args": [], "block": http, "origin": None}]
     if not any(directive["directive"] == "events" for directive in tree):
-        tree.insert(0, {"directive": "events", "args": [], "block": []})
+        tree.insert(0, {"directive": "events", "args": [], "block": [], "origin": None})
     return tree
 
 
-def _walk(block: Iterable[Directive]) -> Iterable[Directive]:
-    for directive in block:
-        yield directive
-        yield from _walk(directive.get("block", []))
+def _refuse_what_cannot_run(tree: list[Directive]) -> None:
+    for directive in walk(tree):
+        name = directive["directive"]
+        if name in PLUS_ONLY:
+            raise ConfigError(f"{origin(directive)}: {name}: {PLUS_ONLY[name]}")
+        if name == "server" and "block" not in directive and "resolve" in directive["args"]:
+            raise ConfigError(
+                f"{origin(directive)}: server {directive['args'][0]} resolve: nginx 1.22 resolves names only "
+                "at start; drop `resolve` (the harness gives each service fixed loopback addresses)"
+            )
 
 
 def _upstreams(tree: list[Directive]) -> Iterable[Upstream]:
-    for directive in _walk(tree):
+    for directive in walk(tree):
         if directive["directive"] != "upstream":
             continue
         servers, options = [], []
         for inner in directive.get("block", []):
             if inner["directive"] == "server":
-                servers.append(_upstream_server(inner["args"]))
+                servers.append(upstream_server(inner["args"], inner.get("origin")))
             else:
                 options.append((inner["directive"], tuple(inner["args"])))
-        yield Upstream(name=directive["args"][0], servers=tuple(servers), options=tuple(options))
+        yield Upstream(
+            name=directive["args"][0], servers=tuple(servers), options=tuple(options), origin=directive.get("origin")
+        )
 
 
-def _upstream_server(args: Sequence[str]) -> UpstreamServer:
+def upstream_server(args: list[str] | tuple[str, ...], where: Origin | None = None) -> UpstreamServer:
     address, *params = args
+    if address.startswith("unix:"):
+        socket = address.removeprefix("unix:")
+        # The socket's file name is the service's: /run/app.sock serves "app".
+        return UpstreamServer(
+            service=Path(socket).stem or "app", port=None, params=tuple(params), origin=where, unix_socket=socket
+        )
     host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not port.isdigit() or host.endswith(":"):
         host, port = address, ""
-    return UpstreamServer(service=host, port=port or None, params=tuple(params))
+    return UpstreamServer(service=host, port=port or None, params=tuple(params), origin=where)
 
 
-def render(config: NginxConfig, instances: Sequence[Instance], settings: RenderSettings) -> str:
-    """The config nginx runs: services expanded into ``instances``, paths in the run dir.
+def parse_listen(args: list[str], where: Origin | None) -> Listen:
+    address, *params = args
+    if address.startswith("unix:"):
+        return Listen(host="", port=0, params=tuple(params), origin=where, unix=address.removeprefix("unix:"))
+    ipv6 = address.startswith("[")
+    if ipv6:
+        host, _, rest = address[1:].partition("]")
+        port_text = rest.removeprefix(":") or "80"
+        host = "" if host in {"::", ""} else f"[{host}]"
+    elif address.isdigit():
+        host, port_text = "", address
+    else:
+        host, _, port_text = address.partition(":")
+        if not port_text:
+            host, port_text = address, "80"
+        host = "" if host in {"*", "0.0.0.0"} else host
+    if not port_text.isdigit():
+        raise ConfigError(f"{where}: listen {address}: not an address and port nginx can listen on")
+    return Listen(host=host, port=int(port_text), params=tuple(params), origin=where, ipv6=ipv6)
 
-    Raises ConfigError when an upstream names a service that has no instance.
+
+def _pass_target(directive: Directive) -> tuple[str | None, str, bool]:
+    """(upstream name, scheme, whether the target has a URI part) of a proxy_pass or grpc_pass."""
+    if not directive["args"]:
+        return None, "", False
+    target = directive["args"][0]
+    for scheme in PASS_DIRECTIVES.get(directive["directive"], ()):
+        if target.startswith(scheme):
+            rest = target.removeprefix(scheme)
+            name, slash, _ = rest.partition("/")
+            return name.split(":")[0], scheme.removesuffix("://"), bool(slash)
+    return None, "", False
+
+
+def _servers_and_routes(tree: list[Directive], upstreams: set[str]) -> tuple[list[Server], list[Route]]:
+    servers: list[Server] = []
+    routes: list[Route] = []
+    http_blocks = [d for d in tree if d["directive"] == "http"]
+    for http in http_blocks:
+        for directive in http.get("block", []):
+            if directive["directive"] != "server":
+                continue
+            block = directive.get("block", [])
+            listens = tuple(parse_listen(d["args"], d.get("origin")) for d in block if d["directive"] == "listen")
+            names = tuple(a for d in block if d["directive"] == "server_name" for a in d["args"])
+            proxies = any(d["directive"] in (*PASS_DIRECTIVES, *FOREIGN_PASS_DIRECTIVES) for d in walk(block))
+            redirect = _redirect(block)
+            server = Server(
+                names=names, listens=listens, origin=directive.get("origin"),
+                redirects_only=not proxies and redirect is not None, redirect=redirect,
+            )  # fmt: skip
+            servers.append(server)
+            locations = [_location_args(d) for d in block if d["directive"] == "location"]
+            for route in _routes(server, block, upstreams, named=_named_fallbacks(block)):
+                routes.append(replace(route, load_prefix=_load_prefix(route, locations)))
+    return servers, routes
+
+
+# The harness's own paths a route must carry to its location: the load, the probes, readiness.
+_HARNESS_PATHS = ("/api/count", "/api/slow", "/api/health", "/api/key-k0/count")
+
+
+def _location_args(directive: Directive) -> tuple[str, str]:
+    args = directive["args"]
+    return (args[0], args[1]) if len(args) > 1 else ("@" if args[0].startswith("@") else "", args[0])
+
+
+def _load_prefix(route: Route, locations: list[tuple[str, str]]) -> str | None:
+    """A prefix under which every harness path reaches ``route``'s location, nginx choosing as it does.
+
+    ``location /`` beside ``location /api/`` takes the harness's ``/api/count`` to the latter; the
+    route of ``/`` then sends ``/lbh/api/count``, which the instances answer all the same.
     """
-    tree = copy.deepcopy(config.tree)
-    by_service: dict[str, list[Instance]] = {}
-    for instance in instances:
-        by_service.setdefault(instance.service, []).append(instance)
-    tree = _render_block(tree, by_service, settings, config.path.parent)
-    tree = _main_directives(settings) + [d for d in tree if d["directive"] != "worker_processes"]
-    return str(crossplane.build(tree)) + "\n"
-
-
-def _main_directives(settings: RenderSettings) -> list[Directive]:
-    return [
-        {"directive": "worker_processes", "args": [str(settings.workers)]},
-        {"directive": "daemon", "args": ["off"]},
-        {"directive": "pid", "args": [str(settings.run_dir / "nginx.pid")]},
-        {"directive": "error_log", "args": [str(settings.run_dir / "error.log"), "notice"]},
-    ]
-
-
-def _http_directives(settings: RenderSettings) -> list[Directive]:
-    log_format = "\t".join(variable for _, variable in ACCESS_LOG_FIELDS)
-    directives: list[Directive] = [
-        {"directive": "log_format", "args": [ACCESS_LOG_FORMAT_NAME, log_format]},
-        # Buffered: one write per 64 KiB instead of one per request (timestamps are taken per
-        # request all the same); nginx flushes at least every second and when it stops.
-        {
-            "directive": "access_log",
-            "args": [str(settings.run_dir / "access.log"), ACCESS_LOG_FORMAT_NAME, "buffer=64k", "flush=1s"],
-        },
-    ]
-    for name in _TEMP_PATH_DIRECTIVES:
-        directives.append({"directive": name, "args": [str(settings.run_dir / "temp" / name)]})
-    return directives
-
-
-def _render_directive(
-    directive: Directive,
-    by_service: Mapping[str, list[Instance]],
-    settings: RenderSettings,
-    config_dir: Path,
-) -> Directive | None:
-    name = directive["directive"]
-    if name in _OWNED_DIRECTIVES:
+    written = route.written_prefix
+    if written is None:
         return None
-    directive = {key: value for key, value in directive.items() if key in {"directive", "args", "block"}}
-    if name == "include":
-        directive["args"] = [_resolve_include(directive["args"][0], config_dir)]
-    if name == "listen":
-        directive["args"] = [settings.listen, *_listen_params(directive["args"][1:])]
-    if "block" not in directive:
-        return directive
-    if name == "upstream":
-        directive["block"] = _render_upstream(directive, by_service, settings)
-        return directive
-    block = _render_block(directive["block"], by_service, settings, config_dir)
-    if name == "http":
-        block = _http_directives(settings) + block
-    if name == "server" and not any(d["directive"] == "listen" for d in block):
-        block.insert(0, {"directive": "listen", "args": [settings.listen]})
-    directive["block"] = block
-    return directive
+    target = ("", route.reached_from) if route.modifier == "@" else (route.modifier, route.location)
+    if target not in locations and route.modifier == "@":
+        target = next((loc for loc in locations if loc[1] == route.reached_from), target)
+    if route.modifier == "=":
+        return written if nginx_location(written, locations) == target else None
+    for candidate in (written, written.rstrip("/") + "/lbh/", written.rstrip("/") + "/lb-harness/"):
+        paths = [candidate.rstrip("/") + path if not path.startswith(candidate) else path for path in _HARNESS_PATHS]
+        if written in {"", "/"} and candidate == written:
+            paths = list(_HARNESS_PATHS)
+        if all(nginx_location(path, locations) == target for path in paths):
+            return candidate
+    return None
 
 
-def _render_block(
-    block: Iterable[Directive],
-    by_service: Mapping[str, list[Instance]],
-    settings: RenderSettings,
-    config_dir: Path,
-) -> list[Directive]:
-    rendered = (_render_directive(d, by_service, settings, config_dir) for d in block)
-    return [d for d in rendered if d is not None]
+def nginx_location(path: str, locations: list[tuple[str, str]]) -> tuple[str, str] | None:
+    """The location nginx picks for ``path`` (ngx_http_core_find_location's order): an exact match,
+    else the longest prefix if it has ``^~``, else the first regex that matches, else the longest prefix."""
+    for modifier, location in locations:
+        if modifier == "=" and location == path:
+            return (modifier, location)
+    prefixes = [(m, loc) for m, loc in locations if m in {"", "^~"} and path.startswith(loc)]
+    longest = max(prefixes, key=lambda item: len(item[1]), default=None)
+    if longest is not None and longest[0] == "^~":
+        return longest
+    for modifier, location in locations:
+        if modifier in {"~", "~*"}:
+            try:
+                if re.search(location, path, re.IGNORECASE if modifier == "~*" else 0):
+                    return (modifier, location)
+            except re.error:
+                continue  # PCRE syntax Python does not read: nginx may still match it
+    return longest
 
 
-def _listen_params(params: Sequence[str]) -> list[str]:
-    # TLS and HTTP/2 need certificates the harness does not have; the rest still applies.
-    return [param for param in params if param not in {"ssl", "http2", "quic"}]
+def _redirect(block: list[Directive]) -> tuple[int, str, Origin | None] | None:
+    """The server's ``return 301 URL`` (or 302, 303, 307, 308): in the server or in its ``location /``."""
+    candidates = [d for d in block if d["directive"] == "return"]
+    for directive in block:
+        if directive["directive"] == "location" and directive["args"][-1:] == ["/"]:
+            candidates += [d for d in directive.get("block", []) if d["directive"] == "return"]
+    for directive in candidates:
+        args = directive["args"]
+        if len(args) == 2 and args[0] in {"301", "302", "303", "307", "308"}:
+            return int(args[0]), args[1], directive.get("origin")
+    return None
 
 
-def _resolve_include(target: str, config_dir: Path) -> str:
-    path = Path(target)
-    if path.is_absolute():
-        return target
-    for base in (config_dir, SYSTEM_CONFIG_DIR):
-        if list(base.glob(target)):
-            return str(base / target)
-    return str(config_dir / target)
-
-
-def _render_upstream(
-    directive: Directive, by_service: Mapping[str, list[Instance]], settings: RenderSettings
-) -> list[Directive]:
-    upstream_name = directive["args"][0]
-    block: list[Directive] = []
-    for inner in directive["block"]:
-        if inner["directive"] != "server":
-            block.append({"directive": inner["directive"], "args": list(inner["args"])})
+def _named_fallbacks(block: list[Directive]) -> dict[str, str]:
+    """Named locations reached through ``try_files ... @name``, with the path of the location that falls back."""
+    found: dict[str, str] = {}
+    for directive in walk(block):
+        if directive["directive"] != "location" or not directive["args"]:
             continue
-        server = _upstream_server(inner["args"])
-        instances = by_service.get(server.service)
-        if not instances:
-            known = ", ".join(sorted(by_service)) or "none"
-            raise ConfigError(
-                f"upstream {upstream_name} names service {server.service!r}, which has no instance "
-                f"(services started: {known})"
-            )
-        for instance in instances:
-            params = list(server.params)
-            if settings.weights and instance.name in settings.weights:
-                params = [p for p in params if not p.startswith("weight=")]
-                params.insert(0, f"weight={settings.weights[instance.name]}")
-            block.append({"directive": "server", "args": [instance.address, *params]})
-    if settings.zone and not any(d["directive"] == "zone" for d in block):
-        block.insert(0, {"directive": "zone", "args": [f"{upstream_name}_zone", "64k"]})
-    return block
+        path = directive["args"][-1]
+        for inner in directive.get("block", []):
+            if inner["directive"] == "try_files" and inner["args"] and inner["args"][-1].startswith("@"):
+                found.setdefault(inner["args"][-1], path)
+    return found
+
+
+def _routes(server: Server, block: list[Directive], upstreams: set[str], named: dict[str, str]) -> Iterator[Route]:
+    for directive in block:
+        if directive["directive"] != "location":
+            continue
+        args = directive["args"]
+        modifier, location = (args[0], args[1]) if len(args) > 1 else ("", args[0])
+        if location.startswith("@"):
+            modifier = "@"
+        inner_block = directive.get("block", [])
+        for inner in inner_block:
+            name = inner["directive"]
+            if name in FOREIGN_PASS_DIRECTIVES and inner["args"] and inner["args"][0] in upstreams:
+                raise ConfigError(
+                    f"{origin(inner)}: {name} {inner['args'][0]}: the instances speak HTTP, not {name.split('_')[0]}; "
+                    f"proxy_pass to the upstream instead, or test the HTTP route alone with --route"
+                )
+            if name not in PASS_DIRECTIVES:
+                continue
+            upstream, scheme, strips = _pass_target(inner)
+            if upstream in upstreams:
+                yield Route(
+                    server=server, location=location, modifier=modifier, upstream=upstream, directive=name,
+                    scheme=scheme, origin=inner.get("origin"), strips_uri=strips,
+                    reached_from=named.get(location) if modifier == "@" else None,
+                )  # fmt: skip
+        yield from _routes(server, inner_block, upstreams, named)

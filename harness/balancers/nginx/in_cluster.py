@@ -20,7 +20,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.balancers.nginx.config import NginxConfig, RenderSettings, render
+from harness.balancers.nginx.config import NginxConfig
+from harness.balancers.nginx.render import RenderSettings, render
+from harness.checks.verdict import Verdict
 from harness.errors import SpecError
 from harness.k8s.port_forward import LocalForward
 from harness.k8s.topology import BALANCER, BALANCER_PORT, INSTANCE_PORT, RUNNING_CONFIG, STATE_DIR
@@ -130,6 +132,9 @@ class InClusterNginx:
         """The pod's nginx version (``nginx -v`` writes it to stderr)."""
         printed = self.runtime.api.execute(self.runtime.namespace, self.pod, ["sh", "-c", "nginx -v 2>&1"])
         return printed.strip().removeprefix("nginx version: ")
+
+    def listen_checks(self) -> list[Verdict]:
+        return []
 
     def stop(self) -> None:
         if self._forward is None:

@@ -1,0 +1,106 @@
+"""What a config's server parameters claim, each judged on what the run recorded.
+
+``down`` never gets a request; ``backup`` gets nothing while a primary serves; ``max_conns=N``
+never has more than N requests in flight; ``hash KEY`` sends one key to one instance
+whatever client sends it; ``hash KEY consistent`` moves only the removed instance's keys.
+The expectations come from the config (``ServerClaims``), never from constants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from harness.checks.verdict import Verdict
+
+
+def idle_instances(counts: Mapping[str, int], idle: Mapping[str, str], total: int, where: str) -> list[Verdict]:
+    """One verdict per ``instance -> role`` in ``idle`` (``down`` or ``backup``): it got no request.
+
+    ``counts`` are requests per instance over a run in which every primary served.
+    """
+    verdicts = []
+    for instance, role in idle.items():
+        got = counts.get(instance, 0)
+        check = f"{role} server {instance} gets no request" + (" while a primary serves" if role == "backup" else "")
+        summary = f"{instance} ({role} in {where}) got {got} of {total} requests (expected 0)"
+        verdicts.append(Verdict(check, got == 0, summary, {"requests": got, "total": total}, {"requests": 0}))
+    return verdicts
+
+
+def each_key_on_one_instance(picks: Mapping[str, Sequence[str]], key: str, clients: int) -> Verdict:
+    """``picks``: for each key, the instances its requests reached (sent from ``clients`` client addresses)."""
+    check = f"one {key}, one instance"
+    split = {value: sorted(set(instances)) for value, instances in picks.items() if len(set(instances)) > 1}
+    observed = {"keys": len(picks), "keys_on_several_instances": len(split)}
+    if split:
+        value, instances = next(iter(split.items()))
+        summary = (
+            f"{len(split)} of {len(picks)} keys reached several instances, e.g. {key}={value!r} "
+            f"reached {', '.join(instances)} (expected one each)"
+        )
+    else:
+        summary = (
+            f"each of {len(picks)} keys reached one instance from {clients} client address(es) (expected one each)"
+        )
+    return Verdict(check, not split, summary, observed, {"keys_on_several_instances": 0})
+
+
+def keys_spread(picks: Mapping[str, Sequence[str]], instances: int, key: str) -> Verdict:
+    """Distinct keys reach more than one instance (a hash of a constant would pin them all).
+
+    With K keys hashed over N instances, all K on one instance has probability N * (1/N)**K:
+    about 2e-15 for the probe's 32 keys over 3 instances.
+    """
+    reached = sorted({picked for values in picks.values() for picked in values})
+    minimum = min(2, instances)
+    summary = f"{len(picks)} {key} values reached {len(reached)} of {instances} instances (expected at least {minimum})"
+    return Verdict(
+        f"distinct {key} values spread over instances",
+        len(reached) >= minimum,
+        summary,
+        {"instances_reached": len(reached)},
+        {"instances_reached_at_least": minimum},
+    )
+
+
+def only_removed_keys_move(before: Mapping[str, str], after: Mapping[str, str], removed: str, key: str) -> Verdict:
+    """``hash KEY consistent``: after ``removed`` leaves, every key it did not hold stays where it was."""
+    kept = [value for value, instance in before.items() if instance != removed and value in after]
+    moved = [value for value in kept if after[value] != before[value]]
+    held = sum(1 for instance in before.values() if instance == removed)
+    summary = (
+        f"after {removed} left, {len(moved)} of {len(kept)} keys it did not hold moved (expected 0); "
+        f"the {held} keys it held moved to others"
+    )
+    if moved:
+        summary += f"; e.g. {key}={moved[0]!r} moved from {before[moved[0]]} to {after[moved[0]]}"
+    return Verdict(
+        "consistent hashing moves only the removed instance's keys",
+        not moved and bool(kept),
+        summary,
+        {"kept_keys": len(kept), "moved": len(moved), "held_by_removed": held},
+        {"moved": 0},
+    )
+
+
+def in_flight_within_limits(
+    peaks: Mapping[str, int], limits: Mapping[str, int], statuses: Sequence[int], sent: int, where: str
+) -> Verdict:
+    """``max_conns``: no instance ever held more requests at once than its limit.
+
+    ``peaks`` are the most requests each instance held at once while ``sent`` long requests
+    were open together; ``statuses`` what those requests got.
+    """
+    over = {name: peak for name, peak in peaks.items() if name in limits and peak > limits[name]}
+    refused = [status for status in statuses if status != 200]
+    shown = ", ".join(f"{name} {peaks.get(name, 0)}/{limit}" for name, limit in limits.items())
+    summary = f"most in flight at once (of max_conns in {where}): {shown}, with {sent} long requests open together"
+    if refused:
+        summary += f"; {len(refused)} beyond capacity got {', '.join(map(str, sorted(set(refused))))}"
+    return Verdict(
+        "max_conns: no instance holds more requests than its limit",
+        not over,
+        summary,
+        {"peaks": dict(peaks), "statuses": sorted(statuses)},
+        {"limits": dict(limits)},
+    )

@@ -1,0 +1,121 @@
+"""Probing what a config's server parameters claim, on a running cluster.
+
+The claims come from the config (``ServerClaims``: down, backup, max_conns, the hash key and
+whether it is consistent); each is probed with requests of its own before the load, or
+judged on the load's records after it. The verdicts themselves are pure functions in
+``checks.servers``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import pandas as pd
+
+from harness.balancers.base import BalancerConfig, ServerClaims
+from harness.checks.distribution import counts_of
+from harness.checks.least_conn import avoids_busy_instance
+from harness.checks.servers import (
+    each_key_on_one_instance,
+    idle_instances,
+    in_flight_within_limits,
+    keys_spread,
+    only_removed_keys_move,
+)
+from harness.checks.verdict import Verdict, not_applicable
+from harness.cluster import Cluster
+from harness.load import probes
+from harness.load.keys import KeyPlan, key_plan
+from harness.runtimes.base import Instance
+
+Phase = Callable[[str], None]
+KEYS = 32  # distinct key values a hash probe sends; see keys_spread for the false-alarm rate
+
+
+class ServerClaimChecks:
+    def __init__(
+        self, claims: ServerClaims, config: BalancerConfig, workers: int, zone: bool, algorithm_avoids_busy: bool
+    ) -> None:
+        """``algorithm_avoids_busy``: the algorithm's own checks already probe a busy instance."""
+        self.claims = claims
+        self.config = config
+        self.probe_busy = claims.avoids_busy and not algorithm_avoids_busy
+        # Without a shared zone each nginx worker keeps its own count of a server's connections.
+        self.counting_processes = 1 if (zone or claims.shared_counts) else workers
+
+    def before_load(self, cluster: Cluster, instances: Sequence[Instance], phase: Phase) -> list[Verdict]:
+        verdicts: list[Verdict] = []
+        if self.claims.hash_key:
+            phase(f"hash probe: {KEYS} values of {self.claims.hash_key}")
+            verdicts += self._hash(cluster, instances)
+        if self.probe_busy and self.counting_processes > 1:
+            reason = f"{self.counting_processes} workers without a shared zone each count only their own connections"
+            verdicts.append(not_applicable("short requests avoid the busy instance", reason))
+        elif self.probe_busy:
+            phase("least_conn probe: one long request, then short ones")
+            verdicts.append(avoids_busy_instance(probes.least_conn_probe(cluster.route, instances)))
+        if self.claims.max_conns:
+            phase("max_conns probe: long requests beyond the limits")
+            verdicts.append(self._max_conns(cluster, instances))
+        return verdicts
+
+    def after_load(self, frame: pd.DataFrame, instances: Sequence[Instance]) -> list[Verdict]:
+        """down and backup servers got nothing while every primary served."""
+        roles = {"down": set(self.claims.down), "backup": set(self.claims.backup)}
+        idle = {
+            instance.name: role
+            for instance in instances
+            for role, services in roles.items()
+            if instance.service in services
+        }
+        if not idle:
+            return []
+        served = frame.loc[frame["instance"] != "", "instance"].tolist()
+        return idle_instances(counts_of(served), idle, len(frame), self.claims.where)
+
+    def _hash(self, cluster: Cluster, instances: Sequence[Instance]) -> list[Verdict]:
+        assert self.claims.hash_key is not None
+        plan = key_plan(self.claims.hash_key)
+        if not plan.varies:
+            reason = f"the harness cannot choose {self.claims.hash_key} per request"
+            return [not_applicable(f"one {plan.key}, one instance", reason)]
+        picks = probes.key_probe(cluster.route, plan, keys=KEYS)
+        clients = 1 if plan.follows_client else 3
+        verdicts = [
+            each_key_on_one_instance(picks, plan.key, clients),
+            keys_spread(picks, len(instances), plan.key),
+        ]
+        if self.claims.consistent:
+            verdicts.append(self._consistent(cluster, plan, picks))
+        return verdicts
+
+    def _consistent(self, cluster: Cluster, plan: KeyPlan, picks: dict[str, list[str]]) -> Verdict:
+        check = "consistent hashing moves only the removed instance's keys"
+        if len(self.config.services) != 1 or len(cluster.instances_under_test) < 3:
+            return not_applicable(check, "needs one service of at least 3 instances, to remove one")
+        before = {key: instances[0] for key, instances in picks.items()}
+        count = len(cluster.instances_under_test)
+        removed = cluster.instances_under_test[-1].name
+        cluster.scale(count - 1)
+        try:
+            after_picks = probes.key_probe(cluster.route, plan, keys=KEYS, clients=1)
+        finally:
+            cluster.scale(count)
+        after = {key: instances[0] for key, instances in after_picks.items()}
+        return only_removed_keys_move(before, after, removed, self.claims.hash_key or "key")
+
+    def _max_conns(self, cluster: Cluster, instances: Sequence[Instance]) -> Verdict:
+        per_service = dict(self.claims.max_conns)
+        limits = {
+            instance.name: per_service[instance.service] * self.counting_processes
+            for instance in instances
+            if instance.service in per_service
+        }
+        serving = {i.service for i in instances if i.service not in self.claims.backup + self.claims.down}
+        capacity = sum(limit for name, limit in limits.items() if any(i.name == name for i in instances))
+        unlimited = [i for i in instances if i.service in serving and i.service not in per_service]
+        if unlimited:
+            # Servers without a limit take any number: the long requests could all wait there.
+            capacity += len(unlimited)
+        probe = probes.in_flight_probe(cluster.route, instances, count=capacity + 2)
+        return in_flight_within_limits(probe.peaks, limits, probe.statuses, probe.sent, self.claims.where)

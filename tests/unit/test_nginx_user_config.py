@@ -1,0 +1,242 @@
+"""A user's config as it is: includes, several servers, listens, TLS, routes (no nginx needed)."""
+
+from pathlib import Path
+
+import crossplane
+import pytest
+
+from harness.balancers.nginx.config import load_config
+from harness.balancers.nginx.render import (
+    OUTSIDE_THE_RUN,
+    RenderSettings,
+    in_users_terms,
+    listen_keys,
+    render_config,
+)
+from harness.balancers.nginx.tls import RunCertificates
+from harness.errors import ConfigError
+from harness.load.route import FixedRoute
+from harness.runtimes.base import Instance
+
+PROD_TLS = Path(__file__).parents[1] / "configs" / "prod-tls" / "nginx.conf"
+
+
+def instances(service: str, count: int, first: int = 1) -> list[Instance]:
+    return [
+        Instance(f"{service}-{i}", service, f"127.0.1.{i}", 8000 + i, 9000 + i, 100 + i)
+        for i in range(first, first + count)
+    ]
+
+
+def files(tmp_path: Path, tree: dict[str, str]) -> Path:
+    for name, text in tree.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return tmp_path / next(iter(tree))
+
+
+def parsed(text: str, tmp_path: Path) -> list[dict[str, object]]:
+    path = tmp_path / "rendered.conf"
+    path.write_text(text)
+    return crossplane.parse(str(path), single=True)["config"][0]["parsed"]  # type: ignore[no-any-return]
+
+
+def directives(text: str, tmp_path: Path, name: str) -> list[list[str]]:
+    found: list[list[str]] = []
+
+    def walk(block: list[dict[str, object]]) -> None:
+        for directive in block:
+            if directive["directive"] == name:
+                found.append(list(directive["args"]))  # type: ignore[call-overload]
+            walk(directive.get("block", []))  # type: ignore[arg-type]
+
+    walk(parsed(text, tmp_path))
+    return found
+
+
+def run_settings(tmp_path: Path, config_listens: dict[str, str] | None = None, tls: bool = False) -> RenderSettings:
+    return RenderSettings(
+        run_dir=tmp_path / "run",
+        listen="127.0.0.1:18080",
+        workers=1,
+        listens=config_listens or {},
+        certificates=RunCertificates(tmp_path / "run" / "tls") if tls else None,
+    )
+
+
+def test_upstreams_and_servers_in_an_included_conf_d_are_read(tmp_path: Path) -> None:
+    main = files(
+        tmp_path,
+        {
+            "nginx.conf": "events {}\nhttp {\n    include /etc/nginx/conf.d/*.conf;\n}\n",
+            "conf.d/b.conf": "server { listen 80; location / { proxy_pass http://app; } }\n",
+            "conf.d/a.conf": "upstream app {\n    least_conn;\n    server app:3000;\n}\n",
+        },
+    )
+    config = load_config(main)
+    assert [u.name for u in config.upstreams] == ["app"]
+    assert str(config.under_test.origin) == "conf.d/a.conf:1"
+    assert config.inferred_algorithm() == "least_conn"
+    assert config.route is not None and str(config.route.origin) == "conf.d/b.conf:1"
+    assert any("read from conf.d/a.conf" in note for _, note in config.notes)
+
+
+def test_a_missing_include_is_refused_at_its_file_and_line(tmp_path: Path) -> None:
+    main = files(tmp_path, {"nginx.conf": "events {}\nhttp {\n  include sites/app.conf;\n}\n"})
+    with pytest.raises(ConfigError, match=r"nginx.conf:3: include sites/app.conf: no such file"):
+        load_config(main)
+
+
+def test_a_syntax_error_in_an_included_file_names_that_file(tmp_path: Path) -> None:
+    main = files(
+        tmp_path,
+        {
+            "nginx.conf": "events {}\nhttp { include conf.d/*.conf; }\n",
+            "conf.d/app.conf": "upstream app {\n server a:1\n",
+        },
+    )
+    with pytest.raises(ConfigError, match=r"conf.d/app.conf:\d"):
+        load_config(main)
+
+
+def test_an_include_cycle_is_refused(tmp_path: Path) -> None:
+    main = files(tmp_path, {"nginx.conf": "include nginx.conf;\n"})
+    with pytest.raises(ConfigError, match="nests more than 10 deep"):
+        load_config(main)
+
+
+def test_absolute_includes_outside_the_folder_are_left_out_and_said(tmp_path: Path) -> None:
+    config = load_config(PROD_TLS)
+    notes = [f"{where}: {what}" for where, what in config.notes]
+    assert "nginx.conf:5: include /etc/nginx/modules-enabled/*.conf: not in ., left out" in notes
+    assert "conf.d/app.conf:21: include /etc/letsencrypt/options-ssl-nginx.conf: not in ., left out" in notes
+
+
+def test_the_route_of_slash_picks_the_upstream_under_test(tmp_path: Path) -> None:
+    main = files(
+        tmp_path,
+        {
+            "nginx.conf": "upstream static { server cdn:80; }\nupstream app { server web:3000; server web2:3000; }\n"
+            "server { listen 80; location /static/ { proxy_pass http://static; } location / { proxy_pass http://app; } }\n"
+        },
+    )
+    config = load_config(main)
+    assert config.under_test.name == "app"
+    assert config.services == ["web", "web2"] and config.side_services == ["cdn"]
+    assert load_config(main, upstream="static").services == ["cdn"]
+    chosen = load_config(main, route="/static/logo.png")
+    assert chosen.under_test.name == "static" and chosen.route is not None and chosen.route.path_prefix == "/static/"
+
+
+def test_an_unknown_upstream_or_route_is_refused_with_what_there_is(tmp_path: Path) -> None:
+    main = files(
+        tmp_path, {"nginx.conf": "upstream app { server a:1; }\nserver { location /api/ { proxy_pass http://app; } }\n"}
+    )
+    with pytest.raises(ConfigError, match="no such upstream; it has app"):
+        load_config(main, upstream="nope")
+    with pytest.raises(ConfigError, match=r"--route other.example/x: no location .*routes: \(default\)/api/ -> app"):
+        load_config(main, route="other.example/x")
+
+
+def test_fastcgi_to_an_upstream_and_plus_only_directives_are_refused_at_their_line(tmp_path: Path) -> None:
+    php = files(
+        tmp_path,
+        {
+            "nginx.conf": "upstream php { server fpm:9000; }\nserver {\n location ~ \\.php$ {\n  fastcgi_pass php;\n }\n}\n"
+        },
+    )
+    with pytest.raises(ConfigError, match=r"nginx.conf:4: fastcgi_pass php: the instances speak HTTP"):
+        load_config(php)
+    plus = tmp_path / "plus.conf"
+    plus.write_text("upstream app {\n server a:1;\n sticky cookie srv_id;\n}\n")
+    with pytest.raises(ConfigError, match=r"plus.conf:3: sticky: .*use ip_hash or hash"):
+        load_config(plus)
+
+
+def test_an_ipv4_ipv6_pair_is_one_loopback_socket_and_default_server_is_kept_once(tmp_path: Path) -> None:
+    config = load_config(PROD_TLS)
+    assert listen_keys(config) == ["80", "443"]
+    sockets = {"80": "127.0.0.1:18080", "443": "127.0.0.1:18443"}
+    rendered = render_config(config, instances("app", 2), run_settings(tmp_path, sockets, tls=True))
+    listens = directives(rendered.text, tmp_path, "listen")
+    assert listens == [["127.0.0.1:18080", "default_server"], ["127.0.0.1:18443", "ssl", "http2", "default_server"]]
+    said = rendered.rewrites_text()
+    assert "conf.d/app.conf:9: listen [::]:80 default_server: served by the same 127.0.0.1:18080" in said
+
+
+def test_tls_servers_get_the_runs_certificates_and_nothing_points_outside_the_run(tmp_path: Path) -> None:
+    config = load_config(PROD_TLS)
+    settings = run_settings(tmp_path, {"80": "127.0.0.1:18080", "443": "127.0.0.1:18443"}, tls=True)
+    text = render_config(config, instances("app", 2), settings).text
+    certificates = directives(text, tmp_path, "ssl_certificate")
+    assert len(certificates) == 1 and certificates[0][0].startswith(str(tmp_path / "run" / "tls"))
+    for forbidden in ("/etc/letsencrypt", "/var/log", "pid /run/nginx.pid", "www-data", "ssl_dhparam"):
+        assert forbidden not in text
+    assert [args for args in directives(text, tmp_path, "include")] == [["/etc/nginx/mime.types"]]
+    assert (tmp_path / "run" / "tls" / "ca.pem").is_file()
+
+
+def test_without_certificates_ssl_is_dropped_and_said(tmp_path: Path) -> None:
+    rendered = render_config(load_config(PROD_TLS), instances("app", 1), run_settings(tmp_path))
+    assert "ssl" not in [p for args in directives(rendered.text, tmp_path, "listen") for p in args]
+    assert "ssl dropped, this run serves the server without TLS" in rendered.rewrites_text()
+
+
+def test_cache_paths_move_into_the_run_and_outside_hosts_answer_502(tmp_path: Path) -> None:
+    main = files(
+        tmp_path,
+        {
+            "nginx.conf": "proxy_cache_path /var/cache/nginx keys_zone=c:10m;\nupstream app { server a:1; }\n"
+            "server { location / { proxy_pass http://app; } location /ext/ { proxy_pass https://api.example.com/v1/; } }\n"
+        },
+    )
+    rendered = render_config(load_config(main), instances("a", 1), run_settings(tmp_path))
+    assert directives(rendered.text, tmp_path, "proxy_cache_path")[0][0] == str(tmp_path / "run" / "cache" / "1")
+    assert ["http://app"] in directives(rendered.text, tmp_path, "proxy_pass")
+    assert [f"https://{OUTSIDE_THE_RUN}/v1/"] in directives(rendered.text, tmp_path, "proxy_pass")
+    assert "proxy_pass https://api.example.com/v1/: outside the run, answers 502 here" in rendered.rewrites_text()
+
+
+def test_nginx_messages_are_told_at_the_users_file_and_line(tmp_path: Path) -> None:
+    config = load_config(PROD_TLS)
+    rendered = render_config(config, instances("app", 1), run_settings(tmp_path))
+    target = tmp_path / "run" / "nginx.conf"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(rendered.text)
+    line = next(i for i, text in enumerate(rendered.text.splitlines(), 1) if "proxy_http_version" in text)
+    message = f'[emerg] invalid value "x" in {target}:{line}'
+    assert in_users_terms(message, target, rendered.tree) == '[emerg] invalid value "x" in conf.d/app.conf:26'
+
+
+def test_unix_socket_servers_are_served_by_instances_and_said(tmp_path: Path) -> None:
+    main = files(
+        tmp_path,
+        {
+            "nginx.conf": "upstream app { server unix:/run/app.sock fail_timeout=0; }\nserver { location / { proxy_pass http://app; } }\n"
+        },
+    )
+    config = load_config(main)
+    assert config.services == ["app"]
+    rendered = render_config(config, instances("app", 2), run_settings(tmp_path))
+    servers = [args for args in directives(rendered.text, tmp_path, "server") if args]
+    assert servers == [["127.0.1.1:8001", "fail_timeout=0"], ["127.0.1.2:8002", "fail_timeout=0"]]
+    assert "server unix:/run/app.sock: served by instances on loopback TCP" in rendered.rewrites_text()
+
+
+@pytest.mark.parametrize(
+    ("prefix", "path", "sent"),
+    [
+        ("/", "/api/count", "/api/count"),
+        ("/api/", "/api/count", "/api/count"),
+        ("/app", "/api/count", "/app/api/count"),
+    ],
+)
+def test_a_route_puts_the_harness_paths_under_its_location(prefix: str, path: str, sent: str) -> None:
+    assert FixedRoute("http://127.0.0.1:1", prefix=prefix).path_for(path) == sent
+
+
+def test_claims_say_what_the_upstream_asks_for_and_where(tmp_path: Path) -> None:
+    claims = load_config(PROD_TLS).claims()
+    assert claims.startswith("claims inferred from upstream `app` in conf.d/app.conf:1: least_conn, keepalive 16")
+    assert "on route example.com/ -> app (conf.d/app.conf:25)" in claims
