@@ -17,7 +17,8 @@ ENGINE_DATA := /var/lib/lb-harness-docker
 
 setup: system-packages venv
 
-# nginx and HAProxy (wrk for benchmarks, chromium and its driver for the web UI's browser tests)
+# nginx and HAProxy (wrk for benchmarks, chromium and its driver for the web UI's browser tests,
+# strace for the test that nginx -t of a user's config opens nothing outside the run)
 # from the distribution's packages, only when missing.
 # policy-rc.d keeps the package from starting the system nginx on port 80. apt's output is kept
 # in a log and shown only when it explains a failure.
@@ -32,6 +33,7 @@ system-packages:
 	[ -x /usr/sbin/debootstrap ] || missing="$$missing debootstrap"; \
 	command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing="$$missing nftables"; \
 	command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || missing="$$missing iproute2"; \
+	command -v strace >/dev/null 2>&1 || missing="$$missing strace"; \
 	if [ -n "$$missing" ]; then \
 		log=$$(mktemp /tmp/lb-harness-apt.XXXXXX); \
 		printf 'installing system packages:%s ... ' "$$missing"; \

@@ -88,10 +88,14 @@ MARKER_OPTIONS = {
     "rate": "--rate",
     "driver": "--driver",
     "infra_dir": "--infra-dir",
+    "upstream": "--upstream",
+    "route": "--route",
+    "claims_from": "--claims-from",
 }
 MARKER_SIGNATURE = (
     'lb(balancer="nginx", algo=None, config=None, scenario=None, backends=None, duration=None, users=None, '
-    "workers=None, zone=False, weights=None, runtime=None, rate=None, driver=None, infra_dir=None): "
+    "workers=None, zone=False, weights=None, runtime=None, rate=None, driver=None, infra_dir=None, upstream=None, "
+    "route=None, claims_from=None): "
     "with arguments, run `harness bench` with them before the test and fail it on a failing verdict; "
     "bare, mark a live load-balancer test for `pytest -m lb`"
 )
@@ -253,7 +257,7 @@ def _bench_arguments(item: pytest.Item, options: dict[str, Any], settings: LiveS
     for name, value in options.items():
         if value is None or value is False:
             continue
-        if name in {"config", "scenario", "infra_dir"}:
+        if name in {"config", "scenario", "infra_dir", "claims_from"}:
             value = _near_test(item, str(value))  # a scenario's name stays a name: no such file is beside
         if value is True:
             arguments.append(MARKER_OPTIONS[name])

@@ -451,6 +451,11 @@ class AlgorithmRun:
         """What the run read in the user's config and where its load goes, for the top of the output."""
         notes = [self.config.claims()] if self.config.claims() else []
         notes.append(f"load on {cluster.route.description}")
+        route = cluster.route
+        if isinstance(route, FixedRoute) and route.tls:
+            cost = probes.handshake_cost(route)
+            self.journal.record("tls", connect_ms=cost.connect_ms, handshake_ms=cost.handshake_ms, count=cost.count)
+            notes.append(str(cost))
         rewrites = self.run_dir / "rewrites.txt"
         if rewrites.exists():
             changed = len(rewrites.read_text().splitlines())
@@ -564,6 +569,7 @@ class AlgorithmRun:
             "timings_s": {key: round(value, 3) for key, value in result.timings.items()},
             "scenario": None if self.scenario is None else str(self.scenario.path),
             "load_model": self.load_model,
+            "notes": self.notes,
             "failover": [row.as_dict() for row in result.failover],
             "verdicts": [verdict.as_dict() for verdict in result.verdicts],
         }

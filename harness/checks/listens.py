@@ -15,7 +15,8 @@ def answers_redirect(
     """
     known, _, _ = location.partition("$")
     matches = got_location == location if "$" not in location else got_location.startswith(known)
-    check = f"listen {listen} answers {status} to {known or location}"
+    scheme = location.partition("://")[0] if "://" in location else location
+    check = f"listen {listen} answers {status} to {scheme}"
     summary = (
         f"GET with Host {host} on listen {listen} ({where}) got {got_status} to {got_location or 'no Location'} "
         f"(expected {status} to {location})"

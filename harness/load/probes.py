@@ -8,7 +8,9 @@ request, like curl.
 from __future__ import annotations
 
 import http.client
+import socket
 import ssl
+import statistics
 import threading
 import time
 import urllib.parse
@@ -261,3 +263,33 @@ def in_flight_probe(
     for thread in threads:
         thread.join(timeout=1)
     return InFlightProbe(peaks=peaks, statuses=statuses, sent=count)
+
+
+@dataclass(frozen=True)
+class HandshakeCost:
+    connect_ms: float  # median TCP connect
+    handshake_ms: float  # median TLS handshake after it
+    count: int
+
+    def __str__(self) -> str:
+        return (
+            f"TLS handshake {self.handshake_ms:.2f} ms median of {self.count} "
+            f"(TCP connect {self.connect_ms:.2f} ms; each new client connection pays both)"
+        )
+
+
+def handshake_cost(route: FixedRoute, count: int = 20) -> HandshakeCost:
+    """Times ``count`` TCP connects and TLS handshakes to the route's balancer, one at a time."""
+    parts = urllib.parse.urlsplit(route.url)
+    context = _contexts.get(route) or ssl.create_default_context()
+    connects, handshakes = [], []
+    for _ in range(count):
+        started = time.perf_counter()
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 443), timeout=5) as raw:
+            connected = time.perf_counter()
+            with context.wrap_socket(raw, server_hostname=parts.hostname) as tls:
+                tls.do_handshake()
+                done = time.perf_counter()
+        connects.append((connected - started) * 1000)
+        handshakes.append((done - connected) * 1000)
+    return HandshakeCost(statistics.median(connects), statistics.median(handshakes), count)

@@ -118,7 +118,8 @@ def test_the_route_of_slash_picks_the_upstream_under_test(tmp_path: Path) -> Non
         tmp_path,
         {
             "nginx.conf": "upstream static { server cdn:80; }\nupstream app { server web:3000; server web2:3000; }\n"
-            "server { listen 80; location /static/ { proxy_pass http://static; } location / { proxy_pass http://app; } }\n"
+            "server { listen 80; location /static/ { proxy_pass http://static; }\n"
+            "location / { proxy_pass http://app; } }\n"
         },
     )
     config = load_config(main)
@@ -143,7 +144,8 @@ def test_fastcgi_to_an_upstream_and_plus_only_directives_are_refused_at_their_li
     php = files(
         tmp_path,
         {
-            "nginx.conf": "upstream php { server fpm:9000; }\nserver {\n location ~ \\.php$ {\n  fastcgi_pass php;\n }\n}\n"
+            "nginx.conf": "upstream php { server fpm:9000; }\n"
+            "server {\n location ~ \\.php$ {\n  fastcgi_pass php;\n }\n}\n"
         },
     )
     with pytest.raises(ConfigError, match=r"nginx.conf:4: fastcgi_pass php: the instances speak HTTP"):
@@ -188,7 +190,8 @@ def test_cache_paths_move_into_the_run_and_outside_hosts_answer_502(tmp_path: Pa
         tmp_path,
         {
             "nginx.conf": "proxy_cache_path /var/cache/nginx keys_zone=c:10m;\nupstream app { server a:1; }\n"
-            "server { location / { proxy_pass http://app; } location /ext/ { proxy_pass https://api.example.com/v1/; } }\n"
+            "server { location / { proxy_pass http://app; }\n"
+            "location /ext/ { proxy_pass https://api.example.com/v1/; } }\n"
         },
     )
     rendered = render_config(load_config(main), instances("a", 1), run_settings(tmp_path))
@@ -213,7 +216,8 @@ def test_unix_socket_servers_are_served_by_instances_and_said(tmp_path: Path) ->
     main = files(
         tmp_path,
         {
-            "nginx.conf": "upstream app { server unix:/run/app.sock fail_timeout=0; }\nserver { location / { proxy_pass http://app; } }\n"
+            "nginx.conf": "upstream app { server unix:/run/app.sock fail_timeout=0; }\n"
+            "server { location / { proxy_pass http://app; } }\n"
         },
     )
     config = load_config(main)
@@ -240,3 +244,16 @@ def test_claims_say_what_the_upstream_asks_for_and_where(tmp_path: Path) -> None
     claims = load_config(PROD_TLS).claims()
     assert claims.startswith("claims inferred from upstream `app` in conf.d/app.conf:1: least_conn, keepalive 16")
     assert "on route example.com/ -> app (conf.d/app.conf:25)" in claims
+
+
+def test_https_to_the_instances_is_passed_as_http_and_grpc_is_refused(tmp_path: Path) -> None:
+    main = files(
+        tmp_path, {"nginx.conf": "upstream app { server a:1; }\nserver { location / { proxy_pass https://app; } }\n"}
+    )
+    rendered = render_config(load_config(main), instances("a", 1), run_settings(tmp_path))
+    assert directives(rendered.text, tmp_path, "proxy_pass") == [["http://app"]]
+    assert "proxy_pass https://app: the instances speak plain HTTP" in rendered.rewrites_text()
+    grpc = tmp_path / "grpc.conf"
+    grpc.write_text("upstream g { server a:1; }\nserver {\n location / {\n  grpc_pass grpc://g;\n }\n}\n")
+    with pytest.raises(ConfigError, match=r"grpc.conf:4: grpc_pass g: the instances do not speak gRPC"):
+        load_config(grpc)

@@ -436,6 +436,11 @@ def load_config(path: Path, upstream: str | None = None, route: str | None = Non
             f"{path}: no location passes to any of its upstreams ({', '.join(sorted(names))}): "
             "add a location with proxy_pass, or name the upstream with --upstream"
         )
+    if config.route is not None and config.route.directive == "grpc_pass":
+        raise ConfigError(
+            f"{config.route.origin}: grpc_pass {config.route.upstream}: the instances do not speak gRPC yet; "
+            "test an HTTP route of the config with --route"
+        )
     if not config.under_test.servers:
         raise ConfigError(f"{config.under_test.origin}: upstream {config.under_test.name} names no server")
     return config

@@ -272,6 +272,12 @@ class _Renderer:
         if not sep or "$" in target:
             return
         host = rest.split("/")[0].split(":")[0]
+        if host in self.upstream_names and scheme == "https":
+            directive["args"][0] = "http://" + rest
+            self.note(
+                directive.get("origin"), f"proxy_pass {target}: the instances speak plain HTTP, passed as http://"
+            )
+            return
         if host in self.upstream_names or host.startswith("127.") or host == "localhost" or host.startswith("unix"):
             return
         path = rest[len(rest.split("/")[0]) :]

@@ -1,0 +1,132 @@
+"""Configs of the shapes users bring, run as they are with no --algo: every claim inferred
+from the config holds; the same config with one line changed fails the matching check
+with its numbers (held to the original's claims with --claims-from); and nginx -t on any
+rendered config opens no socket outside loopback."""
+
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from harness.balancers.nginx.balancer import nginx_binary
+from harness.balancers.nginx.config import load_config
+from harness.balancers.nginx.render import RenderSettings, listen_keys, render_config
+from harness.balancers.nginx.tls import RunCertificates
+from harness.bench import BenchResult
+from harness.checks.verdict import Verdict
+from harness.pytest_plugin import verdict_report
+from harness.runtimes.base import Instance
+from harness.topology import plan_instances, plan_side_instances
+
+pytestmark = pytest.mark.lb
+
+Bench = Callable[..., BenchResult]
+CONFIGS = Path(__file__).parents[1] / "configs"
+
+# Each config, and the checks its claims must bring (each must pass).
+EXPECTED_CHECKS = {
+    "compose": ["sequential requests follow the exact order"],
+    "prod-tls": ["listen 80 answers 301 to https", "short requests avoid the busy instance"],
+    "two-upstreams": ["short requests avoid the busy instance"],
+    "sites": ["sequential requests follow the exact order"],
+    "unix-socket": ["sequential requests follow the exact order"],
+    "backup-down": [
+        "backup server app-c gets no request while a primary serves",
+        "down server app-d gets no request",
+    ],
+    "hash-key": [
+        "one $http_x_tenant, one instance",
+        "distinct $http_x_tenant values spread over instances",
+        "consistent hashing moves only the removed instance's keys",
+    ],
+    "random-two": ["short requests avoid the busy instance", "spread under load matches even shares"],
+    "max-conns": ["max_conns: no instance holds more requests than its limit"],
+    "dual-stack": ["sequential requests follow the exact order"],
+    "api-prefix": ["sequential requests follow the exact order"],
+    "ip-hash-weights": ["each client sticks to one instance", "down server app-4 gets no request"],
+}
+
+# One line changed, and the check of the original's claims it must fail.
+BROKEN = {
+    "backup made primary": ("backup-down", "server app-c:8080 backup;", "server app-c:8080;",
+                            "backup server app-c gets no request while a primary serves"),
+    "down removed": ("backup-down", "server app-d:8080 down;", "server app-d:8080;",
+                     "down server app-d gets no request"),
+    "consistent removed": ("hash-key", "hash $http_x_tenant consistent;", "hash $http_x_tenant;",
+                           "consistent hashing moves only the removed instance's keys"),
+    "max_conns raised": ("max-conns", "max_conns=4", "max_conns=100",
+                         "max_conns: no instance holds more requests than its limit"),
+}  # fmt: skip
+
+
+def verdicts_of(result: BenchResult) -> dict[str, Verdict]:
+    return {verdict.check: verdict for verdict in result.results[0].verdicts}
+
+
+def test_every_shape_has_a_config() -> None:
+    assert sorted(EXPECTED_CHECKS) == sorted(path.name for path in CONFIGS.iterdir() if path.is_dir())
+    assert len(EXPECTED_CHECKS) >= 12
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_CHECKS))
+def test_a_users_config_runs_as_it_is_and_keeps_its_inferred_claims(lb_bench: Bench, name: str) -> None:
+    result = lb_bench(config=CONFIGS / name / "nginx.conf", duration=1)
+    assert result.passed, verdict_report(result)
+    verdicts = verdicts_of(result)
+    for check in EXPECTED_CHECKS[name]:
+        assert check in verdicts, f"{name}: no check {check!r}; checks: {sorted(verdicts)}"
+        assert verdicts[check].passed, f"{name}: {verdicts[check]}"
+    run = result.results[0]
+    assert run.notes and run.notes[0].startswith("claims inferred from upstream"), run.notes
+    assert (run.run_dir / "rewrites.txt").is_file()
+
+
+@pytest.mark.parametrize("change", sorted(BROKEN))
+def test_a_changed_line_fails_the_claim_it_breaks_with_its_numbers(
+    lb_bench: Bench, tmp_path: Path, change: str
+) -> None:
+    name, before, after, check = BROKEN[change]
+    original = CONFIGS / name / "nginx.conf"
+    changed = tmp_path / "nginx.conf"
+    assert before in original.read_text()
+    changed.write_text(original.read_text().replace(before, after))
+    result = lb_bench(config=changed, claims_from=original, duration=1)
+    verdict = verdicts_of(result).get(check)
+    assert verdict is not None and verdict.passed is False, verdict_report(result)
+    assert re.search(r"\d", verdict.summary) and verdict.observed, verdict
+
+
+def _instances(config_path: Path) -> list[Instance]:
+    config = load_config(config_path)
+    specs = plan_instances(config.services, None)
+    specs += plan_side_instances(config.side_services, len(specs))
+    return [Instance(s.name, s.service, s.host, 20000 + i, 21000 + i, 1) for i, s in enumerate(specs)]
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed (apt-get install -y strace)")
+@pytest.mark.parametrize("name", sorted(EXPECTED_CHECKS))
+def test_nginx_t_on_a_rendered_config_opens_no_socket_outside_loopback(tmp_path: Path, name: str) -> None:
+    config = load_config(CONFIGS / name / "nginx.conf")
+    run_dir = tmp_path / "run"
+    (run_dir / "temp").mkdir(parents=True)
+    sockets = {key: f"127.0.0.1:{30000 + i}" for i, key in enumerate(listen_keys(config))}
+    settings = RenderSettings(
+        run_dir=run_dir, listen="127.0.0.1:30000", workers=1, listens=sockets,
+        certificates=RunCertificates(run_dir / "tls"),
+    )  # fmt: skip
+    conf = run_dir / "nginx.conf"
+    conf.write_text(render_config(config, _instances(CONFIGS / name / "nginx.conf"), settings).text)
+    trace = tmp_path / "trace"
+    nginx = [nginx_binary(), "-t", "-q", "-p", str(run_dir), "-e", str(run_dir / "error.log"), "-c", str(conf)]
+    argv = ["strace", "-f", "-qq", "-e", "trace=connect,bind,sendto,openat", "-o", str(trace), *nginx]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    calls = [line for line in trace.read_text().splitlines() if "AF_INET" in line]
+    outside = [line for line in calls if not re.search(r'inet_addr\("127\.|inet_pton\(AF_INET6, "::1"', line)]
+    assert not outside, outside
+    opened_to_write = re.findall(r'openat\([^"]*"([^"]+)", [^)]*O_(?:WRONLY|RDWR|CREAT)', trace.read_text())
+    assert opened_to_write, "strace saw no file nginx -t writes (its pid or error log): the trace is not working"
+    assert [path for path in opened_to_write if not path.startswith((str(run_dir), "/dev/"))] == []
