@@ -111,8 +111,9 @@ class ServerClaimChecks:
             for instance in instances
             if instance.service in per_service
         }
-        serving = {i.service for i in instances if i.service not in self.claims.backup + self.claims.down}
-        capacity = sum(limit for name, limit in limits.items() if any(i.name == name for i in instances))
+        idle = set(self.claims.backup + self.claims.down)
+        serving = {i.service for i in instances if i.service not in idle}
+        capacity = sum(limits[i.name] for i in instances if i.name in limits and i.service in serving)
         unlimited = [i for i in instances if i.service in serving and i.service not in per_service]
         if unlimited:
             # Servers without a limit take any number: the long requests could all wait there.

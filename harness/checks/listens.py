@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.parse
+
 from harness.checks.verdict import Verdict
 
 
@@ -14,6 +16,10 @@ def answers_redirect(
     a variable it cannot know leaves the part before it to compare.
     """
     known, _, _ = location.partition("$")
+    if location.startswith("/"):
+        # A relative target: nginx answers with an absolute URL (absolute_redirect, port_in_redirect).
+        parts = urllib.parse.urlsplit(got_location)
+        got_location = parts.path + (f"?{parts.query}" if parts.query else "") if parts.netloc else got_location
     matches = got_location == location if "$" not in location else got_location.startswith(known)
     scheme = location.partition("://")[0] if "://" in location else location
     check = f"listen {listen} answers {status} to {scheme}"

@@ -53,7 +53,8 @@ class KeyPlan:
             elif name.startswith("http_"):
                 headers[name.removeprefix("http_").replace("_", "-")] = value
             elif name.startswith("cookie_"):
-                headers["Cookie"] = f"{name.removeprefix('cookie_')}={value}"
+                cookie = f"{name.removeprefix('cookie_')}={value}"
+                headers["Cookie"] = f"{headers['Cookie']}; {cookie}" if "Cookie" in headers else cookie
         if query:
             path += "?" + "&".join(dict.fromkeys(query))
         return KeyedRequest(key=value, path=path, headers=headers, source=source)

@@ -5,7 +5,7 @@ from pathlib import Path
 import crossplane
 import pytest
 
-from harness.balancers.nginx.config import load_config
+from harness.balancers.nginx.config import load_config, passive_checks
 from harness.balancers.nginx.render import (
     OUTSIDE_THE_RUN,
     RenderSettings,
@@ -257,3 +257,120 @@ def test_https_to_the_instances_is_passed_as_http_and_grpc_is_refused(tmp_path: 
     grpc.write_text("upstream g { server a:1; }\nserver {\n location / {\n  grpc_pass grpc://g;\n }\n}\n")
     with pytest.raises(ConfigError, match=r"grpc.conf:4: grpc_pass g: the instances do not speak gRPC"):
         load_config(grpc)
+
+
+def test_one_host_on_several_ports_is_one_service_per_port(tmp_path: Path) -> None:
+    main = files(
+        tmp_path,
+        {
+            "nginx.conf": "upstream app { server 127.0.0.1:8001 weight=3; server 127.0.0.1:8002;\n"
+            "server 127.0.0.1:8003 backup; }\nserver { location / { proxy_pass http://app; } }\n"
+        },
+    )
+    config = load_config(main)
+    assert config.services == ["127.0.0.1-8001", "127.0.0.1-8002", "127.0.0.1-8003"]
+    assert config.server_claims().backup == ("127.0.0.1-8003",)
+    spread = [Instance(s, s, f"127.0.1.{i}", 8000 + i, 9000 + i, i) for i, s in enumerate(config.services, 1)]
+    servers = [
+        a for a in directives(render_config(config, spread, run_settings(tmp_path)).text, tmp_path, "server") if a
+    ]
+    assert servers == [["127.0.1.1:8001", "weight=3"], ["127.0.1.2:8002"], ["127.0.1.3:8003", "backup"]]
+
+
+def test_a_nested_location_moves_the_load_of_its_parent(tmp_path: Path) -> None:
+    main = files(
+        tmp_path,
+        {
+            "nginx.conf": "upstream app { server a:1; }\nupstream api { server b:1; }\n"
+            "server { location / { proxy_pass http://app; location /api/ { proxy_pass http://api; } } }\n"
+        },
+    )
+    route = load_config(main).route
+    assert route is not None and route.upstream == "app" and route.path_prefix == "/lbh/"
+
+
+def test_a_catch_all_first_server_does_not_take_the_load(tmp_path: Path) -> None:
+    main = files(
+        tmp_path,
+        {
+            "nginx.conf": "upstream app { server a:1; }\nserver { listen 80 default_server; return 444; }\n"
+            "server { listen 80; server_name .example.com; location / { proxy_pass http://app; } }\n"
+        },
+    )
+    route = load_config(main).route
+    assert route is not None and route.server.host == "example.com"
+
+
+def test_a_route_given_by_host_and_path_is_the_location_nginx_would_pick(tmp_path: Path) -> None:
+    main = files(
+        tmp_path,
+        {
+            "nginx.conf": "upstream app { server a:1; }\nupstream api { server b:1; }\n"
+            "server { server_name example.com;\n"
+            "location /reports/ { proxy_read_timeout 300s; proxy_next_upstream off; proxy_pass http://app; }\n"
+            "location /api/ { proxy_pass http://api; }\n"
+            "location / { proxy_read_timeout 5s; proxy_pass http://app; } }\n"
+        },
+    )
+    assert load_config(main, route="example.com/").under_test.name == "app"
+    assert load_config(main, route="example.com/api/v1").under_test.name == "api"
+    checks = passive_checks(load_config(main))
+    assert (checks.read_timeout, checks.next_upstream) == (5.0, ("error", "timeout"))
+
+
+def test_without_tls_http2_goes_with_ssl_and_ssl_on_is_tls_too(tmp_path: Path) -> None:
+    rendered = render_config(load_config(PROD_TLS), instances("app", 1), run_settings(tmp_path))
+    assert "http2" not in [p for args in directives(rendered.text, tmp_path, "listen") for p in args]
+    main = files(
+        tmp_path,
+        {
+            "old.conf": "upstream app { server a:1; }\nserver { listen 443; ssl on; server_name x.example;\n"
+            "location / { proxy_pass http://app; } }\n"
+        },
+    )
+    config = load_config(main)
+    assert config.route is not None and config.route.server.ssl
+    text = render_config(config, instances("a", 1), run_settings(tmp_path, tls=True)).text
+    assert len(directives(text, tmp_path, "ssl_certificate")) == 1
+
+
+def test_stream_blocks_are_left_out_and_said(tmp_path: Path) -> None:
+    main = files(
+        tmp_path,
+        {
+            "nginx.conf": "events {}\n"
+            "stream { upstream db { server pg:5432; } server { listen 5432; proxy_pass db; } }\n"
+            "http { upstream app { server a:1; } server { location / { proxy_pass http://app; } } }\n"
+        },
+    )
+    config = load_config(main)
+    assert [u.name for u in config.upstreams] == ["app"] and config.side_services == []
+    rendered = render_config(config, instances("a", 1), run_settings(tmp_path))
+    assert directives(rendered.text, tmp_path, "stream") == [] and "stream: left out" in rendered.rewrites_text()
+
+
+def test_a_name_no_certificate_can_carry_is_left_off_it(tmp_path: Path) -> None:
+    chain, _ = RunCertificates(tmp_path).issue(["api_gateway.local", "api.example"])
+    assert chain.is_file()
+
+
+def test_a_relative_mime_types_comes_from_this_machine(tmp_path: Path) -> None:
+    main = files(tmp_path, {"nginx.conf": "events {}\nhttp { include mime.types; upstream app { server a:1; } }\n"})
+    if not Path("/etc/nginx/mime.types").is_file():
+        with pytest.raises(ConfigError, match=r"include mime\.types: no such file"):
+            load_config(main)
+        return
+    text = render_config(load_config(main), instances("a", 1), run_settings(tmp_path)).text
+    assert directives(text, tmp_path, "include") == [["/etc/nginx/mime.types"]]
+
+
+def test_a_literal_host_before_a_variable_is_still_outside_the_run(tmp_path: Path) -> None:
+    main = files(
+        tmp_path,
+        {
+            "nginx.conf": "upstream app { server a:1; }\nserver { location / { proxy_pass http://app; }\n"
+            "location /x/ { proxy_pass http://10.0.0.5:8080$request_uri; } }\n"
+        },
+    )
+    text = render_config(load_config(main), instances("a", 1), run_settings(tmp_path)).text
+    assert [f"http://{OUTSIDE_THE_RUN}$request_uri"] in directives(text, tmp_path, "proxy_pass")

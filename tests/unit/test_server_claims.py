@@ -85,3 +85,8 @@ def test_a_redirect_compares_status_and_location() -> None:
     ok = answers_redirect("80", "a.example", 301, "https://a.example/x", 301, "https://a.example/x", "f:1")
     assert ok.passed and ok.check == "listen 80 answers 301 to https"
     assert not answers_redirect("80", "a.example", 200, "", 301, "https://a.example/x", "f:1").passed
+
+
+def test_a_relative_redirect_is_compared_by_its_path() -> None:
+    got = "http://old.example:28990/new/api/count"
+    assert answers_redirect("80", "old.example", 301, got, 301, "/new/api/count", "f:1").passed

@@ -107,7 +107,7 @@ class NginxBalancer(BalancerProcess):
 
     def _route_listen_is_ssl(self) -> bool:
         route = self.config.route
-        return bool(route and route.server.listens and route.server.listens[0].ssl)
+        return bool(route and route.server.ssl)
 
     @property
     def listens(self) -> dict[str, str]:
@@ -122,11 +122,12 @@ class NginxBalancer(BalancerProcess):
                 continue
             status, target, where = server.redirect
             listen = server.listens[0]
-            scheme = "https" if listen.ssl else "http"
+            tls = listen.ssl or server.ssl_on
+            scheme = "https" if tls else "http"
             host = server.host or "localhost"
             route = FixedRoute(
                 f"{scheme}://{self._listens[listen.key]}", host=host,
-                ca_file=self.certificates.ca_file if self.certificates and listen.ssl else None,
+                ca_file=self.certificates.ca_file if self.certificates and tls else None,
             )  # fmt: skip
             answer = probes.get_answer(route, "/api/count")
             expected = _fill(target, host=host, names=server.names, uri="/api/count", scheme=scheme)
@@ -144,11 +145,14 @@ class NginxBalancer(BalancerProcess):
         """The route's listen on the balancer's port; every other listen of the config on a free port."""
         route = self.config.route
         keys = listen_keys(self.config)
-        primary = route.server.listens[0].key if route and route.server.listens else (keys[0] if keys else "80")
+        # A server without a listen listens on 80, as nginx has it.
+        primary = (
+            (route.server.listens[0].key if route.server.listens else "80") if route else (keys[0] if keys else "80")
+        )
         self._listens = {primary: f"{LOOPBACK}:{self.port}"}
         for key in keys:
             self._listens.setdefault(key, f"{LOOPBACK}:{free_port()}")
-        if any(listen.ssl for server in self.config.servers for listen in server.listens):
+        if any(server.ssl_on or any(listen.ssl for listen in server.listens) for server in self.config.servers):
             self.certificates = self.certificates or RunCertificates(self.run_dir / "tls")
 
     def write_config(self, instances: Sequence[Instance]) -> Path:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -122,19 +122,29 @@ class Server:
     origin: Origin | None = None
     redirects_only: bool = False  # a server that answers ``return 301 ...`` and proxies nothing
     redirect: tuple[int, str, Origin | None] | None = None  # its ``return`` code and URL, with where
+    locations: tuple[tuple[str, str], ...] = ()  # (modifier, path) of every location, nested ones too
+    ssl_on: bool = False  # the old ``ssl on;``: every listen of the server speaks TLS
 
     @property
     def host(self) -> str | None:
-        """The first name a client can send as ``Host``: not a wildcard, regex or the catch-all ``_``."""
+        """A name a client can send as ``Host`` to reach this server (``.example.com`` and
+        ``*.example.com`` as ``example.com`` and ``www.example.com``); None for ``_`` or regexes only."""
         for name in self.names:
-            if (
-                name
-                and name not in {"_", '""', "localhost"}
-                and not name.startswith(("~", "*", "."))
-                and "*" not in name
-            ):
-                return name
+            if not name or name in {"_", '""'} or name.startswith("~"):
+                continue
+            if name.startswith("."):
+                return name[1:]
+            if name.startswith("*."):
+                return "www" + name[1:]
+            if name.endswith(".*"):
+                return name[:-1] + "com"
+            return name
         return None
+
+    @property
+    def ssl(self) -> bool:
+        """Whether the server's first listen speaks TLS."""
+        return self.ssl_on or bool(self.listens and self.listens[0].ssl)
 
 
 @dataclass(frozen=True)
@@ -155,10 +165,8 @@ class Route:
 
     @property
     def path_prefix(self) -> str | None:
-        """A path this route receives, as a prefix for the harness's own paths; None when unknown."""
-        if self.load_prefix is not None:
-            return self.load_prefix
-        return self.written_prefix
+        """A path this route receives, as a prefix for the harness's own paths; None when none is known."""
+        return self.load_prefix
 
     @property
     def written_prefix(self) -> str | None:
@@ -196,6 +204,7 @@ class NginxConfig:
     balancer: str = "nginx"
     chosen_upstream: str | None = None
     chosen_route: Route | None = None
+    split_hosts: frozenset[str] = frozenset()  # hosts whose ports are services of their own
 
     @property
     def under_test(self) -> Upstream:
@@ -371,7 +380,12 @@ def passive_checks(config: NginxConfig) -> PassiveChecks:
         "proxy_connect_timeout": ("60s",),
         "proxy_read_timeout": ("60s",),
     }
-    _collect_proxy_settings(config.tree, upstream.name, settings, {})
+    route = config.route
+    if route is not None and route.upstream == upstream.name:
+        # The settings of the route the load takes: another location may pass to the same upstream.
+        _collect_proxy_settings(config.tree, lambda d: d.get("origin") == route.origin, settings, {})
+    else:
+        _collect_proxy_settings(config.tree, lambda d: _pass_target(d)[0] == upstream.name, settings, {})
     max_fails = server.param("max_fails")
     fail_timeout = server.param("fail_timeout")
     return PassiveChecks(
@@ -385,18 +399,21 @@ def passive_checks(config: NginxConfig) -> PassiveChecks:
 
 
 def _collect_proxy_settings(
-    block: list[Directive], upstream: str, found: dict[str, tuple[str, ...]], inherited: dict[str, tuple[str, ...]]
+    block: list[Directive],
+    is_target: Callable[[Directive], bool],
+    found: dict[str, tuple[str, ...]],
+    inherited: dict[str, tuple[str, ...]],
 ) -> bool:
-    """Walks down to the block that passes to ``upstream``; fills ``found`` with what applies there."""
+    """Walks down to the block whose ``proxy_pass`` is the target; fills ``found`` with what applies there."""
     here = dict(inherited)
     for directive in block:
         if directive["directive"] in found:
             here[directive["directive"]] = tuple(directive["args"])
     for directive in block:
-        if directive["directive"] == "proxy_pass" and _pass_target(directive)[0] == upstream:
+        if directive["directive"] == "proxy_pass" and is_target(directive):
             found.update(here)
             return True
-    return any(_collect_proxy_settings(d["block"], upstream, found, here) for d in block if "block" in d)
+    return any(_collect_proxy_settings(d["block"], is_target, found, here) for d in block if "block" in d)
 
 
 def load_config(path: Path, upstream: str | None = None, route: str | None = None) -> NginxConfig:
@@ -408,7 +425,8 @@ def load_config(path: Path, upstream: str | None = None, route: str | None = Non
     """
     parsed: ParsedTree = read_tree(path)
     tree = _as_main_context(parsed.tree)
-    upstreams = list(_upstreams(tree))
+    split = _hosts_on_several_ports(tree)
+    upstreams = list(_upstreams(tree, split))
     config = NginxConfig(
         path=path,
         tree=tree,
@@ -416,6 +434,7 @@ def load_config(path: Path, upstream: str | None = None, route: str | None = Non
         servers=[],
         notes=list(parsed.notes),
         files=parsed.files,
+        split_hosts=split,
     )
     if not upstreams:
         raise ConfigError(f"{path} has no upstream block: nothing for the harness to balance")
@@ -450,16 +469,23 @@ def _pick_route(config: NginxConfig, wanted: str) -> Route:
     """The route ``HOST/PATH`` names: a server with that name, the location nginx would choose for PATH."""
     host, slash, path = wanted.partition("/")
     path = slash + path if slash else "/"
-    matching = [r for r in config.routes if not host or host in r.server.names or host == r.server.host]
     best: Route | None = None
-    for route in matching:
-        prefix = route.path_prefix
-        if (
-            prefix is not None
-            and path.startswith(prefix)
-            and (best is None or len(prefix) > len(best.path_prefix or ""))
-        ):
-            best = route
+    for server in config.servers:
+        if host and host not in server.names and host != server.host:
+            continue
+        chosen = nginx_location(path, list(server.locations))
+        best = next(
+            (
+                route
+                for route in config.routes
+                if route.server is server
+                and chosen is not None
+                and ((route.modifier, route.location) == chosen or route.reached_from == chosen[1])
+            ),
+            None,
+        )
+        if best is not None:
+            break
     if best is None:
         known = "; ".join(r.describe() for r in config.routes) or "none"
         raise ConfigError(f"--route {wanted}: no location of {config.path} passes it to an upstream (routes: {known})")
@@ -493,14 +519,32 @@ def _refuse_what_cannot_run(tree: list[Directive]) -> None:
             )
 
 
-def _upstreams(tree: list[Directive]) -> Iterable[Upstream]:
-    for directive in walk(tree):
+def _http_blocks(tree: list[Directive]) -> list[Directive]:
+    """The http blocks: upstreams and servers of ``stream`` are TCP balancing, which runs no HTTP load."""
+    return [d for d in tree if d["directive"] == "http"]
+
+
+def _hosts_on_several_ports(tree: list[Directive]) -> frozenset[str]:
+    """Hosts that upstream servers name with more than one port (``127.0.0.1:8001``, ``127.0.0.1:8002``):
+    each host:port is then a service of its own."""
+    ports: dict[str, set[str]] = {}
+    for directive in walk(_http_blocks(tree)):
+        if directive["directive"] == "upstream":
+            for inner in directive.get("block", []):
+                if inner["directive"] == "server" and inner["args"]:
+                    server = upstream_server(inner["args"])
+                    ports.setdefault(server.service, set()).add(server.port or "")
+    return frozenset(host for host, seen in ports.items() if len(seen) > 1)
+
+
+def _upstreams(tree: list[Directive], split: frozenset[str]) -> Iterable[Upstream]:
+    for directive in walk(_http_blocks(tree)):
         if directive["directive"] != "upstream":
             continue
         servers, options = [], []
         for inner in directive.get("block", []):
             if inner["directive"] == "server":
-                servers.append(upstream_server(inner["args"], inner.get("origin")))
+                servers.append(upstream_server(inner["args"], inner.get("origin"), split))
             else:
                 options.append((inner["directive"], tuple(inner["args"])))
         yield Upstream(
@@ -508,7 +552,10 @@ def _upstreams(tree: list[Directive]) -> Iterable[Upstream]:
         )
 
 
-def upstream_server(args: list[str] | tuple[str, ...], where: Origin | None = None) -> UpstreamServer:
+def upstream_server(
+    args: list[str] | tuple[str, ...], where: Origin | None = None, split: frozenset[str] = frozenset()
+) -> UpstreamServer:
+    """One upstream ``server`` line; a host in ``split`` is one service per port (``127.0.0.1-8001``)."""
     address, *params = args
     if address.startswith("unix:"):
         socket = address.removeprefix("unix:")
@@ -519,7 +566,8 @@ def upstream_server(args: list[str] | tuple[str, ...], where: Origin | None = No
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit() or host.endswith(":"):
         host, port = address, ""
-    return UpstreamServer(service=host, port=port or None, params=tuple(params), origin=where)
+    service = f"{host}-{port}" if host in split and port else host
+    return UpstreamServer(service=service, port=port or None, params=tuple(params), origin=where)
 
 
 def parse_listen(args: list[str], where: Origin | None) -> Listen:
@@ -559,8 +607,7 @@ def _pass_target(directive: Directive) -> tuple[str | None, str, bool]:
 def _servers_and_routes(tree: list[Directive], upstreams: set[str]) -> tuple[list[Server], list[Route]]:
     servers: list[Server] = []
     routes: list[Route] = []
-    http_blocks = [d for d in tree if d["directive"] == "http"]
-    for http in http_blocks:
+    for http in _http_blocks(tree):
         for directive in http.get("block", []):
             if directive["directive"] != "server":
                 continue
@@ -569,12 +616,14 @@ def _servers_and_routes(tree: list[Directive], upstreams: set[str]) -> tuple[lis
             names = tuple(a for d in block if d["directive"] == "server_name" for a in d["args"])
             proxies = any(d["directive"] in (*PASS_DIRECTIVES, *FOREIGN_PASS_DIRECTIVES) for d in walk(block))
             redirect = _redirect(block)
+            locations = [_location_args(d) for d in walk(block) if d["directive"] == "location" and d["args"]]
             server = Server(
                 names=names, listens=listens, origin=directive.get("origin"),
                 redirects_only=not proxies and redirect is not None, redirect=redirect,
+                locations=tuple(locations),
+                ssl_on=any(d["directive"] == "ssl" and d["args"] == ["on"] for d in block),
             )  # fmt: skip
             servers.append(server)
-            locations = [_location_args(d) for d in block if d["directive"] == "location"]
             for route in _routes(server, block, upstreams, named=_named_fallbacks(block)):
                 routes.append(replace(route, load_prefix=_load_prefix(route, locations)))
     return servers, routes

@@ -120,12 +120,12 @@ class _Reader:
             raise ConfigError(f"{where}: include {target} nests more than {MAX_INCLUDE_DEPTH} deep (a cycle?)")
         found = self._find(target)
         if found is None:
-            if Path(target).is_absolute() and Path(target).name in READ_ONLY_SYSTEM_FILES:
-                system = Path(target)
+            if Path(target).name in READ_ONLY_SYSTEM_FILES:
+                system = Path(target) if Path(target).is_absolute() else SYSTEM_CONFIG_DIR / target
                 if system.is_file():
                     # Kept as an include of this machine's file, read only.
                     self.notes.append((where, f"include {target}: this machine's copy, read only"))
-                    yield directive
+                    yield {**directive, "args": [str(system)]}
                     return
             if Path(target).is_absolute():
                 self.notes.append((where, f"include {target}: not in {self.shown(self.base) or '.'}, left out"))
@@ -134,7 +134,7 @@ class _Reader:
                 return  # nginx too accepts a pattern that matches nothing
             raise ConfigError(f"{where}: include {target}: no such file in {self.base}")
         for path in found:
-            if path != Path(target):
+            if Path(target).is_absolute():  # a production path read from the user's folder: said once per file
                 self.notes.append((where, f"include {target}: read from {self.shown(path)}"))
             yield from self.read(path, depth + 1)
 

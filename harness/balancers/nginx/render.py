@@ -181,6 +181,12 @@ class _Renderer:
             shown = directive["args"][:1] if name == "log_format" else directive["args"]
             self.note(where, f"{' '.join([name, *shown])}: dropped, {_OWNED_DIRECTIVES[name]}")
             return None
+        if name == "stream" and parent == "main":
+            self.note(where, "stream: left out, the harness balances HTTP; its TCP and UDP servers do not run")
+            return None
+        if name == "ssl" and directive["args"] == ["on"] and self.settings.certificates is None:
+            self.note(where, "ssl on: dropped, this run serves the server without TLS")
+            return None
         if name in _DROPPED_TLS:
             self.note(where, f"{name}: dropped, the run has its own certificates and reaches nothing outside loopback")
             return None
@@ -219,7 +225,10 @@ class _Renderer:
             listen = self.listen({"directive": "listen", "args": ["80"], "origin": directive.get("origin")})
             assert listen is not None
             block.insert(0, listen)
-        ssl = any(d["directive"] == "listen" and "ssl" in d["args"] for d in block)
+        ssl = any(
+            (d["directive"] == "listen" and "ssl" in d["args"]) or (d["directive"] == "ssl" and d["args"] == ["on"])
+            for d in block
+        )
         if ssl and self.settings.certificates is not None:
             names = [a for d in block if d["directive"] == "server_name" for a in d["args"]]
             chain, key = self.settings.certificates.issue(_certificate_names(names))
@@ -240,17 +249,20 @@ class _Renderer:
         written = " ".join(directive["args"])
         params: list[str] = []
         used = self.socket_params_used.setdefault(socket, set())
+        taken: set[str] = set()  # socket options this listen gives, marked used only if it is kept
+        without_tls = listen.ssl and self.settings.certificates is None
         for param in listen.params:
             if param in _DROPPED_LISTEN_PARAMS:
                 self.note(where, f"listen {written}: {param} dropped, {_DROPPED_LISTEN_PARAMS[param]}")
             elif param.startswith("ipv6only="):
                 continue  # one loopback socket serves both sides of an IPv4/IPv6 pair
-            elif param == "ssl" and self.settings.certificates is None:
-                self.note(where, f"listen {written}: ssl dropped, this run serves the server without TLS")
+            elif param in {"ssl", "http2"} and without_tls:
+                # http2 without TLS would make the socket speak only HTTP/2 (h2c), which the load does not.
+                self.note(where, f"listen {written}: {param} dropped, this run serves the server without TLS")
             elif param.startswith(_SOCKET_PARAMS):
                 key = param.partition("=")[0]
                 if key not in used:
-                    used.add(key)
+                    taken.add(key)
                     params.append(param)
             else:
                 params.append(param)
@@ -259,6 +271,7 @@ class _Renderer:
             self.note(where, f"listen {written}: served by the same {socket} as the server's first listen")
             return None
         self._listened.append(socket)
+        used.update(taken)
         if written != " ".join([socket, *params]):
             self.note(where, f"listen {written}: on {socket}")
         return {"directive": "listen", "args": [socket, *params], "origin": where}
@@ -269,9 +282,13 @@ class _Renderer:
     def pass_target(self, directive: Directive) -> None:
         target = directive["args"][0] if directive["args"] else ""
         scheme, sep, rest = target.partition("://")
-        if not sep or "$" in target:
+        # A variable in the host is resolved per request (through the upstream names, or a resolver
+        # the run drops); a variable after a literal host and port still connects to that host.
+        authority = rest.split("/")[0].split("$")[0]
+        host_is_whole = ":" in authority or rest[len(authority) : len(authority) + 1] in {"", "/"}
+        if not sep or not authority or not host_is_whole:
             return
-        host = rest.split("/")[0].split(":")[0]
+        host = authority.split(":")[0]
         if host in self.upstream_names and scheme == "https":
             directive["args"][0] = "http://" + rest
             self.note(
@@ -280,7 +297,7 @@ class _Renderer:
             return
         if host in self.upstream_names or host.startswith("127.") or host == "localhost" or host.startswith("unix"):
             return
-        path = rest[len(rest.split("/")[0]) :]
+        path = rest[len(authority) :]
         directive["args"][0] = f"{scheme}://{OUTSIDE_THE_RUN}{path}"
         self.note(directive.get("origin"), f"{directive['directive']} {target}: outside the run, answers 502 here")
 
@@ -293,7 +310,7 @@ class _Renderer:
                     {"directive": inner["directive"], "args": list(inner["args"]), "origin": inner.get("origin")}
                 )
                 continue
-            server = upstream_server(inner["args"], inner.get("origin"))
+            server = upstream_server(inner["args"], inner.get("origin"), self.config.split_hosts)
             instances = self.by_service.get(server.service)
             if not instances:
                 known = ", ".join(sorted(self.by_service)) or "none"

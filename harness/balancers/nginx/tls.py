@@ -5,6 +5,7 @@ keys and the load can verify what it talks to."""
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,6 +53,10 @@ class RunCertificates:
         return chain, key
 
 
+_DNS_NAME = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$")
+
+
 def _certifiable(name: str) -> bool:
-    """A server_name a certificate can carry: not a regex, the catch-all ``_`` or empty."""
-    return bool(name) and name not in {"_", '""'} and not name.startswith("~") and all(c.isprintable() for c in name)
+    """A server_name a certificate can carry: a DNS name (``api_gateway.local`` is not one), not a
+    regex or the catch-all ``_``; the others are left off the certificate."""
+    return bool(_DNS_NAME.match(name))
