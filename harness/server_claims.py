@@ -12,10 +12,12 @@ from collections.abc import Callable, Sequence
 
 import pandas as pd
 
+from harness.backends import control
 from harness.balancers.base import BalancerConfig, ServerClaims
 from harness.checks.distribution import counts_of
 from harness.checks.least_conn import avoids_busy_instance
 from harness.checks.servers import (
+    connections_reused,
     each_key_on_one_instance,
     idle_instances,
     in_flight_within_limits,
@@ -60,7 +62,16 @@ class ServerClaimChecks:
         return verdicts
 
     def after_load(self, frame: pd.DataFrame, instances: Sequence[Instance]) -> list[Verdict]:
-        """down and backup servers got nothing while every primary served."""
+        """down and backup servers got nothing while every primary served; keepalive reused connections."""
+        verdicts = self._idle(frame, instances)
+        if self.claims.keepalive:
+            states = {instance.name: control.state(instance) for instance in instances}
+            served = {name: int(state["served"]) for name, state in states.items()}
+            opened = {name: int(state.get("connections", 0)) for name, state in states.items()}
+            verdicts.append(connections_reused(served, opened, self.claims.keepalive, self.claims.where))
+        return verdicts
+
+    def _idle(self, frame: pd.DataFrame, instances: Sequence[Instance]) -> list[Verdict]:
         roles = {"down": set(self.claims.down), "backup": set(self.claims.backup)}
         idle = {
             instance.name: role

@@ -27,6 +27,10 @@ from harness.backends.behaviour import InstanceMode, KnobError, parse_duration_m
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+# Beyond this many connections an instance stops telling them apart (memory stays bounded).
+MAX_PEERS_COUNTED = 200_000
+
+
 @dataclass
 class InstanceState:
     name: str
@@ -38,6 +42,9 @@ class InstanceState:
     rng: random.Random = field(default_factory=random.Random)
     listener: socket.socket | None = None  # the service's listening socket
     backlog: int = 0
+    # Connections that brought requests, told apart by the peer's address and port (a connection's
+    # handler object takes no weak reference): a balancer's upstream keepalive shows as few of them.
+    peers: set[tuple[Any, ...]] = field(default_factory=set)
 
     def snapshot(self) -> dict[str, object]:
         return {
@@ -48,6 +55,7 @@ class InstanceState:
             "uptime": round(time.monotonic() - self.started, 3),
             "mode": self.mode.as_dict(),
             "backlog": self.backlog,
+            "connections": len(self.peers),
         }
 
 
@@ -66,6 +74,8 @@ async def _behaviour(request: web.Request, handler: Handler) -> web.StreamRespon
     """Count in-flight requests and apply the instance's mode and the request's knobs."""
     state = request.app[STATE_KEY]
     state.active += 1
+    if request.transport is not None and len(state.peers) < MAX_PEERS_COUNTED:
+        state.peers.add(tuple(request.transport.get_extra_info("peername") or ()))
     try:
         delay_ms, status = state.mode.delay_ms, 200
         if state.mode.delay:

@@ -37,6 +37,7 @@ class ServerClaims:
     consistent: bool = False  # removing an instance moves only the keys it held
     shared_counts: bool = False  # the workers share counts (nginx's zone), so limits hold for all together
     avoids_busy: bool = False  # new requests avoid an instance holding a long one (random two least_conn)
+    keepalive: int | None = None  # idle upstream connections kept per worker: requests reuse connections
 
 
 class BalancerConfig(Protocol):

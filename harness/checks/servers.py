@@ -104,3 +104,28 @@ def in_flight_within_limits(
         {"peaks": dict(peaks), "statuses": sorted(statuses)},
         {"limits": dict(limits)},
     )
+
+
+def connections_reused(
+    served: Mapping[str, int], connections: Mapping[str, int], keepalive: int, where: str
+) -> Verdict:
+    """``keepalive N``: requests reach the instances over kept connections, not one connection each.
+
+    nginx reuses an upstream connection only with ``proxy_http_version 1.1`` and no
+    ``Connection: close`` passed on; without them every request opens its own. The check asks
+    for at most half as many connections as requests (reuse gives far fewer; none gives as many).
+    """
+    requests, opened = sum(served.values()), sum(connections.values())
+    summary = (
+        f"{requests} requests reached the instances over {opened} connections with keepalive {keepalive} "
+        f"in {where} (expected at most {requests // 2})"
+    )
+    if opened > requests // 2:
+        summary += '; nginx reuses them only with proxy_http_version 1.1 and proxy_set_header Connection ""'
+    return Verdict(
+        "upstream keepalive reuses connections",
+        requests > 0 and opened <= requests // 2,
+        summary,
+        {"requests": requests, "connections": opened},
+        {"connections_at_most": requests // 2},
+    )

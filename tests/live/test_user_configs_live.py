@@ -29,7 +29,11 @@ CONFIGS = Path(__file__).parents[1] / "configs"
 # Each config, and the checks its claims must bring (each must pass).
 EXPECTED_CHECKS = {
     "compose": ["sequential requests follow the exact order"],
-    "prod-tls": ["listen 80 answers 301 to https", "short requests avoid the busy instance"],
+    "prod-tls": [
+        "listen 80 answers 301 to https",
+        "short requests avoid the busy instance",
+        "upstream keepalive reuses connections",
+    ],
     "two-upstreams": ["short requests avoid the busy instance"],
     "sites": ["sequential requests follow the exact order"],
     "unix-socket": ["sequential requests follow the exact order"],
@@ -45,19 +49,21 @@ EXPECTED_CHECKS = {
     "random-two": ["short requests avoid the busy instance", "spread under load matches even shares"],
     "max-conns": ["max_conns: no instance holds more requests than its limit"],
     "dual-stack": ["sequential requests follow the exact order"],
-    "api-prefix": ["sequential requests follow the exact order"],
+    "api-prefix": ["sequential requests follow the exact order", "upstream keepalive reuses connections"],
     "ip-hash-weights": ["each client sticks to one instance", "down server app-4 gets no request"],
 }
 
-# One line changed, and the check of the original's claims it must fail.
+# One line changed (in the config's folder, file, before, after), and the check of the original's claims it fails.
 BROKEN = {
-    "backup made primary": ("backup-down", "server app-c:8080 backup;", "server app-c:8080;",
+    "Connection close passed on": ("prod-tls", "nginx.conf", "''      '';", "''      close;",
+                                   "upstream keepalive reuses connections"),
+    "backup made primary": ("backup-down", "nginx.conf", "server app-c:8080 backup;", "server app-c:8080;",
                             "backup server app-c gets no request while a primary serves"),
-    "down removed": ("backup-down", "server app-d:8080 down;", "server app-d:8080;",
+    "down removed": ("backup-down", "nginx.conf", "server app-d:8080 down;", "server app-d:8080;",
                      "down server app-d gets no request"),
-    "consistent removed": ("hash-key", "hash $http_x_tenant consistent;", "hash $http_x_tenant;",
+    "consistent removed": ("hash-key", "nginx.conf", "hash $http_x_tenant consistent;", "hash $http_x_tenant;",
                            "consistent hashing moves only the removed instance's keys"),
-    "max_conns raised": ("max-conns", "max_conns=4", "max_conns=100",
+    "max_conns raised": ("max-conns", "nginx.conf", "max_conns=4", "max_conns=100",
                          "max_conns: no instance holds more requests than its limit"),
 }  # fmt: skip
 
@@ -88,12 +94,13 @@ def test_a_users_config_runs_as_it_is_and_keeps_its_inferred_claims(lb_bench: Be
 def test_a_changed_line_fails_the_claim_it_breaks_with_its_numbers(
     lb_bench: Bench, tmp_path: Path, change: str
 ) -> None:
-    name, before, after, check = BROKEN[change]
-    original = CONFIGS / name / "nginx.conf"
-    changed = tmp_path / "nginx.conf"
-    assert before in original.read_text()
-    changed.write_text(original.read_text().replace(before, after))
-    result = lb_bench(config=changed, claims_from=original, duration=1)
+    name, file, before, after, check = BROKEN[change]
+    folder = tmp_path / name
+    shutil.copytree(CONFIGS / name, folder)
+    text = (folder / file).read_text()
+    assert before in text
+    (folder / file).write_text(text.replace(before, after))
+    result = lb_bench(config=folder / "nginx.conf", claims_from=CONFIGS / name / "nginx.conf", duration=1)
     verdict = verdicts_of(result).get(check)
     assert verdict is not None and verdict.passed is False, verdict_report(result)
     assert re.search(r"\d", verdict.summary) and verdict.observed, verdict

@@ -7,6 +7,7 @@ import pytest
 from harness.balancers.nginx.config import load_config
 from harness.checks.listens import answers_redirect
 from harness.checks.servers import (
+    connections_reused,
     each_key_on_one_instance,
     idle_instances,
     in_flight_within_limits,
@@ -90,3 +91,9 @@ def test_a_redirect_compares_status_and_location() -> None:
 def test_a_relative_redirect_is_compared_by_its_path() -> None:
     got = "http://old.example:28990/new/api/count"
     assert answers_redirect("80", "old.example", 301, got, 301, "/new/api/count", "f:1").passed
+
+
+def test_keepalive_fails_when_every_request_opened_a_connection() -> None:
+    assert connections_reused({"a": 500, "b": 500}, {"a": 6, "b": 5}, 16, "x:1").passed
+    none = connections_reused({"a": 500, "b": 500}, {"a": 500, "b": 500}, 16, "x:1")
+    assert not none.passed and 'proxy_set_header Connection ""' in none.summary

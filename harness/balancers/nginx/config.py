@@ -317,6 +317,7 @@ def _server_claims(config: NginxConfig) -> ServerClaims:
         shared_counts=upstream.has("zone"),
         # random two least_conn: of two picks, the one with fewer connections, so never the busy one.
         avoids_busy=bool((random := upstream.option("random")) and "least_conn" in random),
+        keepalive=int(keepalive[0]) if (keepalive := upstream.option("keepalive")) else None,
     )
 
 
