@@ -9,6 +9,7 @@ from pathlib import Path
 from harness.algorithms import ALGORITHMS, shipped_config
 from harness.balancers.base import BalancerConfig
 from harness.balancers.factory import check_installed, load_balancer_config
+from harness.balancers.nginx import config as nginx_config
 from harness.errors import SpecError
 from harness.reports.report import write_report
 from harness.results.store import new_run_dir, write_json
@@ -36,12 +37,15 @@ def resolve_configs(spec: BenchSpec, scenario: Scenario | None = None) -> list[t
     """
     default = scenario.algorithm if scenario is not None else None
     if spec.config is not None:
-        config = load_balancer_config(spec.balancer, spec.config, spec.upstream, spec.route)
-        claimed = claims_config(spec) or config
-        algorithm = spec.algorithms[0] if spec.algorithms else default or claimed.inferred_algorithm()
-        if algorithm not in ALGORITHMS:
-            raise SpecError(f"{spec.config} uses `{algorithm}`; pass --algo to say which behaviour to check")
-        return [(algorithm, config)]
+        plan = []
+        for upstream in upstreams_to_judge(spec):
+            config = load_balancer_config(spec.balancer, spec.config, upstream, spec.route)
+            claimed = claims_config(spec, upstream) or config
+            algorithm = spec.algorithms[0] if spec.algorithms else default or claimed.inferred_algorithm()
+            if algorithm not in ALGORITHMS:
+                raise SpecError(f"{spec.config} uses `{algorithm}`; pass --algo to say which behaviour to check")
+            plan.append((algorithm, config))
+        return plan
     names = spec.algorithms or ((default,) if default else ())
     if not names:
         raise SpecError("no algorithm given: pass --algo")
@@ -50,11 +54,33 @@ def resolve_configs(spec: BenchSpec, scenario: Scenario | None = None) -> list[t
     ]
 
 
-def claims_config(spec: BenchSpec) -> BalancerConfig | None:
+def single_config(spec: BenchSpec) -> tuple[str, BalancerConfig]:
+    """The one algorithm and config a cluster of ``harness up``, ``ui`` or the locustfile brings up."""
+    if spec.upstream == "all":
+        raise SpecError("--upstream all judges each upstream in turn with harness bench; name one upstream here")
+    plan = resolve_configs(spec)
+    if len(plan) != 1:
+        raise SpecError("one algorithm at a time here: pass one --algo")
+    return plan[0]
+
+
+def upstreams_to_judge(spec: BenchSpec) -> list[str | None]:
+    """``--upstream all``: every upstream some location passes to, in config order; else the one asked for."""
+    if spec.upstream != "all" or spec.config is None:
+        return [spec.upstream]
+    config = nginx_config.load_config(spec.config)
+    routed = {route.upstream for route in config.routes}
+    names = [upstream.name for upstream in config.upstreams if upstream.name in routed]
+    if not names:
+        raise SpecError(f"--upstream all: no location of {spec.config} passes to an upstream")
+    return list(names)
+
+
+def claims_config(spec: BenchSpec, upstream: str | None = None) -> BalancerConfig | None:
     """The config named by --claims-from, whose claims the run's config is held to; None without it."""
     if spec.claims_from is None:
         return None
-    return load_balancer_config(spec.balancer, spec.claims_from, spec.upstream)
+    return load_balancer_config(spec.balancer, spec.claims_from, upstream)
 
 
 def bench(spec: BenchSpec, reporter: Reporter | None = None) -> BenchResult:
@@ -70,7 +96,8 @@ def bench(spec: BenchSpec, reporter: Reporter | None = None) -> BenchResult:
     check_reachable(spec.runtime, spec.k8s_context)
     scenario = load_scenario(spec.scenario) if spec.scenario else None
     plan = resolve_configs(spec, scenario)
-    claimed = claims_config(spec)
+    groups = upstreams_to_judge(spec)
+    claimed = [claims_config(spec, group) for group in groups] if spec.config is not None else [None] * len(plan)
     label = plan[0][0] if len(plan) == 1 else "all"
     if spec.balancer != "nginx":
         label = f"{spec.balancer}-{label}"
@@ -79,9 +106,12 @@ def bench(spec: BenchSpec, reporter: Reporter | None = None) -> BenchResult:
     run_dir = new_run_dir(spec.results_dir, label)
     results: list[AlgorithmResult] = []
     try:
-        for name, config in plan:
-            claims = claimed.server_claims() if claimed is not None else None
-            run = AlgorithmRun(spec, ALGORITHMS[name], config, run_dir / name, reporter, scenario, claims)
+        for index, (name, config) in enumerate(plan):
+            claims_from = claimed[index] if index < len(claimed) else None
+            claims = claims_from.server_claims() if claims_from is not None else None
+            # --upstream all: one run per upstream, each in a folder named after it.
+            folder = f"{groups[index]}-{name}" if spec.upstream == "all" else name
+            run = AlgorithmRun(spec, ALGORITHMS[name], config, run_dir / folder, reporter, scenario, claims)
             results.append(run.execute())
             _write_summary(run_dir, results, complete=len(results) == len(plan))
     except BaseException as exc:
@@ -112,7 +142,7 @@ def _write_summary(run_dir: Path, results: list[AlgorithmResult], complete: bool
             "complete": complete,
             "passed": complete and all(r.passed for r in results),
             "algorithms": {
-                r.algorithm: {"passed": r.passed, "summary": str(r.run_dir / "summary.json")} for r in results
+                r.run_dir.name: {"passed": r.passed, "summary": str(r.run_dir / "summary.json")} for r in results
             },
         },
     )

@@ -108,6 +108,8 @@ class BenchSpec:
             raise SpecError(f"config file not found: {self.config}")
         if (self.upstream or self.route or self.claims_from) and self.config is None:
             raise SpecError("--upstream, --route and --claims-from read your own config: give it with --config")
+        if self.upstream == "all" and (self.route or self.scenario):
+            raise SpecError("--upstream all judges each upstream on its own route, without a scenario: drop --route")
         if (self.upstream or self.route) and self.balancer != "nginx":
             raise SpecError(f"--upstream and --route choose among nginx's upstreams and servers, not {self.balancer}'s")
         if self.claims_from is not None and not self.claims_from.is_file():

@@ -184,7 +184,9 @@ def _add_cluster_options(command: argparse.ArgumentParser, algo_default: str) ->
         type=Path,
         help="your own config for --balancer (nginx.conf, haproxy.cfg or client-side TOML); its servers name services",
     )
-    command.add_argument("--upstream", help="nginx: the upstream under test (default: the one `/` reaches)")
+    command.add_argument(
+        "--upstream", help="nginx: the upstream under test, or all (each in turn; default: the one `/` reaches)"
+    )
     command.add_argument(
         "--route", help="nginx: HOST/PATH the load takes, e.g. api.example.com/v1/ (default: `/` of the default server)"
     )

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from rich.console import Console
 
-from harness.bench import resolve_configs
+from harness.bench import single_config
 from harness.console.session import ConsoleSession
 from harness.errors import SpecError
 from harness.net import is_loopback, port_is_free
@@ -24,7 +24,7 @@ def ui(spec: BenchSpec, console: Console, web_host: str, web_port: int, any_inte
         raise SpecError(f"--web-host {web_host} is not a loopback address: add --web-any-interface to serve it there")
     if not port_is_free(web_host, web_port):
         raise SpecError(f"{web_host}:{web_port} is already in use: choose another --web-port")
-    ((name, config),) = resolve_configs(spec)
+    name, config = single_config(spec)
     check_reachable(spec.runtime, spec.k8s_context)
     run_dir = new_run_dir(spec.results_dir, f"ui-{name}")
     try:

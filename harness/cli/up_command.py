@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.algorithms import ALGORITHMS
-from harness.bench import resolve_configs
+from harness.bench import single_config
 from harness.cluster import Cluster
 from harness.errors import SpecError
 from harness.infra import shipped_locustfile, shown_path
@@ -27,7 +27,7 @@ def up(spec: BenchSpec, console: Console) -> int:
             "client-side balancing has no address to send to: each client picks an instance itself; "
             "run it with harness bench --balancer client"
         )
-    ((name, config),) = resolve_configs(spec)
+    name, config = single_config(spec)
     check_reachable(spec.runtime, spec.k8s_context)
     run_dir = new_run_dir(spec.results_dir, f"up-{name}")
     workers = config.effective_workers(spec.workers)

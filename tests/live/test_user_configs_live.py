@@ -137,3 +137,13 @@ def test_nginx_t_on_a_rendered_config_opens_no_socket_outside_loopback(tmp_path:
     opened_to_write = re.findall(r'openat\([^"]*"([^"]+)", [^)]*O_(?:WRONLY|RDWR|CREAT)', trace.read_text())
     assert opened_to_write, "strace saw no file nginx -t writes (its pid or error log): the trace is not working"
     assert [path for path in opened_to_write if not path.startswith((str(run_dir), "/dev/"))] == []
+
+
+def test_upstream_all_judges_each_routed_upstream_in_its_own_folder(lb_bench: Bench) -> None:
+    result = lb_bench(config=CONFIGS / "two-upstreams" / "nginx.conf", upstream="all", duration=1)
+    assert result.passed, verdict_report(result)
+    assert [(run.run_dir.name, run.algorithm) for run in result.results] == [
+        ("api-weighted", "weighted"),
+        ("web-least_conn", "least_conn"),
+    ]
+    assert "upstream `api`" in result.results[0].notes[0] and "upstream `web`" in result.results[1].notes[0]

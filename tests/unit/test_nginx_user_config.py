@@ -1,5 +1,6 @@
 """A user's config as it is: includes, several servers, listens, TLS, routes (no nginx needed)."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import crossplane
@@ -14,9 +15,11 @@ from harness.balancers.nginx.render import (
     render_config,
 )
 from harness.balancers.nginx.tls import RunCertificates
-from harness.errors import ConfigError
+from harness.bench import single_config, upstreams_to_judge
+from harness.errors import ConfigError, SpecError
 from harness.load.route import FixedRoute
 from harness.runtimes.base import Instance
+from harness.spec import BenchSpec
 
 PROD_TLS = Path(__file__).parents[1] / "configs" / "prod-tls" / "nginx.conf"
 
@@ -374,3 +377,10 @@ def test_a_literal_host_before_a_variable_is_still_outside_the_run(tmp_path: Pat
     )
     text = render_config(load_config(main), instances("a", 1), run_settings(tmp_path)).text
     assert [f"http://{OUTSIDE_THE_RUN}$request_uri"] in directives(text, tmp_path, "proxy_pass")
+
+
+def test_upstream_all_is_for_bench_only(tmp_path: Path) -> None:
+    spec = BenchSpec(algorithms=(), config=Path(__file__).parents[1] / "configs" / "two-upstreams" / "nginx.conf")
+    assert upstreams_to_judge(replace(spec, upstream="all")) == ["api", "web"]
+    with pytest.raises(SpecError, match="--upstream all judges each upstream in turn"):
+        single_config(replace(spec, upstream="all"))

@@ -26,7 +26,7 @@ from locust.runners import WorkerRunner
 
 from harness.algorithms import ALGORITHMS
 from harness.backends import INSTANCE_HEADER
-from harness.bench import resolve_configs
+from harness.bench import single_config
 from harness.cluster import Cluster
 from harness.console.live import LiveBackends
 from harness.console.web import attach
@@ -82,7 +82,7 @@ def start_cluster(environment: Any, **_: Any) -> None:
     )
     try:
         spec.validate()
-        ((name, config),) = resolve_configs(spec)
+        name, config = single_config(spec)
         cluster = Cluster(config, new_run_dir(spec.results_dir, f"locust-{name}"), spec.backends).start()
     except HarnessError as exc:
         sys.stderr.write(f"harness: error: {exc}\n")
