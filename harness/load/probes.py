@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from harness.backends import INSTANCE_HEADER, control
+from harness.errors import StartupError
 from harness.load.keys import KeyPlan
 from harness.load.route import Answer, FixedRoute, Route
 from harness.net import client_address
@@ -162,7 +163,14 @@ def answers_through(target: str | Route, instances: Sequence[Instance], timeout:
         response = get(target, "/api/health", timeout=2.0)
         if response.instance in names:
             return response
-        raise StillWaiting(f"HTTP {response.status} from {response.instance or 'the balancer itself'}")
+        seen = f"HTTP {response.status} from {response.instance or 'the balancer itself'}"
+        if not response.instance and response.status < 500:
+            # The balancer's own 3xx or 4xx (a redirect, deny, return 404) will not change by waiting.
+            raise StartupError(
+                f"GET /api/health through {where} got {seen}: the route does not reach the upstream under "
+                "test; name the one to load with --route HOST/PATH"
+            )
+        raise StillWaiting(seen)
 
     return strategy.wait(probe)
 

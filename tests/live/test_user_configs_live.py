@@ -17,6 +17,7 @@ from harness.balancers.nginx.render import RenderSettings, listen_keys, render_c
 from harness.balancers.nginx.tls import RunCertificates
 from harness.bench import BenchResult
 from harness.checks.verdict import Verdict
+from harness.errors import StartupError
 from harness.pytest_plugin import verdict_report
 from harness.runtimes.base import Instance
 from harness.topology import plan_instances, plan_side_instances
@@ -147,3 +148,18 @@ def test_upstream_all_judges_each_routed_upstream_in_its_own_folder(lb_bench: Be
         ("web-least_conn", "least_conn"),
     ]
     assert "upstream `api`" in result.results[0].notes[0] and "upstream `web`" in result.results[1].notes[0]
+
+
+def test_a_route_the_balancer_answers_itself_is_refused_at_once_naming_route_and_answer(
+    lb_bench: Bench, tmp_path: Path
+) -> None:
+    config = tmp_path / "nginx.conf"
+    config.write_text(
+        "upstream app { server app:3000; }\n"
+        "server { listen 80; server_name shop.example;\n location / { deny all; proxy_pass http://app; } }\n"
+    )
+    with pytest.raises(StartupError) as refused:
+        lb_bench(config=config, duration=1)
+    message = str(refused.value)
+    assert "through http://127.0.0.1:" in message and "(Host: shop.example)" in message, message
+    assert "got HTTP 403 from the balancer itself" in message and "--route" in message, message
