@@ -12,6 +12,7 @@ from harness.balancers.nginx.render import (
     RenderSettings,
     in_users_terms,
     listen_keys,
+    plan_listens,
     render_config,
 )
 from harness.balancers.nginx.tls import RunCertificates
@@ -384,3 +385,18 @@ def test_upstream_all_is_for_bench_only(tmp_path: Path) -> None:
     assert upstreams_to_judge(replace(spec, upstream="all")) == ["api", "web"]
     with pytest.raises(SpecError, match="--upstream all judges each upstream in turn"):
         single_config(replace(spec, upstream="all"))
+
+
+def test_the_routes_listen_gets_the_balancers_port_even_without_a_listen(tmp_path: Path) -> None:
+    main = files(
+        tmp_path,
+        {
+            "nginx.conf": "upstream app { server a:1; }\nserver { listen 8080; location / { return 200; } }\n"
+            "server { server_name _; location / { proxy_pass http://app; } }\n"
+        },
+    )
+    spare = iter(["127.0.0.1:2", "127.0.0.1:3"])
+    assert plan_listens(load_config(main), "127.0.0.1:1", lambda: next(spare)) == {
+        "80": "127.0.0.1:1",
+        "8080": "127.0.0.1:2",
+    }

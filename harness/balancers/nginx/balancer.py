@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness.balancers.nginx.config import NginxConfig
 from harness.balancers.nginx.parse import Origin
-from harness.balancers.nginx.render import RenderSettings, in_users_terms, listen_keys, render_config
+from harness.balancers.nginx.render import RenderSettings, in_users_terms, plan_listens, render_config
 from harness.balancers.nginx.tls import RunCertificates
 from harness.balancers.process import BalancerContainer, BalancerProcess
 from harness.checks.listens import answers_redirect
@@ -143,15 +143,7 @@ class NginxBalancer(BalancerProcess):
 
     def _plan_listens(self) -> None:
         """The route's listen on the balancer's port; every other listen of the config on a free port."""
-        route = self.config.route
-        keys = listen_keys(self.config)
-        # A server without a listen listens on 80, as nginx has it.
-        primary = (
-            (route.server.listens[0].key if route.server.listens else "80") if route else (keys[0] if keys else "80")
-        )
-        self._listens = {primary: f"{LOOPBACK}:{self.port}"}
-        for key in keys:
-            self._listens.setdefault(key, f"{LOOPBACK}:{free_port()}")
+        self._listens = plan_listens(self.config, f"{LOOPBACK}:{self.port}", lambda: f"{LOOPBACK}:{free_port()}")
         if any(server.ssl_on or any(listen.ssl for listen in server.listens) for server in self.config.servers):
             self.certificates = self.certificates or RunCertificates(self.run_dir / "tls")
 

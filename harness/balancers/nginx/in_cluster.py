@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.balancers.nginx.config import NginxConfig
-from harness.balancers.nginx.render import RenderSettings, render
+from harness.balancers.nginx.render import RenderSettings, plan_listens, render
 from harness.checks.verdict import Verdict
 from harness.errors import SpecError
 from harness.k8s.port_forward import LocalForward
@@ -44,7 +44,14 @@ def render_in_cluster(
     upstreams = list(pods) if pods is not None else [
         Instance(service, service, service, INSTANCE_PORT, 0, 0) for service in config.services
     ]  # fmt: skip
-    settings = RenderSettings(run_dir=Path(STATE_DIR), listen=str(BALANCER_PORT), workers=workers, zone=zone)
+    # The other upstreams' services answer through their Services' names.
+    upstreams += [Instance(service, service, service, INSTANCE_PORT, 0, 0) for service in config.side_services]
+    # The route's listen on the pod's port, every other listen on a port of its own after it.
+    spare = iter(range(BALANCER_PORT + 1, BALANCER_PORT + 1000))
+    listens = plan_listens(config, str(BALANCER_PORT), lambda: str(next(spare)))
+    settings = RenderSettings(
+        run_dir=Path(STATE_DIR), listen=str(BALANCER_PORT), workers=workers, zone=zone, listens=listens
+    )
     return render(config, upstreams, settings)
 
 

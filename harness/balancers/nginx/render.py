@@ -10,7 +10,7 @@ complaints can be told in the user's terms.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,6 +128,22 @@ def listen_keys(config: NginxConfig) -> list[str]:
         for listen in server.listens or (parse_listen(["80"], server.origin),):
             keys.setdefault(listen.key, None)
     return list(keys)
+
+
+def plan_listens(config: NginxConfig, primary: str, spare: Callable[[], str]) -> dict[str, str]:
+    """Each listen of the config (by key) and its socket in the run: the route's on ``primary``,
+    every other on the next ``spare()`` one (a server without a listen listens on 80, as in nginx)."""
+    route = config.route
+    keys = listen_keys(config)
+    if route is not None:
+        first = route.server.listens[0].key if route.server.listens else "80"
+    else:
+        first = keys[0] if keys else "80"
+    planned = {first: primary}
+    for key in keys:
+        if key not in planned:
+            planned[key] = spare()
+    return planned
 
 
 def _main_directives(settings: RenderSettings) -> list[Directive]:
