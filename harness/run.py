@@ -302,6 +302,7 @@ class AlgorithmRun:
         frame, locust_count = self._load(route, self.spec.duration, timings)
         verdicts.append(no_client_errors(frame))
         verdicts += servers.after_load(frame, instances)
+        verdicts += servers.failover_to_backup(cluster, instances, lambda text: self.reporter.phase(name, text))
         expected = self._expected_shares(instances)
         if expected is not None:
             counts = counts_of(frame.loc[frame["instance"] != "", "instance"].tolist())

@@ -8,6 +8,8 @@ judged on the load's records after it. The verdicts themselves are pure function
 
 from __future__ import annotations
 
+import signal
+import time
 from collections.abc import Callable, Sequence
 
 import pandas as pd
@@ -17,17 +19,21 @@ from harness.balancers.base import BalancerConfig, ServerClaims
 from harness.checks.distribution import counts_of
 from harness.checks.least_conn import avoids_busy_instance
 from harness.checks.servers import (
+    backup_takes_over,
     connections_reused,
     each_key_on_one_instance,
     idle_instances,
     in_flight_within_limits,
     keys_spread,
     only_removed_keys_move,
+    primaries_take_back,
 )
 from harness.checks.verdict import Verdict, not_applicable
 from harness.cluster import Cluster
+from harness.errors import StartupError
 from harness.load import probes
 from harness.load.keys import KeyPlan, key_plan
+from harness.readiness import WaitStrategy
 from harness.runtimes.base import Instance
 
 Phase = Callable[[str], None]
@@ -69,6 +75,40 @@ class ServerClaimChecks:
             served = {name: int(state["served"]) for name, state in states.items()}
             opened = {name: int(state.get("connections", 0)) for name, state in states.items()}
             verdicts.append(connections_reused(served, opened, self.claims.keepalive, self.claims.where))
+        return verdicts
+
+    def failover_to_backup(self, cluster: Cluster, instances: Sequence[Instance], phase: Phase) -> list[Verdict]:
+        """Kills every primary: the backup answers; starts them again: they take the traffic back.
+
+        Runs last, after the load: the primaries stay marked failed for their fail_timeout.
+        """
+        backups = [i.name for i in instances if i.service in self.claims.backup]
+        idle = set(self.claims.backup + self.claims.down)
+        primaries = [i for i in instances if i.service not in idle]
+        if not backups or not primaries:
+            return []
+        phase("backup probe: every primary killed, then started again")
+        for instance in primaries:
+            cluster.runtime.signal(instance, signal.SIGKILL)
+        answers = []
+        for _ in range(10):
+            try:
+                response = probes.get(cluster.route, "/api/count", timeout=5.0)
+                answers.append((response.status, response.instance))
+            except OSError:
+                answers.append((0, ""))
+        verdicts = [backup_takes_over(answers, backups)]
+        restarted = [cluster.restart(instance.name) for instance in primaries]
+        names = {instance.name for instance in restarted}
+        started = time.monotonic()
+        limit = self.claims.recovery_s + 2.0
+        strategy = WaitStrategy("a primary to answer again", timeout=limit + 3.0, interval=0.2)
+        try:
+            strategy.wait(lambda: True if probes.get(cluster.route, "/api/count").instance in names else None)
+            seconds: float | None = time.monotonic() - started
+        except StartupError:
+            seconds = None
+        verdicts.append(primaries_take_back(seconds, limit, self.claims.where))
         return verdicts
 
     def _idle(self, frame: pd.DataFrame, instances: Sequence[Instance]) -> list[Verdict]:

@@ -38,6 +38,7 @@ class ServerClaims:
     shared_counts: bool = False  # the workers share counts (nginx's zone), so limits hold for all together
     avoids_busy: bool = False  # new requests avoid an instance holding a long one (random two least_conn)
     keepalive: int | None = None  # idle upstream connections kept per worker: requests reuse connections
+    recovery_s: float = 10.0  # how long a failed primary stays out (nginx: its fail_timeout)
 
 
 class BalancerConfig(Protocol):

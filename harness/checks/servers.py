@@ -129,3 +129,31 @@ def connections_reused(
         {"requests": requests, "connections": opened},
         {"connections_at_most": requests // 2},
     )
+
+
+def backup_takes_over(answers: Sequence[tuple[int, str]], backups: Sequence[str]) -> Verdict:
+    """With every primary down, each request is answered, by a backup instance."""
+    wrong = [(status, instance) for status, instance in answers if status != 200 or instance not in backups]
+    summary = f"with every primary killed, {len(answers) - len(wrong)} of {len(answers)} requests answered by backup"
+    if wrong:
+        others = ", ".join(f"{status} from {instance or 'nginx'}" for status, instance in wrong[:3])
+        summary += f"; the others got {others}"
+    return Verdict(
+        "backup takes over when every primary is down",
+        bool(answers) and not wrong,
+        summary + f" (expected all, from {', '.join(backups)})",
+        {"answered_by_backup": len(answers) - len(wrong), "requests": len(answers)},
+        {"answered_by_backup": len(answers)},
+    )
+
+
+def primaries_take_back(seconds: float | None, limit: float, where: str) -> Verdict:
+    """After the primaries are back, requests return to them within their fail_timeout (plus a second)."""
+    shown = "never" if seconds is None else f"after {seconds:.1f} s"
+    return Verdict(
+        "primaries take back from backup after they recover",
+        seconds is not None and seconds <= limit,
+        f"requests returned to a primary {shown} of its restart (expected within {limit:g} s: fail_timeout in {where})",
+        {"seconds": seconds},
+        {"seconds_at_most": limit},
+    )

@@ -41,6 +41,8 @@ EXPECTED_CHECKS = {
     "backup-down": [
         "backup server app-c gets no request while a primary serves",
         "down server app-d gets no request",
+        "backup takes over when every primary is down",
+        "primaries take back from backup after they recover",
     ],
     "hash-key": [
         "one $http_x_tenant, one instance",

@@ -7,12 +7,14 @@ import pytest
 from harness.balancers.nginx.config import load_config
 from harness.checks.listens import answers_redirect
 from harness.checks.servers import (
+    backup_takes_over,
     connections_reused,
     each_key_on_one_instance,
     idle_instances,
     in_flight_within_limits,
     keys_spread,
     only_removed_keys_move,
+    primaries_take_back,
 )
 from harness.load.keys import key_plan
 
@@ -97,3 +99,11 @@ def test_keepalive_fails_when_every_request_opened_a_connection() -> None:
     assert connections_reused({"a": 500, "b": 500}, {"a": 6, "b": 5}, 16, "x:1").passed
     none = connections_reused({"a": 500, "b": 500}, {"a": 500, "b": 500}, 16, "x:1")
     assert not none.passed and 'proxy_set_header Connection ""' in none.summary
+
+
+def test_backup_takeover_and_hand_back_name_what_went_wrong() -> None:
+    assert backup_takes_over([(200, "c")] * 10, ["c"]).passed
+    failed = backup_takes_over([(200, "c"), (502, "")], ["c"])
+    assert not failed.passed and "502 from nginx" in failed.summary
+    assert primaries_take_back(10.2, 12.0, "x:1").passed
+    assert not primaries_take_back(None, 12.0, "x:1").passed

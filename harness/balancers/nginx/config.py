@@ -318,7 +318,13 @@ def _server_claims(config: NginxConfig) -> ServerClaims:
         # random two least_conn: of two picks, the one with fewer connections, so never the busy one.
         avoids_busy=bool((random := upstream.option("random")) and "least_conn" in random),
         keepalive=int(keepalive[0]) if (keepalive := upstream.option("keepalive")) else None,
+        recovery_s=max((_fail_timeout(s) for s in servers if not (s.backup or s.down)), default=10.0),
     )
+
+
+def _fail_timeout(server: UpstreamServer) -> float:
+    value = server.param("fail_timeout")
+    return nginx_seconds(value) if value else 10.0
 
 
 def _route_rank(route: Route) -> tuple[int, int]:
