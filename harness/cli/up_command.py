@@ -13,6 +13,7 @@ from harness.bench import single_config
 from harness.cluster import Cluster
 from harness.errors import SpecError
 from harness.infra import shipped_locustfile, shown_path
+from harness.load.route import FixedRoute, Route
 from harness.results.store import new_run_dir
 from harness.runtimes.factory import check_reachable, runtime_for
 from harness.spec import BenchSpec
@@ -44,7 +45,7 @@ def up(spec: BenchSpec, console: Console) -> int:
                 table.add_row(instance.name, instance.address, instance.control_url, pid)
             console.print(table)
             console.print(f"{cluster.balancer.name}: [bold]{cluster.url}[/]  config: {cluster.balancer.config_path}")
-            console.print(f"try:   curl -s {cluster.url}/api/count")
+            console.print(f"try:   {curl_command(cluster.route)}", highlight=False, soft_wrap=True)
             console.print(f"load:  locust -f {shown_path(shipped_locustfile())} --host {cluster.url}")
             console.print("Ctrl-C stops everything.")
             gevent.event.Event().wait()
@@ -52,3 +53,12 @@ def up(spec: BenchSpec, console: Console) -> int:
         # Ctrl-C is how this command ends: the cluster is already stopped when we get here.
         console.print(f"stopped {spec.balancer} and every instance")
     return 0
+
+
+def curl_command(route: Route) -> str:
+    """The curl line that reaches an instance on ``route``: its Host, its location, its CA."""
+    if not isinstance(route, FixedRoute):
+        return "curl -s <an instance's address>/api/count"
+    host = f"-H 'Host: {route.host}' " if route.host else ""
+    ca = f"--cacert {route.ca_file} " if route.ca_file else ""
+    return f"curl -s {ca}{host}{route.url}{route.path_for('/api/count')}"

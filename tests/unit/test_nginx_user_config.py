@@ -17,6 +17,7 @@ from harness.balancers.nginx.render import (
 )
 from harness.balancers.nginx.tls import RunCertificates
 from harness.bench import single_config, upstreams_to_judge
+from harness.cli.up_command import curl_command
 from harness.errors import ConfigError, SpecError
 from harness.load.route import FixedRoute
 from harness.runtimes.base import Instance
@@ -400,3 +401,10 @@ def test_the_routes_listen_gets_the_balancers_port_even_without_a_listen(tmp_pat
         "80": "127.0.0.1:1",
         "8080": "127.0.0.1:2",
     }
+
+
+def test_harness_up_says_the_curl_that_reaches_the_route() -> None:
+    route = FixedRoute("https://127.0.0.1:4", host="example.com", prefix="/shop", ca_file=Path("/run/ca.pem"))
+    assert (
+        curl_command(route) == "curl -s --cacert /run/ca.pem -H 'Host: example.com' https://127.0.0.1:4/shop/api/count"
+    )
