@@ -8,6 +8,7 @@ judged on the load's records after it. The verdicts themselves are pure function
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -90,6 +91,10 @@ class ServerClaimChecks:
         phase("backup probe: every primary killed, then started again")
         for instance in primaries:
             cluster.runtime.signal(instance, signal.SIGKILL)
+        # A balancer with active checks takes the primaries out only when its checks have failed.
+        taking_over = WaitStrategy("a backup to answer", timeout=self.claims.detect_s + 3.0, interval=0.1)
+        with contextlib.suppress(StartupError):
+            taking_over.wait(lambda: True if self._answered_by(cluster, set(backups)) else None)
         answers = []
         for _ in range(10):
             try:
@@ -110,6 +115,13 @@ class ServerClaimChecks:
             seconds = None
         verdicts.append(primaries_take_back(seconds, limit, self.claims.where))
         return verdicts
+
+    @staticmethod
+    def _answered_by(cluster: Cluster, names: set[str]) -> bool:
+        try:
+            return probes.get(cluster.route, "/api/count", timeout=5.0).instance in names
+        except OSError:
+            return False
 
     def _idle(self, frame: pd.DataFrame, instances: Sequence[Instance]) -> list[Verdict]:
         roles = {"down": set(self.claims.down), "backup": set(self.claims.backup)}

@@ -39,6 +39,7 @@ class ServerClaims:
     avoids_busy: bool = False  # new requests avoid an instance holding a long one (random two least_conn)
     keepalive: int | None = None  # idle upstream connections kept per worker: requests reuse connections
     recovery_s: float = 10.0  # how long a failed primary stays out (nginx: its fail_timeout)
+    detect_s: float = 0.0  # how long until a killed primary is out (HAProxy: its checks; nginx: at once)
 
 
 class BalancerConfig(Protocol):

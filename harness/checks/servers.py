@@ -153,7 +153,8 @@ def primaries_take_back(seconds: float | None, limit: float, where: str) -> Verd
     return Verdict(
         "primaries take back from backup after they recover",
         seconds is not None and seconds <= limit,
-        f"requests returned to a primary {shown} of its restart (expected within {limit:g} s: fail_timeout in {where})",
+        f"requests returned to a primary {shown} of its restart (expected within {limit:g} s, the time {where} "
+        "keeps a failed server out, plus 2 s)",
         {"seconds": seconds},
         {"seconds_at_most": limit},
     )

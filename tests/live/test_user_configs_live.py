@@ -76,7 +76,7 @@ def verdicts_of(result: BenchResult) -> dict[str, Verdict]:
 
 
 def test_every_shape_has_a_config() -> None:
-    assert sorted(EXPECTED_CHECKS) == sorted(path.name for path in CONFIGS.iterdir() if path.is_dir())
+    assert sorted(EXPECTED_CHECKS) == sorted(path.name for path in CONFIGS.iterdir() if (path / "nginx.conf").is_file())
     assert len(EXPECTED_CHECKS) >= 12
 
 
@@ -165,3 +165,16 @@ def test_a_route_the_balancer_answers_itself_is_refused_at_once_naming_route_and
     message = str(refused.value)
     assert "through http://127.0.0.1:" in message and "(Host: shop.example)" in message, message
     assert "got HTTP 403 from the balancer itself" in message and "--route" in message, message
+
+
+def test_haproxy_backup_and_disabled_servers_bring_the_same_checks(lb_bench: Bench) -> None:
+    result = lb_bench(balancer="haproxy", config=CONFIGS / "haproxy" / "backup-disabled.cfg", duration=1)
+    assert result.passed, verdict_report(result)
+    verdicts = verdicts_of(result)
+    for check in (
+        "backup server app-c gets no request while a primary serves",
+        "down server app-d gets no request",
+        "backup takes over when every primary is down",
+        "primaries take back from backup after they recover",
+    ):
+        assert verdicts[check].passed, verdicts[check]

@@ -122,7 +122,21 @@ class HaproxyConfig:
         return ""
 
     def server_claims(self) -> ServerClaims:
-        return ServerClaims()
+        """``backup`` and ``disabled`` (HAProxy's down) and ``maxconn`` of the backend under test."""
+        servers = self.peers_servers()
+        checks = active_checks(self)
+        backend = self.backends()[0]
+        return ServerClaims(
+            where=f"{self.path.name}: {backend.kind} {backend.name}",
+            down=tuple(dict.fromkeys(s.service for s in servers if s.param("disabled") is not None)),
+            backup=tuple(dict.fromkeys(s.service for s in servers if s.param("backup") is not None)),
+            # maxconn queues what is beyond it rather than refusing it: at most N at the server all the same.
+            max_conns=tuple((s.service, int(n)) for s in servers if (n := s.param("maxconn")) and int(n) > 0),
+            shared_counts=True,
+            # Without `check` HAProxy never marks a server down, so a backup never takes over.
+            recovery_s=checks.recover_within if checks.enabled else 0.0,
+            detect_s=checks.detect_within(unanswered=False) if checks.enabled else 0.0,
+        )
 
     def inferred_algorithm(self) -> str:
         """The algorithm the first backend asks for, named as ``harness bench --algo`` names it."""
@@ -225,6 +239,7 @@ def active_checks(config: HaproxyConfig) -> ActiveChecks:
     redispatch = False
     http = False
     check_timeout = 0.0
+    default_check = False  # `default-server check`: every server is checked
     for section in sections:
         for line in section.lines:
             if line[:2] == ["option", "httpchk"]:
@@ -239,10 +254,11 @@ def active_checks(config: HaproxyConfig) -> ActiveChecks:
                 words["retries"] = line[1]
             if line[0] == "default-server":
                 words.update(_pairs(line[1:]))
+                default_check = default_check or "check" in line[1:]
     server = config.peers_servers()[0]
     words.update(_pairs(list(server.params)))
     return ActiveChecks(
-        enabled=server.param("check") is not None,
+        enabled=default_check or server.param("check") is not None,
         inter=haproxy_seconds(words["inter"]),
         fall=int(words["fall"]),
         rise=int(words["rise"]),
