@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.balancers.haproxy.config import load_config as load_haproxy
 from harness.balancers.nginx.config import load_config
 from harness.checks.listens import answers_redirect
 from harness.checks.servers import (
@@ -107,3 +108,10 @@ def test_backup_takeover_and_hand_back_name_what_went_wrong() -> None:
     assert not failed.passed and "502 from nginx" in failed.summary
     assert primaries_take_back(10.2, 12.0, "x:1").passed
     assert not primaries_take_back(None, 12.0, "x:1").passed
+
+
+def test_haproxy_server_claims_come_from_its_backend() -> None:
+    claims = load_haproxy(CONFIGS / "haproxy" / "backup-disabled.cfg").server_claims()
+    assert (claims.backup, claims.down, claims.shared_counts) == (("app-c",), ("app-d",), True)
+    assert claims.where == "backup-disabled.cfg: backend app"
+    assert (claims.detect_s, claims.recovery_s) == (1.5, 1.5)
