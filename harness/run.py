@@ -450,7 +450,8 @@ class AlgorithmRun:
 
     def _config_notes(self, cluster: Cluster) -> list[str]:
         """What the run read in the user's config and where its load goes, for the top of the output."""
-        notes = [self.config.claims()] if self.config.claims() else []
+        claims = self.config.claims()
+        notes = [claims] if claims else []
         notes.append(f"load on {cluster.route.description}")
         route = cluster.route
         if isinstance(route, FixedRoute) and route.tls:

@@ -22,22 +22,23 @@ from harness.load.route import Answer, Route
 from harness.net import client_address
 
 
-class _SourceBoundConnectionPool(ConnectionPool):
+class _BindsSource:
+    """Binds every new socket of a geventhttpclient pool to ``source_address`` before it connects."""
+
     source_address: str
 
     def _create_tcp_socket(self, family: int, socktype: int, protocol: int) -> Any:
-        sock = super()._create_tcp_socket(family, socktype, protocol)
+        sock = super()._create_tcp_socket(family, socktype, protocol)  # type: ignore[misc]
         sock.bind((self.source_address, 0))
         return sock
 
 
-class _SourceBoundSSLConnectionPool(SSLConnectionPool):
-    source_address: str
+class _SourceBoundConnectionPool(_BindsSource, ConnectionPool):
+    pass
 
-    def _create_tcp_socket(self, family: int, socktype: int, protocol: int) -> Any:
-        sock = super()._create_tcp_socket(family, socktype, protocol)
-        sock.bind((self.source_address, 0))
-        return sock
+
+class _SourceBoundSSLConnectionPool(_BindsSource, SSLConnectionPool):
+    pass
 
 
 class SourceBoundClientPool(HTTPClientPool):
@@ -50,7 +51,7 @@ class SourceBoundClientPool(HTTPClientPool):
     def get_client(self, url: Any) -> HTTPClient:
         client = super().get_client(url)
         pool = client._connection_pool
-        if not isinstance(pool, _SourceBoundConnectionPool | _SourceBoundSSLConnectionPool):
+        if not isinstance(pool, _BindsSource):
             # HTTPClient builds its pool itself and offers no factory; the pool documents
             # _create_tcp_socket as the place to customise sockets, so the pool is given
             # that subclass (same state, one method more).
@@ -58,7 +59,7 @@ class SourceBoundClientPool(HTTPClientPool):
                 pool.__class__ = _SourceBoundSSLConnectionPool
             else:
                 pool.__class__ = _SourceBoundConnectionPool
-            cast(_SourceBoundConnectionPool, pool).source_address = self.source_address
+            cast(_BindsSource, pool).source_address = self.source_address
         return client
 
 
