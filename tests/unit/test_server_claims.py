@@ -24,7 +24,7 @@ CONFIGS = Path(__file__).parents[1] / "configs"
 
 def test_server_claims_come_from_the_config() -> None:
     claims = load_config(CONFIGS / "backup-down" / "nginx.conf").server_claims()
-    assert (claims.backup, claims.down, claims.where) == (("app-c",), ("app-d",), "nginx.conf:5")
+    assert (claims.backup, claims.down, claims.where) == (("app-c",), ("app-d",), "nginx.conf:6")
     hashed = load_config(CONFIGS / "hash-key" / "nginx.conf").server_claims()
     assert (hashed.hash_key, hashed.consistent) == ("$http_x_tenant", True)
     capped = load_config(CONFIGS / "max-conns" / "nginx.conf").server_claims()
