@@ -9,7 +9,6 @@ from pathlib import Path
 from harness.algorithms import ALGORITHMS, shipped_config
 from harness.balancers.base import BalancerConfig
 from harness.balancers.factory import check_installed, load_balancer_config
-from harness.balancers.nginx import config as nginx_config
 from harness.errors import SpecError
 from harness.reports.report import write_report
 from harness.results.store import new_run_dir, write_json
@@ -65,15 +64,13 @@ def single_config(spec: BenchSpec) -> tuple[str, BalancerConfig]:
 
 
 def upstreams_to_judge(spec: BenchSpec) -> list[str | None]:
-    """``--upstream all``: every upstream some location passes to, in config order; else the one asked for."""
+    """``--upstream all``: every upstream (backend) some route passes to, in config order; else the one asked for."""
     if spec.upstream != "all" or spec.config is None:
         return [spec.upstream]
-    config = nginx_config.load_config(spec.config)
-    routed = {route.upstream for route in config.routes}
-    names = [upstream.name for upstream in config.upstreams if upstream.name in routed]
+    names = load_balancer_config(spec.balancer, spec.config).routed_groups()
     if not names:
-        raise SpecError(f"--upstream all: no location of {spec.config} passes to an upstream")
-    return list(names)
+        raise SpecError(f"--upstream all: no route of {spec.config} passes to an upstream")
+    return list[str | None](names)
 
 
 def claims_config(spec: BenchSpec, upstream: str | None = None) -> BalancerConfig | None:

@@ -82,7 +82,9 @@ class Cluster:
         self.timings["instances_ready_s"] = time.monotonic() - started
         self.balancer.start(self.instances)
         self.journal.record("balancer", pids=[self.balancer.pid], url=self.balancer.url)
-        probes.answers_through(self.balancer.route, self.instances)
+        under_test = self.instances_under_test
+        others = [instance for instance in self.instances if instance not in under_test]
+        probes.answers_through(self.balancer.route, under_test, others=others)
         self.timings["bring_up_s"] = time.monotonic() - started
         return self
 

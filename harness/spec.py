@@ -45,7 +45,7 @@ class BenchSpec:
     driver: str = "locust"  # or "wrk": capacity numbers, counts per instance, no per-request records
     rate: float | None = None  # requests per second of an open-model load instead of Locust's closed model
     false_alarm_rate: float = FALSE_ALARM_RATE  # each statistical check's chance of failing a correct config
-    upstream: str | None = None  # nginx: the upstream under test; None: the one the route reaches
+    upstream: str | None = None  # the nginx upstream or HAProxy backend under test; None: the one the route reaches
     route: str | None = None  # nginx: HOST/PATH the load takes; None: `/` of the default server
     claims_from: Path | None = None  # a config whose claims the run's config must keep (a changed config's check)
 
@@ -110,8 +110,10 @@ class BenchSpec:
             raise SpecError("--upstream, --route and --claims-from read your own config: give it with --config")
         if self.upstream == "all" and (self.route or self.scenario):
             raise SpecError("--upstream all judges each upstream on its own route, without a scenario: drop --route")
-        if (self.upstream or self.route) and self.balancer != "nginx":
-            raise SpecError(f"--upstream and --route choose among nginx's upstreams and servers, not {self.balancer}'s")
+        if (self.upstream or self.route) and self.balancer not in {"nginx", "haproxy"}:
+            raise SpecError(
+                f"--upstream and --route choose among nginx's upstreams or HAProxy's backends, not {self.balancer}'s"
+            )
         if self.claims_from is not None and not self.claims_from.is_file():
             raise SpecError(f"--claims-from: config file not found: {self.claims_from}")
         self._check_results_dir()

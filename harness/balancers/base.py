@@ -62,6 +62,10 @@ class BalancerConfig(Protocol):
         """Services of the config outside the group under test: one instance each, so their routes answer."""
         ...
 
+    def routed_groups(self) -> list[str]:
+        """Every group (nginx upstream, HAProxy backend) some route of the config reaches, in config order."""
+        ...
+
     def claims(self) -> str:
         """What the group under test asks for, in one line with where it is written; empty when obvious."""
         ...

@@ -22,12 +22,13 @@ def load_balancer_config(
 ) -> BalancerConfig:
     """Parses ``path`` as a config of ``balancer``; ConfigError when it cannot.
 
-    ``upstream`` and ``route`` (nginx) choose the group under test and the way the load reaches it.
+    ``upstream`` (an nginx upstream, a HAProxy backend) and ``route`` (``HOST/PATH``) choose the
+    group under test and the way the load reaches it.
     """
     if balancer == "nginx":
         return nginx_config.load_config(path, upstream=upstream, route=route)
     if balancer == "haproxy":
-        return haproxy_config.load_config(path)
+        return haproxy_config.load_config(path, backend=upstream, route=route)
     if balancer == "client":
         return client_config.load_config(path)
     if balancer == "kube-proxy":

@@ -185,10 +185,13 @@ def _add_cluster_options(command: argparse.ArgumentParser, algo_default: str) ->
         help="your own config for --balancer (nginx.conf, haproxy.cfg or client-side TOML); its servers name services",
     )
     command.add_argument(
-        "--upstream", help="nginx: the upstream under test, or all (each in turn; default: the one `/` reaches)"
+        "--upstream",
+        "--backend",
+        dest="upstream",
+        help="the nginx upstream or HAProxy backend under test, or all (each in turn; default: the one `/` reaches)",
     )
     command.add_argument(
-        "--route", help="nginx: HOST/PATH the load takes, e.g. api.example.com/v1/ (default: `/` of the default server)"
+        "--route", help="HOST/PATH the load takes, e.g. api.example.com/v1/ (default: `/` of the default server)"
     )
     command.add_argument(
         "--claims-from",

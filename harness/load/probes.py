@@ -147,7 +147,9 @@ def serve_through(target: str | Route, instances: Sequence[Instance], max_reques
     return sent
 
 
-def answers_through(target: str | Route, instances: Sequence[Instance], timeout: float = 15.0) -> ProbeResponse:
+def answers_through(
+    target: str | Route, instances: Sequence[Instance], timeout: float = 15.0, others: Sequence[Instance] = ()
+) -> ProbeResponse:
     """Waits until the balancer answers on its route from one of ``instances``; returns that answer.
 
     The instances are ready before the balancer starts, so nginx never meets the start-up trap
@@ -156,6 +158,7 @@ def answers_through(target: str | Route, instances: Sequence[Instance], timeout:
     the route and the last answer.
     """
     names = {instance.name for instance in instances}
+    elsewhere = {instance.name: instance.service for instance in others}
     where = target if isinstance(target, str) else target.description
     strategy = WaitStrategy(f"an instance answering GET /api/health through {where}", timeout=timeout, interval=0.05)
 
@@ -164,6 +167,12 @@ def answers_through(target: str | Route, instances: Sequence[Instance], timeout:
         if response.instance in names:
             return response
         seen = f"HTTP {response.status} from {response.instance or 'the balancer itself'}"
+        if response.instance in elsewhere:
+            # ``others`` are the config's other groups: the route leads there, and waiting will not change it.
+            raise StartupError(
+                f"GET /api/health through {where} reached {response.instance} of {elsewhere[response.instance]}, "
+                "outside the group under test; name the route to load with --route HOST/PATH"
+            )
         if not response.instance and response.status < 500:
             # The balancer's own 3xx or 4xx (a redirect, deny, return 404) will not change by waiting.
             raise StartupError(

@@ -14,7 +14,7 @@ import pytest
 from harness.balancers.nginx.balancer import nginx_binary
 from harness.balancers.nginx.config import load_config
 from harness.balancers.nginx.render import RenderSettings, listen_keys, render_config
-from harness.balancers.nginx.tls import RunCertificates
+from harness.balancers.tls import RunCertificates
 from harness.bench import BenchResult
 from harness.checks.verdict import Verdict
 from harness.errors import StartupError
@@ -165,16 +165,3 @@ def test_a_route_the_balancer_answers_itself_is_refused_at_once_naming_route_and
     message = str(refused.value)
     assert "through http://127.0.0.1:" in message and "(Host: shop.example)" in message, message
     assert "got HTTP 403 from the balancer itself" in message and "--route" in message, message
-
-
-def test_haproxy_backup_and_disabled_servers_bring_the_same_checks(lb_bench: Bench) -> None:
-    result = lb_bench(balancer="haproxy", config=CONFIGS / "haproxy" / "backup-disabled.cfg", duration=1)
-    assert result.passed, verdict_report(result)
-    verdicts = verdicts_of(result)
-    for check in (
-        "backup server app-c gets no request while a primary serves",
-        "down server app-d gets no request",
-        "backup takes over when every primary is down",
-        "primaries take back from backup after they recover",
-    ):
-        assert verdicts[check].passed, verdicts[check]

@@ -4,14 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.balancers.haproxy.config import (
-    LOG_FORMAT,
-    RenderSettings,
-    active_checks,
-    haproxy_seconds,
-    load_config,
-    render,
-)
+from harness.balancers.haproxy.config import active_checks, load_config
+from harness.balancers.haproxy.parse import haproxy_seconds
+from harness.balancers.haproxy.render import LOG_FORMAT, RenderSettings, render
 from harness.errors import ConfigError
 from harness.infra import shipped_dir
 from harness.runtimes.base import Instance

@@ -15,7 +15,7 @@ from harness.balancers.nginx.render import (
     plan_listens,
     render_config,
 )
-from harness.balancers.nginx.tls import RunCertificates
+from harness.balancers.tls import RunCertificates
 from harness.bench import single_config, upstreams_to_judge
 from harness.cli.up_command import curl_command
 from harness.errors import ConfigError, SpecError

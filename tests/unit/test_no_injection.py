@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 from harness.algorithms import ALGORITHMS, shipped_config
 from harness.balancers.client.config import load_config as load_client_config
 from harness.balancers.haproxy import config as haproxy
+from harness.balancers.haproxy import render as haproxy_render
+from harness.balancers.haproxy.parse import SECTIONS as HAPROXY_SECTIONS
 from harness.balancers.nginx import config as nginx
 from harness.balancers.nginx import render as nginx_render
 from harness.errors import ConfigError, SpecError
@@ -33,7 +35,7 @@ hostile_word = st.text(alphabet=st.characters(blacklist_characters="\0\n\r", bla
 # Words HAProxy or the harness's renderer treat specially, which random text almost never spells:
 # 60,000 examples of hostile_word never hit `httplog`, which the renderer took for a log option.
 haproxy_keyword = st.sampled_from(
-    sorted({*haproxy.SECTIONS, "option", "no", "httplog", "tcplog", "dontlognull", "log", "log-format", "server"})
+    sorted({*HAPROXY_SECTIONS, "option", "no", "httplog", "tcplog", "dontlognull", "log", "log-format", "server"})
 )
 
 
@@ -91,10 +93,13 @@ def test_a_hostile_word_in_a_haproxy_config_stays_one_word(word: str) -> None:
         except ConfigError:
             return  # refused with a message: nothing rendered
         rendered = directory / "rendered.cfg"
-        rendered.write_text(haproxy.render(config, INSTANCES, haproxy.RenderSettings(directory, "127.0.0.1:18080")))
+        rendered.write_text(
+            haproxy_render.render(config, INSTANCES, haproxy_render.RenderSettings(directory, "127.0.0.1:18080"))
+        )
         again = haproxy.load_config(rendered)
-    # The harness adds its own log and stats lines and one server line per instance; nothing else changes.
-    added = {"log", "log-format", "stats", "server"}
+    # The harness adds its own log and stats lines, a loopback resolver and one server line per instance;
+    # nothing else changes.
+    added = {"log", "log-format", "stats", "server", "nameserver"}
     lines = [(s.kind, s.name, line[0]) for s in again.sections for line in s.lines if line[0] not in added]
     before = [(s.kind, s.name, line[0]) for s in config.sections for line in s.lines if line[0] not in added]
     assert lines == before

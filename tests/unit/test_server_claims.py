@@ -113,5 +113,5 @@ def test_backup_takeover_and_hand_back_name_what_went_wrong() -> None:
 def test_haproxy_server_claims_come_from_its_backend() -> None:
     claims = load_haproxy(CONFIGS / "haproxy" / "backup-disabled.cfg").server_claims()
     assert (claims.backup, claims.down, claims.shared_counts) == (("app-c",), ("app-d",), True)
-    assert claims.where == "backup-disabled.cfg: backend app"
+    assert claims.where == "backup-disabled.cfg:14: backend app"
     assert (claims.detect_s, claims.recovery_s) == (1.5, 1.5)

@@ -63,6 +63,9 @@ class ClientConfig:
     def side_services(self) -> list[str]:
         return []
 
+    def routed_groups(self) -> list[str]:
+        return []
+
     def claims(self) -> str:
         return ""
 

@@ -11,9 +11,17 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.balancers.haproxy.config import HaproxyConfig, RenderSettings, render
+from harness.balancers.haproxy.config import HaproxyConfig
+from harness.balancers.haproxy.render import RenderSettings, plan_listens, render_config
+from harness.balancers.haproxy.routing import Request, switching_of
+from harness.balancers.origin import Origin
 from harness.balancers.process import BalancerContainer, BalancerProcess
+from harness.balancers.tls import RunCertificates
+from harness.checks.listens import answers_redirect
+from harness.checks.verdict import Verdict
 from harness.errors import AddressInUseError, ConfigError, StartupError, ToolMissingError
+from harness.load import probes
+from harness.load.route import FixedRoute
 from harness.net import LOOPBACK, accepts_connections, free_port, port_is_free
 from harness.readiness import WaitStrategy, tail
 from harness.runtimes.base import Instance
@@ -59,10 +67,69 @@ class HaproxyBalancer(BalancerProcess):
         self.start_timeout = start_timeout
         self.binary = haproxy_binary()
         self._socket_name = f"lb-harness-{os.getpid()}-{secrets.token_hex(4)}"
+        self._listens: dict[str, str] = {}
+        self.certificates: RunCertificates | None = None
+        self.rewrites: list[tuple[Origin | None, str]] = []
 
     @property
     def config_path(self) -> Path:
         return self.run_dir / "haproxy.cfg"
+
+    @property
+    def rewrites_path(self) -> Path:
+        """What the run changed in the user's config, one line each with the user's file and line."""
+        return self.run_dir / "rewrites.txt"
+
+    @property
+    def url(self) -> str:
+        route = self.config.route
+        scheme = "https" if route and route.bind.ssl and self.certificates else "http"
+        return f"{scheme}://{LOOPBACK}:{self.port}"
+
+    @property
+    def route(self) -> FixedRoute:
+        """The balancer's address on the route under test, with the Host and path it routes on."""
+        route = self.config.route
+        return FixedRoute(
+            self.url,
+            host=route.request.host if route else None,
+            prefix=route.prefix if route else "/",
+            ca_file=self.certificates.ca_file if self.certificates and self.url.startswith("https") else None,
+        )
+
+    @property
+    def listens(self) -> dict[str, str]:
+        """Each bind of the user's config (by its key, ``web :80``) and the loopback socket it has here."""
+        return dict(self._listens)
+
+    def listen_checks(self) -> list[Verdict]:
+        """Each frontend bind whose requests are only redirected answers its redirect."""
+        verdicts = []
+        for bind in self.config.binds():
+            address = self._listens.get(bind.key)
+            section = next(s for s in self.config.frontends() if s.name == bind.frontend)
+            switching = switching_of(section)
+            host = next(iter(switching.host_names()), "localhost")
+            rule, backend, _ = switching.decide(Request(host, "/api/count", bind.ssl))
+            if address is None or rule is None or rule.kind != "redirect" or backend is not None:
+                continue
+            expected = _redirect_target(rule.target.split(), host, "/api/count")
+            if expected is None:
+                continue
+            status, location = expected
+            scheme = "https" if bind.ssl and self.certificates else "http"
+            route = FixedRoute(
+                f"{scheme}://{address}",
+                host=host,
+                ca_file=self.certificates.ca_file if scheme == "https" and self.certificates else None,
+            )
+            answer = probes.get_answer(route, "/api/count")
+            verdicts.append(
+                answers_redirect(
+                    bind.key, host, answer.status, answer.header("Location"), status, location, str(rule.origin)
+                )
+            )
+        return verdicts
 
     @property
     def stats_socket(self) -> str:
@@ -71,10 +138,22 @@ class HaproxyBalancer(BalancerProcess):
 
     def write_config(self, instances: Sequence[Instance]) -> Path:
         """Renders the config for ``instances`` on ``self.port`` and checks it with ``haproxy -c``."""
+        if not self._listens:
+            self._listens = plan_listens(self.config, f"{LOOPBACK}:{self.port}")
+            if any(bind.ssl for bind in self.config.binds()):
+                self.certificates = self.certificates or RunCertificates(self.run_dir / "tls")
         settings = RenderSettings(
-            run_dir=self.run_dir, listen=f"{LOOPBACK}:{self.port}", weights=self.weights, stats_socket=self.stats_socket
+            run_dir=self.run_dir,
+            listen=f"{LOOPBACK}:{self.port}",
+            weights=self.weights,
+            stats_socket=self.stats_socket,
+            listens=self._listens,
+            certificates=self.certificates,
         )
-        self.config_path.write_text(render(self.config, instances, settings))
+        rendered = render_config(self.config, instances, settings)
+        self.config_path.write_text(rendered.text)
+        self.rewrites_path.write_text(rendered.rewrites_text())
+        self.rewrites = rendered.rewrites
         check = subprocess.run(
             [self.binary, "-c", "-f", str(self.config_path)], capture_output=True, text=True, check=False
         )
@@ -83,12 +162,13 @@ class HaproxyBalancer(BalancerProcess):
             # The first alerts say what is wrong; the last ones only that something was.
             alerts = [line.split(" : ", 1)[-1] for line in output if "ALERT" in line and "Error(s) found" not in line]
             alerts = [alert for alert in alerts if not alert.startswith("Fatal errors")]
-            message = " ".join(alerts or output)
+            message = rendered.in_users_terms(" ".join(alerts or output), self.config_path)
             raise ConfigError(f"haproxy rejected {self.config.path}: {message}")
         return self.config_path
 
     def start(self, instances: Sequence[Instance]) -> None:
         self.port = self.requested_port or free_port()
+        self._listens = {}
         if not port_is_free(LOOPBACK, self.port):
             raise AddressInUseError(f"{LOOPBACK}:{self.port} is already in use: choose another --port or leave it out")
         self.write_config(instances)
@@ -139,3 +219,20 @@ class HaproxyBalancer(BalancerProcess):
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
         return b"".join(chunks).decode()
+
+
+def _redirect_target(words: list[str], host: str, path: str) -> tuple[int, str] | None:
+    """(status, Location) a ``redirect scheme|location|prefix ...`` rule answers for ``host`` and ``path``."""
+    if words[:1] == ["http-request"]:
+        words = words[1:]
+    if len(words) < 3 or words[0] != "redirect":
+        return None
+    kind, value = words[1], words[2]
+    status = int(words[words.index("code") + 1]) if "code" in words[:-1] else 302
+    if kind == "scheme":
+        return status, f"{value}://{host}{path}"
+    if kind == "prefix":
+        return status, value.rstrip("/") + path
+    if kind == "location" and "%[" not in value:
+        return status, value
+    return None

@@ -1,74 +1,73 @@
-"""Reading a user's HAProxy config and rendering the one the harness runs.
+"""What a user's HAProxy config means for a run: its frontends and binds, its backends, the
+backend under test and the route the load takes to it, and what its servers claim.
 
-HAProxy's configuration is line-oriented: a section keyword (``global``, ``defaults``,
-``frontend``, ``backend``, ``listen``) opens a section, every following line is one
-keyword with its arguments. Words split on blanks, with shell-like quoting, and ``#``
-starts a comment; ``shlex`` in POSIX mode follows the same rules for what the shipped
-configs and ordinary user configs contain. As with nginx, a ``server`` line names a
-service (``server api-gateway api-gateway:3000 check``) and the harness expands it into
-one server per instance, keeping every parameter.
+As with nginx, a ``server`` line names a service (``server api-gateway api-gateway:3000
+check``) and the harness expands it into one server per instance, keeping every
+parameter. A config with several backends has one under test (``--backend NAME``, else the
+one ``/`` reaches on the first frontend); the services of the others get one instance each,
+so that their routes answer too.
 """
 
 from __future__ import annotations
 
-import shlex
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.balancers.base import Peer, ServerClaims
+from harness.balancers.haproxy.parse import Section, Server, haproxy_seconds, origin_of, parse_server, read_sections
+from harness.balancers.haproxy.routing import Request, Switching, switching_of
+from harness.balancers.origin import Origin
 from harness.errors import ConfigError
-from harness.net import LOOPBACK, free_port
-from harness.runtimes.base import Instance
 
-SECTIONS = {
-    "global", "defaults", "frontend", "backend", "listen", "peers", "resolvers", "userlist", "program",
-    "cache", "ring", "http-errors", "mailers", "log-forward",
-}  # fmt: skip
-# The fields of each log line, tab-separated; the parser reads them by position.
-LOG_FORMAT = r"%Ts\t%ms\t%ci\t%HM\t%HU\t%ST\t%si:%sp\t%rc\t%Tr\t%Ta\t%pid\t%s\t%Tc\t%Th\t%Ti"
-# Directives the harness owns: wherever the user put them, they are replaced.
-_OWNED = {"log", "log-format"}
-# Process-level settings the harness owns in `global` only (`user` and `group` mean
-# something else in a userlist).
-_OWNED_IN_GLOBAL = {"daemon", "pidfile", "chroot", "user", "group", "uid", "gid", "stats", "master-worker"}
-_OWNED_OPTIONS = {"httplog", "tcplog", "dontlognull"}
-
-
-@dataclass
-class Section:
-    kind: str
-    name: str
-    lines: list[list[str]] = field(default_factory=list)
-
-    def has(self, *words: str) -> bool:
-        return any(line[: len(words)] == list(words) for line in self.lines)
-
-    def first(self, keyword: str) -> list[str] | None:
-        return next((line for line in self.lines if line[0] == keyword), None)
+# Binds on something other than an IP address and port: nothing the load can reach on loopback.
+_SOCKET_PREFIXES = ("unix@", "abns@", "fd@", "sockpair@", "/", "quic4@", "quic6@", "udp@", "udp4@", "udp6@")
+# The harness's paths the route must carry to the backend, under the route's prefix.
+_PROBED_PATHS = ("api/health", "api/count")
 
 
 @dataclass(frozen=True)
-class Server:
-    """One ``server`` line of a backend, before expansion."""
+class Bind:
+    """One ``bind`` line of a frontend: where it listens, as written, and its options."""
 
-    name: str
-    service: str
-    port: str | None
+    frontend: str
+    address: str
     params: tuple[str, ...]
-
-    def param(self, key: str) -> str | None:
-        """The value after keyword ``key`` (``weight 3``), "" for a flag (``backup``), None when absent."""
-        for index, word in enumerate(self.params):
-            if word == key:
-                takes_value = key not in {"backup", "check", "disabled", "ssl"}
-                return self.params[index + 1] if takes_value and index + 1 < len(self.params) else ""
-        return None
+    origin: Origin | None
 
     @property
-    def weight(self) -> int:
-        value = self.param("weight")
-        return int(value) if value else 1
+    def key(self) -> str:
+        """The frontend and the port; each key gets one loopback socket of its own."""
+        first = self.address.split(",")[0]
+        for prefix in ("ipv4@", "ipv6@", "tcp@", "tcp4@", "tcp6@"):
+            first = first.removeprefix(prefix)
+        return f"{self.frontend} :{first.rpartition(':')[2] or first}"
+
+    @property
+    def ssl(self) -> bool:
+        return "ssl" in self.params
+
+    @property
+    def on_a_socket_file(self) -> bool:
+        return self.address.startswith(_SOCKET_PREFIXES)
+
+
+@dataclass(frozen=True)
+class HaproxyRoute:
+    """A request the harness can send so that a frontend passes it to a backend."""
+
+    frontend: str
+    bind: Bind
+    request: Request
+    backend: str
+    origin: Origin | None  # the use_backend or default_backend line that decides it
+    prefix: str = "/"  # where the harness's own paths go so that they reach the same backend
+    assumed: tuple[str, ...] = ()  # rules the harness could not evaluate, taken as not matching
+
+    def describe(self) -> str:
+        host = self.request.host or "(any host)"
+        under = f", the load under {self.prefix}" if self.prefix != self.request.path else ""
+        return f"{host}{self.request.path} on {self.bind.key} -> {self.backend} ({self.origin}{under})"
 
 
 @dataclass
@@ -76,26 +75,69 @@ class HaproxyConfig:
     path: Path
     sections: list[Section]
     balancer: str = "haproxy"
+    routes: list[HaproxyRoute] = field(default_factory=list)
+    chosen_backend: str | None = None
+    chosen_route: HaproxyRoute | None = None
+
+    # -- the config's parts --------------------------------------------------------------
+
+    def backends(self) -> list[Section]:
+        """Sections that hold servers, in config order."""
+        return [s for s in self.sections if s.kind in {"backend", "listen"} and s.first("server") is not None]
+
+    def frontends(self) -> list[Section]:
+        """Sections that listen, in config order."""
+        return [s for s in self.sections if s.kind in {"frontend", "listen"} and s.first("bind") is not None]
+
+    def binds(self) -> list[Bind]:
+        return [
+            Bind(section.name, line[1], tuple(line[2:]), origin_of(line))
+            for section in self.frontends()
+            for line in section.all("bind")
+            if len(line) > 1
+        ]
+
+    def servers(self) -> list[Server]:
+        return [parse_server(line) for backend in self.backends() for line in backend.all("server")]
+
+    # -- the group under test ------------------------------------------------------------
+
+    @property
+    def route(self) -> HaproxyRoute | None:
+        """The route the load takes: the one chosen, else the under-test backend's first."""
+        if self.chosen_route is not None:
+            return self.chosen_route
+        return next((r for r in self.routes if r.backend == self.under_test.name), None)
+
+    @property
+    def under_test(self) -> Section:
+        name = self.chosen_backend
+        if name is None and self.routes:
+            name = self.routes[0].backend
+        return next((b for b in self.backends() if b.name == name), self.backends()[0])
 
     def peers_servers(self) -> list[Server]:
-        """The server lines of the first backend, the one under test."""
-        return [_server(line) for line in self.backends()[0].lines if line[0] == "server"]
+        """The server lines of the backend under test."""
+        return [parse_server(line) for line in self.under_test.all("server")]
 
     def peers(self) -> list[Peer]:
-        servers = self.peers_servers()
-        return [
-            Peer(
-                s.service,
-                s.weight,
-                serves=s.param("backup") is None and s.param("disabled") is None,
-                role="down"
-                if s.param("disabled") is not None
-                else "backup"
-                if s.param("backup") is not None
-                else "primary",
-            )
-            for s in servers
-        ]
+        return [Peer(s.service, s.weight, serves=_role(s) == "primary", role=_role(s)) for s in self.peers_servers()]
+
+    @property
+    def services(self) -> list[str]:
+        """The services of the backend under test, in config order, each once."""
+        return list(dict.fromkeys(server.service for server in self.peers_servers()))
+
+    @property
+    def side_services(self) -> list[str]:
+        """Services of the other backends only: one instance each, so their routes answer."""
+        mine = set(self.services)
+        return [s for s in dict.fromkeys(server.service for server in self.servers()) if s not in mine]
+
+    def routed_groups(self) -> list[str]:
+        """Every backend some frontend sends requests to, in config order."""
+        routed = {route.backend for route in self.routes}
+        return [b.name for b in self.backends() if b.name in routed]
 
     def effective_workers(self, requested: int | None) -> int:
         # HAProxy runs one process whose threads share every counter.
@@ -104,30 +146,33 @@ class HaproxyConfig:
     def shares_counts(self) -> bool:
         return True
 
-    def backends(self) -> list[Section]:
-        return [s for s in self.sections if s.kind in {"backend", "listen"} and s.first("server") is not None]
-
-    def servers(self) -> list[Server]:
-        return [_server(line) for backend in self.backends() for line in backend.lines if line[0] == "server"]
-
-    @property
-    def services(self) -> list[str]:
-        return list(dict.fromkeys(server.service for server in self.servers()))
-
-    @property
-    def side_services(self) -> list[str]:
-        return []
+    # -- what it claims ------------------------------------------------------------------
 
     def claims(self) -> str:
-        return ""
+        """What the backend under test asks for, in one line, with where it is written."""
+        backend = self.under_test
+        balance = backend.first("balance")
+        parts = [
+            " ".join(balance) if balance else f"balance roundrobin (HAProxy's default) as {self.inferred_algorithm()}"
+        ]
+        for server in self.peers_servers():
+            flags = [p for p in ("backup", "disabled", "check") if server.param(p) is not None]
+            if (maxconn := server.param("maxconn")) is not None:
+                flags.append(f"maxconn {maxconn}")
+            if server.weight != 1:
+                flags.append(f"weight {server.weight}")
+            if flags:
+                parts.append(f"server {server.name} {' '.join(flags)}")
+        route = f" on route {self.route.describe()}" if self.route else ""
+        return f"claims inferred from backend `{backend.name}` in {backend.origin}: {', '.join(parts)}{route}"
 
     def server_claims(self) -> ServerClaims:
         """``backup`` and ``disabled`` (HAProxy's down) and ``maxconn`` of the backend under test."""
         servers = self.peers_servers()
         checks = active_checks(self)
-        backend = self.backends()[0]
+        backend = self.under_test
         return ServerClaims(
-            where=f"{self.path.name}: {backend.kind} {backend.name}",
+            where=f"{backend.origin or self.path.name}: {backend.kind} {backend.name}",
             down=tuple(dict.fromkeys(s.service for s in servers if s.param("disabled") is not None)),
             backup=tuple(dict.fromkeys(s.service for s in servers if s.param("backup") is not None)),
             # maxconn queues what is beyond it rather than refusing it: at most N at the server all the same.
@@ -139,8 +184,8 @@ class HaproxyConfig:
         )
 
     def inferred_algorithm(self) -> str:
-        """The algorithm the first backend asks for, named as ``harness bench --algo`` names it."""
-        backend = self.backends()[0]
+        """The algorithm the backend under test asks for, named as ``harness bench --algo`` names it."""
+        backend = self.under_test
         balance = (backend.first("balance") or ["balance", "roundrobin"])[1:]
         if balance[:1] == ["leastconn"]:
             return "least_conn"
@@ -150,7 +195,7 @@ class HaproxyConfig:
             return "random"
         if balance[:1] not in (["roundrobin"], ["static-rr"]):
             return f"balance {' '.join(balance)}"  # no algorithm of the harness; bench asks for --algo
-        servers = self.servers()
+        servers = self.peers_servers()
         if len({server.weight for server in servers}) > 1:
             return "weighted"
         if any(server.param("check") is not None for server in servers) or backend.has("option", "httpchk"):
@@ -158,50 +203,95 @@ class HaproxyConfig:
         return "round_robin"
 
 
-def load_config(path: Path) -> HaproxyConfig:
-    """Parses a user's HAProxy config; ConfigError names the file and line when it cannot."""
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    sections: list[Section] = []
-    for number, raw in enumerate(path.read_text().splitlines(), start=1):
-        try:
-            words = shlex.split(raw, comments=True, posix=True)
-        except ValueError as exc:
-            raise ConfigError(f"cannot parse {path}:{number}: {exc}") from exc
-        if not words:
-            continue
-        if words[0] in SECTIONS:
-            sections.append(Section(words[0], words[1] if len(words) > 1 else ""))
-        elif not sections:
-            raise ConfigError(f"cannot parse {path}:{number}: {words[0]!r} outside any section")
-        else:
-            sections[-1].lines.append(words)
-    config = HaproxyConfig(path=path, sections=sections)
-    if not config.backends():
+def load_config(path: Path, backend: str | None = None, route: str | None = None) -> HaproxyConfig:
+    """Parses a user's HAProxy config; ConfigError names the file and line when it cannot.
+
+    ``backend`` names the backend under test, ``route`` (``HOST/PATH``) the request the load
+    sends; by default the backend that ``/`` reaches on the first frontend.
+    """
+    config = HaproxyConfig(path=path, sections=read_sections(path))
+    backends = {b.name for b in config.backends()}
+    if not backends:
         raise ConfigError(f"{path} has no backend with a server: nothing for the harness to balance")
+    config.routes = _routes(config)
+    if backend is not None:
+        if backend not in backends:
+            raise ConfigError(f"--backend {backend}: {path} has no such backend; it has {', '.join(sorted(backends))}")
+        config.chosen_backend = backend
+    if route is not None:
+        config.chosen_route = _pick_route(config, route, backend)
+        config.chosen_backend = config.chosen_route.backend
+    elif config.frontends() and config.route is None:
+        under_test = config.under_test
+        raise ConfigError(
+            f"{under_test.origin}: no frontend of {path.name} sends a request the harness can tell to backend "
+            f"{under_test.name}; name the request with --route HOST/PATH"
+        )
     return config
 
 
-def _server(line: Sequence[str]) -> Server:
-    if len(line) < 3:
-        raise ConfigError(f"a server line needs a name and an address: {' '.join(line)!r}")
-    _, name, address, *params = line
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
-        host, port = address, ""
-    return Server(name=name, service=host, port=port or None, params=tuple(params))
+def _routes(config: HaproxyConfig) -> list[HaproxyRoute]:
+    """Each backend's first route: the request ``/`` on the first bind that reaches it, else one its rules suggest."""
+    found: dict[str, HaproxyRoute] = {}
+    for section in config.frontends():
+        switching = switching_of(section)
+        binds = [b for b in config.binds() if b.frontend == section.name and not b.on_a_socket_file]
+        candidates = [Request(None, "/"), *(r for b in config.backends() for r in switching.hints(b.name))]
+        for candidate in candidates:
+            for bind in binds:
+                if candidate.tls and not bind.ssl:
+                    continue
+                routed = _decide(switching, section.name, bind, Request(candidate.host, candidate.path, bind.ssl))
+                if routed is not None and routed.backend not in found:
+                    found[routed.backend] = routed
+    # Routes of `/` first, in the order of the frontends; the sort keeps the order within each kind.
+    return sorted(found.values(), key=lambda r: (r.request.host, r.request.path) != (None, "/"))
 
 
-_TIME_UNITS = {"us": 0.000001, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+def _decide(switching: Switching, frontend: str, bind: Bind, request: Request) -> HaproxyRoute | None:
+    """The route of ``request``: the backend it reaches, and a prefix under which every harness path does too.
+
+    The harness's own paths (``/api/count``) may match another backend's rule (``path_beg /api/``);
+    they then go under ``/lbh/`` below the request's path, which reaches the same backend.
+    """
+    rule, backend, unknown = switching.decide(request)
+    if backend is None:
+        return None
+    for prefix in (request.path, _under(request.path, "lbh/")):
+        reached = {switching.decide(Request(request.host, _under(prefix, p), request.tls))[1] for p in _PROBED_PATHS}
+        if reached == {backend}:
+            origin = rule.origin if rule is not None else switching.default_origin
+            assumed = tuple(f"{r.origin}: {r.condition.written if r.condition else r.target}" for r in unknown)
+            return HaproxyRoute(frontend, bind, request, backend, origin, prefix, assumed)
+    return None
 
 
-def haproxy_seconds(value: str) -> float:
-    """HAProxy's time syntax in seconds: a number with an optional unit, milliseconds by default."""
-    number = value.rstrip("abcdefghijklmnopqrstuvwxyz")
-    unit = value[len(number) :] or "ms"
-    if not number or unit not in _TIME_UNITS:
-        raise ConfigError(f"not a HAProxy time: {value!r}")
-    return float(number) * _TIME_UNITS[unit]
+def _under(prefix: str, path: str) -> str:
+    return prefix.rstrip("/") + "/" + path
+
+
+def _pick_route(config: HaproxyConfig, wanted: str, backend: str | None) -> HaproxyRoute:
+    """The route ``HOST/PATH`` names: the first bind of a frontend that passes that request to a backend."""
+    host, slash, path = wanted.partition("/")
+    request_path = slash + path if slash else "/"
+    for section in config.frontends():
+        switching = switching_of(section)
+        for bind in (b for b in config.binds() if b.frontend == section.name and not b.on_a_socket_file):
+            routed = _decide(switching, section.name, bind, Request(host or None, request_path, bind.ssl))
+            if routed is not None and backend in (None, routed.backend):
+                return routed
+    known = "; ".join(r.describe() for r in config.routes) or "none"
+    raise ConfigError(f"--route {wanted}: no frontend of {config.path} passes it to a backend (routes: {known})")
+
+
+def _role(server: Server) -> str:
+    return (
+        "down"
+        if server.param("disabled") is not None
+        else "backup"
+        if server.param("backup") is not None
+        else "primary"
+    )
 
 
 @dataclass(frozen=True)
@@ -231,9 +321,9 @@ class ActiveChecks:
 
 
 def active_checks(config: HaproxyConfig) -> ActiveChecks:
-    """Reads the first backend's check settings, with HAProxy's defaults (inter 2s fall 3 rise 2, retries 3):
-    ``defaults``, then the backend, then ``default-server``, then the server line."""
-    backend = config.backends()[0]
+    """Reads the check settings of the backend under test, with HAProxy's defaults (inter 2s fall 3
+    rise 2, retries 3): ``defaults``, then the backend, then ``default-server``, then the server line."""
+    backend = config.under_test
     sections = [*[s for s in config.sections if s.kind == "defaults"][-1:], backend]
     words: dict[str, str] = {"inter": "2s", "fall": "3", "rise": "2", "retries": "3"}
     redispatch = False
@@ -272,135 +362,3 @@ def active_checks(config: HaproxyConfig) -> ActiveChecks:
 def _pairs(words: Sequence[str]) -> dict[str, str]:
     keys = {"inter", "fall", "rise"}
     return {word: words[i + 1] for i, word in enumerate(words[:-1]) if word in keys}
-
-
-@dataclass(frozen=True)
-class RenderSettings:
-    run_dir: Path
-    listen: str
-    weights: Mapping[str, int] | None = None
-    # An abstract-namespace socket: no file to clean up, and no limit from the length of
-    # the run directory's path (a UNIX socket path holds at most 107 bytes).
-    stats_socket: str = "lb-harness"
-
-
-def render(config: HaproxyConfig, instances: Sequence[Instance], settings: RenderSettings) -> str:
-    """The config HAProxy runs: services expanded into ``instances``, socket and logs in the run.
-
-    Raises ConfigError when a server names a service that has no instance.
-    """
-    by_service: dict[str, list[Instance]] = {}
-    for instance in instances:
-        by_service.setdefault(instance.service, []).append(instance)
-    out: list[str] = []
-    kinds = {section.kind for section in config.sections}
-    # The first bind of the first frontend is the address clients use; every other bind
-    # gets a port of its own on loopback, as two binds on one port would share its traffic.
-    listens = iter([settings.listen])
-    if "global" not in kinds:
-        out += _section_text("global", "", _global_lines(settings))
-    for section in config.sections:
-        lines = [line for line in section.lines if not _owned(line)]
-        if section.kind == "global":
-            lines = _global_lines(settings) + [line for line in lines if line[0] not in _OWNED_IN_GLOBAL]
-        if section.kind == "defaults":
-            lines = _log_lines() + lines
-        if section.kind in {"frontend", "listen"}:
-            lines = [
-                ["bind", next(listens, f"{LOOPBACK}:{free_port()}"), *line[2:]] if line[0] == "bind" else line
-                for line in lines
-            ]
-        if section.kind in {"backend", "listen"}:
-            lines = list(_expand_servers(lines, by_service, settings, section.name))
-        out += _section_text(section.kind, section.name, lines)
-    if "defaults" not in kinds:
-        # After global: HAProxy copies global's loggers when it reads `log global`.
-        global_end = len(_section_text("global", "", [])) if "global" not in kinds else _after_global(out)
-        out[global_end:global_end] = _section_text("defaults", "", [*_log_lines(), ["mode", "http"]])
-    return "\n".join(out) + "\n"
-
-
-def _after_global(lines: list[str]) -> int:
-    """The index just past the rendered global section."""
-    start = lines.index("global")
-    return lines.index("", start) + 1
-
-
-def _owned(line: Sequence[str]) -> bool:
-    if line[0] in _OWNED:
-        return True
-    # An option is named by the word after `option` (or `no option`); later words are its
-    # arguments, which may be anything: `option httpchk GET /api/health "httplog"` is a health
-    # check to keep, while `option httplog clf` is a log option to replace.
-    if line[0] == "option":
-        name = line[1:2]
-    elif tuple(line[:2]) == ("no", "option"):
-        name = line[2:3]
-    else:
-        return False
-    return bool(name) and name[0] in _OWNED_OPTIONS
-
-
-def _global_lines(settings: RenderSettings) -> list[list[str]]:
-    return [
-        ["stats", "socket", f"abns@{settings.stats_socket}", "level", "admin"],
-        # -db keeps HAProxy in the foreground; its logs go to stdout, which is the run's log file.
-        ["log", "stdout", "format", "raw", "local0"],
-    ]
-
-
-def _log_lines() -> list[list[str]]:
-    return [["log", "global"], ["log-format", LOG_FORMAT]]
-
-
-def _expand_servers(
-    lines: Iterable[list[str]], by_service: Mapping[str, list[Instance]], settings: RenderSettings, backend: str
-) -> Iterable[list[str]]:
-    for line in lines:
-        if line[0] != "server":
-            yield line
-            continue
-        server = _server(line)
-        instances = by_service.get(server.service)
-        if not instances:
-            known = ", ".join(sorted(by_service)) or "none"
-            raise ConfigError(
-                f"backend {backend} names service {server.service!r}, which has no instance (services started: {known})"
-            )
-        for instance in instances:
-            params = list(server.params)
-            if settings.weights and instance.name in settings.weights:
-                if "weight" in params:
-                    index = params.index("weight")
-                    del params[index : index + 2]
-                params += ["weight", str(settings.weights[instance.name])]
-            yield ["server", instance.name, instance.address, *params]
-
-
-def _section_text(kind: str, name: str, lines: Iterable[Sequence[str]]) -> list[str]:
-    return [f"{kind} {name}".rstrip(), *("    " + " ".join(_quote(word) for word in line) for line in lines), ""]
-
-
-def _quote(word: str) -> str:
-    """A word as one HAProxy argument, read back the same by HAProxy and by ``load_config``.
-
-    Inside double quotes HAProxy reads backslash escapes (the log format's \\t is a tab), so
-    other backslashes pass through; a backslash that would escape the closing quote, a quote
-    or another backslash is doubled, and a quote is escaped.
-    """
-    if word and not any(c in word for c in " \t\"'#\\"):
-        return word
-    out = []
-    for index, char in enumerate(word):
-        following = word[index + 1] if index + 1 < len(word) else ""
-        if char == "\\" and following in ("", '"', "\\"):
-            out.append("\\\\")
-        elif char == '"':
-            out.append('\\"')
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
-
-
-def _role(disabled: bool, backup: bool) -> str:
-    return "down" if disabled else "backup" if backup else "primary"

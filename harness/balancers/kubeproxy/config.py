@@ -56,6 +56,9 @@ class KubeProxyConfig:
     def side_services(self) -> list[str]:
         return []
 
+    def routed_groups(self) -> list[str]:
+        return []
+
     def claims(self) -> str:
         return ""
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from harness.balancers.nginx.config import NginxConfig
 from harness.balancers.nginx.parse import Origin
 from harness.balancers.nginx.render import RenderSettings, in_users_terms, plan_listens, render_config
-from harness.balancers.nginx.tls import RunCertificates
 from harness.balancers.process import BalancerContainer, BalancerProcess
+from harness.balancers.tls import RunCertificates
 from harness.checks.listens import answers_redirect
 from harness.checks.verdict import Verdict
 from harness.errors import AddressInUseError, ConfigError, StartupError, ToolMissingError

@@ -241,6 +241,11 @@ class NginxConfig:
         """The services of the upstream under test, in config order, each once."""
         return self.under_test.services
 
+    def routed_groups(self) -> list[str]:
+        """Every upstream some location passes to, in config order."""
+        routed = {route.upstream for route in self.routes}
+        return [upstream.name for upstream in self.upstreams if upstream.name in routed]
+
     @property
     def side_services(self) -> list[str]:
         """Services of the other upstreams: each gets one instance, so their routes answer too."""

@@ -23,7 +23,10 @@ from typing import Any
 
 import crossplane
 
+from harness.balancers.origin import Origin
 from harness.errors import ConfigError
+
+__all__ = ["Directive", "Origin", "ParsedTree", "read_tree"]
 
 Directive = dict[str, Any]
 
@@ -36,18 +39,6 @@ READ_ONLY_SYSTEM_FILES = frozenset(
 # nginx refuses an include nested deeper than this (NGX_CONF_MAX_INCLUDE_DEPTH is 10 in recent
 # versions); a cycle reaches it quickly too.
 MAX_INCLUDE_DEPTH = 10
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Where a directive is written: a file of the user's config and a line in it."""
-
-    file: Path
-    line: int
-    shown: str  # the file as the user knows it, relative to the main config's directory when inside it
-
-    def __str__(self) -> str:
-        return f"{self.shown}:{self.line}"
 
 
 @dataclass

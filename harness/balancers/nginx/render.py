@@ -18,7 +18,7 @@ import crossplane
 
 from harness.balancers.nginx.config import PASS_DIRECTIVES, NginxConfig, parse_listen, upstream_server
 from harness.balancers.nginx.parse import Directive, Origin, without_origins
-from harness.balancers.nginx.tls import RunCertificates
+from harness.balancers.tls import RunCertificates
 from harness.errors import ConfigError
 from harness.runtimes.base import Instance
 

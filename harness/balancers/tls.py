@@ -1,6 +1,6 @@
 """Throwaway TLS for a run: a certificate authority that lives in the run directory and a
-certificate per server for its names, so that ``listen 443 ssl`` runs without the user's
-keys and the load can verify what it talks to."""
+certificate per server for its names, so that ``listen 443 ssl`` (nginx) or ``bind :443 ssl
+crt`` (HAProxy) runs without the user's keys and the load can verify what it talks to."""
 
 from __future__ import annotations
 
@@ -51,6 +51,15 @@ class RunCertificates:
         key.chmod(0o600)
         self._issued[wanted] = (chain, key)
         return chain, key
+
+    def issue_pem(self, names: Sequence[str]) -> Path:
+        """One file with the chain and then the key for ``names``, as HAProxy's ``crt`` reads it."""
+        chain, key = self.issue(names)
+        pem = chain.with_suffix(".pem")
+        if not pem.exists():
+            pem.write_text(chain.read_text() + key.read_text())
+            pem.chmod(0o600)
+        return pem
 
 
 _DNS_NAME = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$")
