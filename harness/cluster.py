@@ -21,7 +21,8 @@ from harness.load.route import Route
 from harness.results.store import Journal
 from harness.runtimes.base import Instance, Runtime
 from harness.runtimes.local import LocalProcessRuntime
-from harness.topology import plan_instances, plan_side_instances, weights_for
+from harness.runtimes.sockets import SocketFolder
+from harness.topology import on_sockets, plan_instances, plan_side_instances, weights_for
 
 
 class Cluster:
@@ -45,6 +46,12 @@ class Cluster:
         self.journal = journal or Journal(run_dir / "journal.jsonl")
         # Local processes unless the caller brings another runtime (a fake one in unit tests).
         self.runtime: Runtime = runtime or LocalProcessRuntime(run_dir / "instances")
+        # `server unix:/run/app.sock`: those instances serve on a socket in the run (local processes
+        # only; in containers and pods they keep the TCP address the balancer is pointed at).
+        self.sockets: SocketFolder | None = None
+        if config.socket_services and getattr(self.runtime, "serves_unix_sockets", False):
+            self.sockets = SocketFolder(run_dir / "sockets", max(len(spec.name) for spec in self.specs) + 8)
+            self.specs = on_sockets(self.specs, config.socket_services, self.sockets.path)
         # A runtime of containers runs the balancer in a container too; a cluster, in the cluster.
         container = getattr(self.runtime, "balancer_container", None)
         in_cluster = getattr(self.runtime, "balancer_for", None)
@@ -117,6 +124,8 @@ class Cluster:
                 "scale works on configs with one service; this one names " + ", ".join(self.config.services)
             )
         wanted = plan_instances(self.config.services, count)
+        if self.sockets is not None:
+            wanted = on_sockets(wanted, self.config.socket_services, self.sockets.path)
         current = {instance.name for instance in self.instances}
         added = self.runtime.start([spec for spec in wanted if spec.name not in current])
         kept = [instance for instance in self.instances if instance.name in {spec.name for spec in wanted}]
@@ -136,8 +145,12 @@ class Cluster:
         try:
             self.balancer.stop()
         finally:
-            self.runtime.close()
-            self.journal.record("stopped")
+            try:
+                self.runtime.close()
+            finally:
+                if self.sockets is not None:
+                    self.sockets.close()
+                self.journal.record("stopped")
 
     def __enter__(self) -> Cluster:
         try:

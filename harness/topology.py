@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 
 from harness.errors import SpecError
 from harness.runtimes.base import InstanceSpec
@@ -47,6 +49,15 @@ def plan_instances(services: Sequence[str], backends: int | None) -> list[Instan
                 name = service if per_service == 1 else f"{service}.{number}"
             specs.append(InstanceSpec(name=name, service=service, host=instance_host(len(specs))))
     return specs
+
+
+def on_sockets(specs: Sequence[InstanceSpec], services: Sequence[str], directory: Path) -> list[InstanceSpec]:
+    """``specs`` with each instance of ``services`` serving on ``directory/NAME.sock`` as well."""
+    wanted = set(services)
+    return [
+        dataclasses.replace(spec, socket=str(directory / f"{spec.name}.sock")) if spec.service in wanted else spec
+        for spec in specs
+    ]
 
 
 def plan_side_instances(services: Sequence[str], already: int) -> list[InstanceSpec]:

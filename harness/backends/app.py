@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import socket
 import time
@@ -41,6 +42,7 @@ class InstanceState:
     active: int = 0
     rng: random.Random = field(default_factory=random.Random)
     listener: socket.socket | None = None  # the service's listening socket
+    unix_listener: socket.socket | None = None  # the same service on a UNIX socket, when asked for one
     backlog: int = 0
     # Connections that brought requests, told apart by the peer's address and port (a connection's
     # handler object takes no weak reference): a balancer's upstream keepalive shows as few of them.
@@ -69,13 +71,24 @@ def _json(state: InstanceState, body: dict[str, object], status: int = 200) -> w
     return web.json_response(body, status=status, headers={INSTANCE_HEADER: state.name})
 
 
+def _connection_key(transport: asyncio.BaseTransport) -> tuple[object, ...]:
+    """What tells one client connection from another: its address and port, or for a UNIX
+    socket (whose clients have no address) the inode of the accepted socket, which the kernel
+    does not give to another socket while this one is open and numbers onward after."""
+    peer = transport.get_extra_info("peername")
+    if peer:
+        return tuple(peer)
+    sock = transport.get_extra_info("socket")
+    return ("unix", os.fstat(sock.fileno()).st_ino) if sock is not None else ("unix",)
+
+
 @web.middleware
 async def _behaviour(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Count in-flight requests and apply the instance's mode and the request's knobs."""
     state = request.app[STATE_KEY]
     state.active += 1
     if request.transport is not None and len(state.peers) < MAX_PEERS_COUNTED:
-        state.peers.add(tuple(request.transport.get_extra_info("peername") or ()))
+        state.peers.add(_connection_key(request.transport))
     try:
         delay_ms, status = state.mode.delay_ms, 200
         if state.mode.delay:
@@ -205,6 +218,8 @@ async def control_backlog(request: web.Request) -> web.Response:
     if state.listener is None or backlog < 0:
         return web.json_response({"error": "no listening socket, or a negative backlog"}, status=400)
     state.listener.listen(backlog)
+    if state.unix_listener is not None:
+        state.unix_listener.listen(backlog)
     state.backlog = backlog
     return web.json_response(state.snapshot())
 

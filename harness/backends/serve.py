@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -32,6 +33,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--control-host", default="127.0.0.1")
     parser.add_argument("--control-port", type=int, default=0)
+    parser.add_argument("--socket", default="", help="also serve on this UNIX socket (a stale file is replaced)")
     return parser.parse_args(argv)
 
 
@@ -72,6 +74,9 @@ async def _start(args: argparse.Namespace, state: InstanceState, runners: list[w
     service_site = web.SockSite(service, listener, backlog=SERVICE_BACKLOG)
     control_site = web.TCPSite(control, args.control_host, args.control_port)
     await service_site.start()
+    if args.socket:
+        state.unix_listener = _unix_listener(args.socket)
+        await web.SockSite(service, state.unix_listener, backlog=SERVICE_BACKLOG).start()
     await control_site.start()
     _announce(
         {
@@ -82,6 +87,18 @@ async def _start(args: argparse.Namespace, state: InstanceState, runners: list[w
             "control_port": _bound_port(control),
         }
     )
+
+
+def _unix_listener(path: str) -> socket.socket:
+    """A listening UNIX socket at ``path``; a file left by an earlier process of this instance is replaced."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    # nginx's workers run as another user (nobody) when the master is root; connecting needs write access.
+    os.chmod(path, 0o666)
+    listener.listen(SERVICE_BACKLOG)
+    return listener
 
 
 def _announce(message: dict[str, object]) -> None:

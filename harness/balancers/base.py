@@ -62,6 +62,11 @@ class BalancerConfig(Protocol):
         """Services of the config outside the group under test: one instance each, so their routes answer."""
         ...
 
+    @property
+    def socket_services(self) -> list[str]:
+        """Services the config reaches on a UNIX socket: their instances serve on one in the run."""
+        ...
+
     def routed_groups(self) -> list[str]:
         """Every group (nginx upstream, HAProxy backend) some route of the config reaches, in config order."""
         ...

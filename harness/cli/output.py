@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import TracebackType
 
 from rich.console import Console
@@ -53,6 +54,14 @@ class RichReporter:
         self.progress.update(self._task(algorithm), total=duration, completed=elapsed, requests=requests)
 
 
+def _short(address: str) -> str:
+    """A UNIX socket by its folder and name (``unix:sockets/app-1.sock``): the run directory is the same for all."""
+    if not address.startswith("unix:"):
+        return address
+    path = Path(address.removeprefix("unix:"))
+    return f"unix:{path.parent.name}/{path.name}"
+
+
 def print_result(console: Console, result: AlgorithmResult) -> None:
     table = Table(title=f"{result.algorithm}  ({result.config.name})", title_justify="left")
     table.add_column("instance")
@@ -62,7 +71,7 @@ def print_result(console: Console, result: AlgorithmResult) -> None:
     table.add_column("expected share", justify="right")
     for row in result.rows:
         expected = "-" if row.expected_share is None else f"{row.expected_share:.1%}"
-        table.add_row(row.instance, row.address, str(row.requests), f"{row.share:.1%}", expected)
+        table.add_row(row.instance, _short(row.address), str(row.requests), f"{row.share:.1%}", expected)
     for note in result.notes:
         console.print(f"  {note}", highlight=False, soft_wrap=True)
     console.print(table)

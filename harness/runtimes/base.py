@@ -16,6 +16,7 @@ class InstanceSpec:
     host: str
     port: int = 0  # 0: the kernel picks a free port
     control_port: int = 0
+    socket: str = ""  # a UNIX socket the instance serves on too (``server unix:...`` in the user's config)
 
 
 @dataclass(frozen=True)
@@ -28,11 +29,12 @@ class Instance:
     port: int
     control_port: int
     pid: int
+    socket: str = ""  # the UNIX socket the balancer reaches it on, when it has one
 
     @property
     def address(self) -> str:
-        """``host:port`` exactly as nginx writes it in ``$upstream_addr``."""
-        return f"{self.host}:{self.port}"
+        """``host:port`` (or ``unix:PATH``) exactly as nginx writes it in ``$upstream_addr``."""
+        return f"unix:{self.socket}" if self.socket else f"{self.host}:{self.port}"
 
     @property
     def control_url(self) -> str:
@@ -40,7 +42,7 @@ class Instance:
 
     def same_place(self) -> InstanceSpec:
         """The spec that starts this instance again on the same address and ports."""
-        return InstanceSpec(self.name, self.service, self.host, self.port, self.control_port)
+        return InstanceSpec(self.name, self.service, self.host, self.port, self.control_port, self.socket)
 
 
 @runtime_checkable

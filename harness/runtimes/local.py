@@ -36,6 +36,8 @@ def instance_host(index: int) -> str:
 class LocalProcessRuntime:
     """Owns a launcher process and the instances it forks."""
 
+    serves_unix_sockets = True  # an instance given a socket path serves on it too
+
     def __init__(self, log_dir: Path, start_timeout: float = 20.0) -> None:
         self.log_dir = log_dir
         self.start_timeout = start_timeout
@@ -64,6 +66,7 @@ class LocalProcessRuntime:
                 "host": spec.host,
                 "port": spec.port,
                 "control_port": spec.control_port,
+                "socket": spec.socket,
                 "log": str(self._log_path(spec.name)),
             }
             launcher.stdin.write((json.dumps(command) + "\n").encode())
@@ -138,6 +141,7 @@ class LocalProcessRuntime:
             port=int(str(message["port"])),
             control_port=int(str(message["control_port"])),
             pid=int(str(message["pid"])),
+            socket=spec.socket,
         )
 
     def restart(self, instance: Instance) -> Instance:

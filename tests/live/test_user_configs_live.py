@@ -3,6 +3,7 @@ from the config holds; the same config with one line changed fails the matching 
 with its numbers (held to the original's claims with --claims-from); and nginx -t on any
 rendered config opens no socket outside loopback."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -165,3 +166,25 @@ def test_a_route_the_balancer_answers_itself_is_refused_at_once_naming_route_and
     message = str(refused.value)
     assert "through http://127.0.0.1:" in message and "(Host: shop.example)" in message, message
     assert "got HTTP 403 from the balancer itself" in message and "--route" in message, message
+
+
+def test_unix_socket_servers_are_instances_serving_on_sockets_in_the_run(lb_bench: Bench, tmp_path: Path) -> None:
+    folder = tmp_path / "unix-socket"
+    shutil.copytree(CONFIGS / "unix-socket", folder)
+    conf = folder / "nginx.conf"
+    conf.write_text(conf.read_text().replace("fail_timeout=0;", "max_fails=1 fail_timeout=2s;"))
+    scenario = tmp_path / "kill.toml"
+    scenario.write_text(
+        'duration = 5\nwarmup = 1\n[[faults]]\nat = 1.5\nkind = "kill"\ninstance = 2\nrollback_after = 1.5\n'
+    )
+    result = lb_bench(config=conf, scenario=str(scenario))
+    assert result.passed, verdict_report(result)
+    run = result.results[0]
+    log = (run.run_dir / "access.log").read_text().splitlines()
+    addresses = {address for line in log for address in line.split("\t")[5].split(", ")} - {"app_server"}
+    link = run.run_dir / "sockets"
+    folder = Path(os.readlink(link)) if link.is_symlink() else link
+    # Expected: nginx reached the instances only on their sockets in the run's socket folder.
+    assert addresses == {f"unix:{folder}/gunicorn-{n}.sock" for n in (1, 2, 3)}, addresses
+    assert not link.is_symlink() or not folder.exists(), f"{folder}, the run's socket folder, outlived the run"
+    assert "gunicorn-2" in {row.instance for row in run.rows if row.requests > 0}

@@ -63,6 +63,10 @@ class ClientConfig:
     def side_services(self) -> list[str]:
         return []
 
+    @property
+    def socket_services(self) -> list[str]:
+        return []
+
     def routed_groups(self) -> list[str]:
         return []
 

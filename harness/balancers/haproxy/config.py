@@ -134,6 +134,10 @@ class HaproxyConfig:
         mine = set(self.services)
         return [s for s in dict.fromkeys(server.service for server in self.servers()) if s not in mine]
 
+    @property
+    def socket_services(self) -> list[str]:
+        return []
+
     def routed_groups(self) -> list[str]:
         """Every backend some frontend sends requests to, in config order."""
         routed = {route.backend for route in self.routes}

@@ -56,6 +56,10 @@ class KubeProxyConfig:
     def side_services(self) -> list[str]:
         return []
 
+    @property
+    def socket_services(self) -> list[str]:
+        return []
+
     def routed_groups(self) -> list[str]:
         return []
 

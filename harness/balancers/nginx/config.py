@@ -241,6 +241,12 @@ class NginxConfig:
         """The services of the upstream under test, in config order, each once."""
         return self.under_test.services
 
+    @property
+    def socket_services(self) -> list[str]:
+        """Services the config reaches on a UNIX socket (``server unix:/run/app.sock``)."""
+        servers = [server for upstream in self.upstreams for server in upstream.servers]
+        return list(dict.fromkeys(server.service for server in servers if server.unix_socket))
+
     def routed_groups(self) -> list[str]:
         """Every upstream some location passes to, in config order."""
         routed = {route.upstream for route in self.routes}
