@@ -15,14 +15,15 @@ from types import TracebackType
 
 from harness.balancers.base import Balancer, BalancerConfig
 from harness.balancers.factory import make_balancer
+from harness.balancers.tls import RunCertificates
 from harness.errors import SpecError
 from harness.load import probes
 from harness.load.route import Route
 from harness.results.store import Journal
-from harness.runtimes.base import Instance, Runtime
+from harness.runtimes.base import Instance, InstanceTls, Runtime
 from harness.runtimes.local import LocalProcessRuntime
 from harness.runtimes.sockets import SocketFolder
-from harness.topology import on_sockets, plan_instances, plan_side_instances, weights_for
+from harness.topology import on_sockets, plan_instances, plan_side_instances, weights_for, with_tls
 
 
 class Cluster:
@@ -52,6 +53,14 @@ class Cluster:
         if config.socket_services and getattr(self.runtime, "serves_unix_sockets", False):
             self.sockets = SocketFolder(run_dir / "sockets", max(len(spec.name) for spec in self.specs) + 8)
             self.specs = on_sockets(self.specs, config.socket_services, self.sockets.path)
+        # `proxy_pass https://app`, `server app app:443 ssl`: those instances serve TLS with a certificate
+        # of the run's own CA for their service and group names (local processes only, as for sockets).
+        self.instance_tls: InstanceTls | None = None
+        if config.tls_services and getattr(self.runtime, "serves_tls", False):
+            authority = RunCertificates(run_dir / "tls-instances")
+            chain, key = authority.issue([*config.tls_services, *config.routed_groups()])
+            self.instance_tls = InstanceTls(str(chain), str(key), str(authority.ca_file))
+            self.specs = with_tls(self.specs, config.tls_services, self.instance_tls)
         # A runtime of containers runs the balancer in a container too; a cluster, in the cluster.
         container = getattr(self.runtime, "balancer_container", None)
         in_cluster = getattr(self.runtime, "balancer_for", None)
@@ -126,6 +135,8 @@ class Cluster:
         wanted = plan_instances(self.config.services, count)
         if self.sockets is not None:
             wanted = on_sockets(wanted, self.config.socket_services, self.sockets.path)
+        if self.instance_tls is not None:
+            wanted = with_tls(wanted, self.config.tls_services, self.instance_tls)
         current = {instance.name for instance in self.instances}
         added = self.runtime.start([spec for spec in wanted if spec.name not in current])
         kept = [instance for instance in self.instances if instance.name in {spec.name for spec in wanted}]

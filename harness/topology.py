@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.errors import SpecError
-from harness.runtimes.base import InstanceSpec
+from harness.runtimes.base import InstanceSpec, InstanceTls
 from harness.runtimes.local import instance_host
 
 DEFAULT_INSTANCES_PER_SERVICE = 3
@@ -58,6 +58,12 @@ def on_sockets(specs: Sequence[InstanceSpec], services: Sequence[str], directory
         dataclasses.replace(spec, socket=str(directory / f"{spec.name}.sock")) if spec.service in wanted else spec
         for spec in specs
     ]
+
+
+def with_tls(specs: Sequence[InstanceSpec], services: Sequence[str], tls: InstanceTls) -> list[InstanceSpec]:
+    """``specs`` with each instance of ``services`` serving TLS with ``tls``."""
+    wanted = set(services)
+    return [dataclasses.replace(spec, tls=tls) if spec.service in wanted else spec for spec in specs]
 
 
 def plan_side_instances(services: Sequence[str], already: int) -> list[InstanceSpec]:

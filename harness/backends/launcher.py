@@ -4,7 +4,7 @@ Importing aiohttp costs about 0.3 s of CPU; with 50 instances on two cores that 
 would take seconds. The launcher pays it once and forks one process per instance.
 
 Protocol: one JSON object per line on stdin, ``{"name", "host", "port", "control_port",
-"socket", "log"}``; each child announces itself on the shared stdout (see ``serve``). When stdin
+"socket", "tls", "log"}``; each child announces itself on the shared stdout (see ``serve``). When stdin
 closes the launcher stops its children and exits. Children get SIGKILL from the kernel
 if the launcher dies, and the launcher if the harness dies.
 """
@@ -50,8 +50,16 @@ def _run_child(command: dict[str, object], launcher_pid: int) -> None:
             "--control-port",
             str(command.get("control_port", 0)),
             *(["--socket", str(command["socket"])] if command.get("socket") else []),
+            *_tls_args(command.get("tls")),
         ]
     )
+
+
+def _tls_args(tls: object) -> list[str]:
+    """``--tls-cert C --tls-key K`` for a command's ``"tls": [C, K]``; nothing without one."""
+    if not isinstance(tls, list) or len(tls) != 2:
+        return []
+    return ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
 
 
 def main() -> None:

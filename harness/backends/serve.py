@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import sys
 
 from aiohttp import web
@@ -34,6 +35,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--control-host", default="127.0.0.1")
     parser.add_argument("--control-port", type=int, default=0)
     parser.add_argument("--socket", default="", help="also serve on this UNIX socket (a stale file is replaced)")
+    parser.add_argument("--tls-cert", default="", help="serve TLS with this certificate chain (PEM)")
+    parser.add_argument("--tls-key", default="", help="the private key of --tls-cert (PEM)")
     return parser.parse_args(argv)
 
 
@@ -71,12 +74,13 @@ async def _start(args: argparse.Namespace, state: InstanceState, runners: list[w
     listener.listen(SERVICE_BACKLOG)
     state.listener = listener
     state.backlog = SERVICE_BACKLOG
-    service_site = web.SockSite(service, listener, backlog=SERVICE_BACKLOG)
+    tls = _tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+    service_site = web.SockSite(service, listener, backlog=SERVICE_BACKLOG, ssl_context=tls)
     control_site = web.TCPSite(control, args.control_host, args.control_port)
     await service_site.start()
     if args.socket:
         state.unix_listener = _unix_listener(args.socket)
-        await web.SockSite(service, state.unix_listener, backlog=SERVICE_BACKLOG).start()
+        await web.SockSite(service, state.unix_listener, backlog=SERVICE_BACKLOG, ssl_context=tls).start()
     await control_site.start()
     _announce(
         {
@@ -87,6 +91,12 @@ async def _start(args: argparse.Namespace, state: InstanceState, runners: list[w
             "control_port": _bound_port(control),
         }
     )
+
+
+def _tls_context(certificate: str, key: str) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificate, key)
+    return context
 
 
 def _unix_listener(path: str) -> socket.socket:

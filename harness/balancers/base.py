@@ -67,6 +67,11 @@ class BalancerConfig(Protocol):
         """Services the config reaches on a UNIX socket: their instances serve on one in the run."""
         ...
 
+    @property
+    def tls_services(self) -> list[str]:
+        """Services the balancer speaks TLS to: their instances serve TLS with the run's certificate."""
+        ...
+
     def routed_groups(self) -> list[str]:
         """Every group (nginx upstream, HAProxy backend) some route of the config reaches, in config order."""
         ...

@@ -8,6 +8,15 @@ from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
+class InstanceTls:
+    """The certificate an instance serves TLS with (``proxy_pass https://...``), and the CA that signed it."""
+
+    certificate: str
+    key: str
+    ca_file: str
+
+
+@dataclass(frozen=True)
 class InstanceSpec:
     """An instance to start: its name, the service it belongs to, the address it binds."""
 
@@ -17,6 +26,7 @@ class InstanceSpec:
     port: int = 0  # 0: the kernel picks a free port
     control_port: int = 0
     socket: str = ""  # a UNIX socket the instance serves on too (``server unix:...`` in the user's config)
+    tls: InstanceTls | None = None  # serve TLS on the service's sockets
 
 
 @dataclass(frozen=True)
@@ -30,6 +40,7 @@ class Instance:
     control_port: int
     pid: int
     socket: str = ""  # the UNIX socket the balancer reaches it on, when it has one
+    tls: InstanceTls | None = None  # it serves TLS, with this certificate
 
     @property
     def address(self) -> str:
@@ -42,7 +53,7 @@ class Instance:
 
     def same_place(self) -> InstanceSpec:
         """The spec that starts this instance again on the same address and ports."""
-        return InstanceSpec(self.name, self.service, self.host, self.port, self.control_port, self.socket)
+        return InstanceSpec(self.name, self.service, self.host, self.port, self.control_port, self.socket, self.tls)
 
 
 @runtime_checkable

@@ -37,6 +37,7 @@ class LocalProcessRuntime:
     """Owns a launcher process and the instances it forks."""
 
     serves_unix_sockets = True  # an instance given a socket path serves on it too
+    serves_tls = True  # an instance given a certificate serves TLS with it
 
     def __init__(self, log_dir: Path, start_timeout: float = 20.0) -> None:
         self.log_dir = log_dir
@@ -67,6 +68,7 @@ class LocalProcessRuntime:
                 "port": spec.port,
                 "control_port": spec.control_port,
                 "socket": spec.socket,
+                "tls": [spec.tls.certificate, spec.tls.key] if spec.tls else None,
                 "log": str(self._log_path(spec.name)),
             }
             launcher.stdin.write((json.dumps(command) + "\n").encode())
@@ -142,6 +144,7 @@ class LocalProcessRuntime:
             control_port=int(str(message["control_port"])),
             pid=int(str(message["pid"])),
             socket=spec.socket,
+            tls=spec.tls,
         )
 
     def restart(self, instance: Instance) -> Instance:

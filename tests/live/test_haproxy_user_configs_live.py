@@ -56,6 +56,10 @@ def test_a_users_haproxy_config_runs_as_it_is_and_keeps_its_inferred_claims(lb_b
     run = result.results[0]
     assert run.notes and run.notes[0].startswith("claims inferred from backend"), run.notes
     assert (run.run_dir / "rewrites.txt").is_file()
+    if name == "tls-redirect.cfg":
+        # HAProxy verified the instances' TLS against the run's CA, and no request failed.
+        ca_file = run.run_dir / "tls-instances" / "ca.pem"
+        assert f"ssl verify required ca-file {ca_file}" in (run.run_dir / "haproxy.cfg").read_text()
 
 
 def test_backend_all_judges_each_routed_backend_on_its_own_route(lb_bench: Bench) -> None:

@@ -55,6 +55,7 @@ EXPECTED_CHECKS = {
     "dual-stack": ["sequential requests follow the exact order"],
     "api-prefix": ["sequential requests follow the exact order", "upstream keepalive reuses connections"],
     "ip-hash-weights": ["each client sticks to one instance", "down server app-4 gets no request"],
+    "tls-upstream": ["sequential requests follow the exact order", "clients saw no errors"],
 }
 
 # One line changed (in the config's folder, file, before, after), and the check of the original's claims it fails.
@@ -188,3 +189,14 @@ def test_unix_socket_servers_are_instances_serving_on_sockets_in_the_run(lb_benc
     assert addresses == {f"unix:{folder}/gunicorn-{n}.sock" for n in (1, 2, 3)}, addresses
     assert not link.is_symlink() or not folder.exists(), f"{folder}, the run's socket folder, outlived the run"
     assert "gunicorn-2" in {row.instance for row in run.rows if row.requests > 0}
+
+
+def test_proxy_pass_https_reaches_instances_that_serve_tls_and_verifies_them(lb_bench: Bench) -> None:
+    result = lb_bench(config=CONFIGS / "tls-upstream" / "nginx.conf", duration=1)
+    assert result.passed, verdict_report(result)
+    run = result.results[0]
+    rendered = (run.run_dir / "nginx.conf").read_text()
+    # No error with nginx verifying the instances' certificate: they served TLS, signed by the run's CA.
+    assert "proxy_pass https://api.internal;" in rendered and "proxy_ssl_verify on;" in rendered
+    assert f"proxy_ssl_trusted_certificate {run.run_dir / 'tls-instances' / 'ca.pem'};" in rendered
+    assert "client.pem" not in rendered

@@ -20,7 +20,7 @@ from harness.bench import single_config, upstreams_to_judge
 from harness.cli.up_command import curl_command
 from harness.errors import ConfigError, SpecError
 from harness.load.route import FixedRoute
-from harness.runtimes.base import Instance
+from harness.runtimes.base import Instance, InstanceTls
 from harness.spec import BenchSpec
 
 PROD_TLS = Path(__file__).parents[1] / "configs" / "prod-tls" / "nginx.conf"
@@ -251,13 +251,29 @@ def test_claims_say_what_the_upstream_asks_for_and_where(tmp_path: Path) -> None
     assert "on route example.com/ -> app (conf.d/app.conf:25)" in claims
 
 
-def test_https_to_the_instances_is_passed_as_http_and_grpc_is_refused(tmp_path: Path) -> None:
+def test_https_to_the_instances_is_kept_when_they_serve_tls_else_passed_as_http_and_grpc_is_refused(
+    tmp_path: Path,
+) -> None:
     main = files(
         tmp_path, {"nginx.conf": "upstream app { server a:1; }\nserver { location / { proxy_pass https://app; } }\n"}
     )
     rendered = render_config(load_config(main), instances("a", 1), run_settings(tmp_path))
     assert directives(rendered.text, tmp_path, "proxy_pass") == [["http://app"]]
     assert "proxy_pass https://app: the instances speak plain HTTP" in rendered.rewrites_text()
+    served = [replace(i, tls=InstanceTls("/run/c.pem", "/run/k.pem", "/run/ca.pem")) for i in instances("a", 1)]
+    verified = files(
+        tmp_path / "v",
+        {
+            "nginx.conf": "upstream app { server a:1; }\nserver { location / { proxy_pass https://app;\n"
+            "proxy_ssl_verify on; proxy_ssl_trusted_certificate /etc/ca.pem; proxy_ssl_certificate /etc/c.pem; } }\n"
+        },
+    )
+    kept = render_config(load_config(verified), served, run_settings(tmp_path))
+    assert directives(kept.text, tmp_path, "proxy_pass") == [["https://app"]]
+    assert directives(kept.text, tmp_path, "proxy_ssl_trusted_certificate") == [["/run/ca.pem"]]
+    assert directives(kept.text, tmp_path, "proxy_ssl_certificate") == []
+    plain = render_config(load_config(verified), instances("a", 1), run_settings(tmp_path))
+    assert directives(plain.text, tmp_path, "proxy_ssl_trusted_certificate") == []
     grpc = tmp_path / "grpc.conf"
     grpc.write_text("upstream g { server a:1; }\nserver {\n location / {\n  grpc_pass grpc://g;\n }\n}\n")
     with pytest.raises(ConfigError, match=r"grpc.conf:4: grpc_pass g: the instances do not speak gRPC"):

@@ -67,6 +67,10 @@ class ClientConfig:
     def socket_services(self) -> list[str]:
         return []
 
+    @property
+    def tls_services(self) -> list[str]:
+        return []
+
     def routed_groups(self) -> list[str]:
         return []
 

@@ -138,6 +138,11 @@ class HaproxyConfig:
     def socket_services(self) -> list[str]:
         return []
 
+    @property
+    def tls_services(self) -> list[str]:
+        """Services of the servers HAProxy speaks TLS to (``server app app:443 ssl``)."""
+        return list(dict.fromkeys(s.service for s in self.servers() if s.param("ssl") is not None))
+
     def routed_groups(self) -> list[str]:
         """Every backend some frontend sends requests to, in config order."""
         routed = {route.backend for route in self.routes}

@@ -353,7 +353,13 @@ def _expand_servers(
             )
         params = _without(list(server.params), _SERVER_DNS_OPTIONS)
         plain = _without(params, _SERVER_TLS_OPTIONS)
-        if plain != params:
+        ca_file = next((i.tls.ca_file for i in instances if i.tls), None)
+        if plain != params and ca_file is not None and all(i.tls for i in instances):
+            # The instances serve TLS: verified against the run's CA when the line verifies, no client certificate.
+            verifies = "verify" in params and params[params.index("verify") + 1 :][:1] != ["none"]
+            plain = [*_without(params, {"ca-file": 1, "crt": 1}), *(["ca-file", ca_file] if verifies else [])]
+            rewrites.append((server.origin, f"server {server.name}: TLS kept, the instances serve it"))
+        elif plain != params:
             rewrites.append(
                 (server.origin, f"server {server.name}: TLS to the instances dropped, they serve plain HTTP")
             )

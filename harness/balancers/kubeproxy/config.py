@@ -60,6 +60,10 @@ class KubeProxyConfig:
     def socket_services(self) -> list[str]:
         return []
 
+    @property
+    def tls_services(self) -> list[str]:
+        return []
+
     def routed_groups(self) -> list[str]:
         return []
 

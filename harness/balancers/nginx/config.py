@@ -242,6 +242,12 @@ class NginxConfig:
         return self.under_test.services
 
     @property
+    def tls_services(self) -> list[str]:
+        """Services of the upstreams some location passes to over TLS (``proxy_pass https://app``)."""
+        over_tls = {route.upstream for route in self.routes if route.scheme == "https"}
+        return [s for upstream in self.upstreams if upstream.name in over_tls for s in upstream.services]
+
+    @property
     def socket_services(self) -> list[str]:
         """Services the config reaches on a UNIX socket (``server unix:/run/app.sock``)."""
         servers = [server for upstream in self.upstreams for server in upstream.servers]

@@ -64,6 +64,8 @@ _DROPPED_TLS = {
     "ssl_verify_client", "ssl_password_file", "resolver", "resolver_timeout",
 }  # fmt: skip
 _CERTIFICATE_DIRECTIVES = ("ssl_certificate", "ssl_certificate_key")
+# TLS to the upstream: the client certificate nginx would show, and its revocation list and password.
+_DROPPED_PROXY_TLS = {"proxy_ssl_certificate", "proxy_ssl_certificate_key", "proxy_ssl_crl", "proxy_ssl_password_file"}
 # Listen parameters about the socket itself: nginx takes them once per address and port.
 _SOCKET_PARAMS = ("default_server", "default", "backlog=", "rcvbuf=", "sndbuf=", "accept_filter=", "deferred",
                   "bind", "fastopen=", "so_keepalive=", "reuseport", "setfib=")  # fmt: skip
@@ -182,6 +184,8 @@ class _Renderer:
         self.socket_params_used: dict[str, set[str]] = {}  # loopback socket -> socket-level params given
         self.caches = 0
         self._listened: list[str] = []  # the loopback sockets of the server being rendered
+        # The CA of the instances that serve TLS (those of `proxy_pass https://` upstreams), when they do.
+        self.instance_ca = next((i.tls.ca_file for group in by_service.values() for i in group if i.tls), None)
 
     def note(self, where: Origin | None, what: str) -> None:
         self.rewrites.append((where, what))
@@ -203,6 +207,15 @@ class _Renderer:
         if name == "ssl" and directive["args"] == ["on"] and self.settings.certificates is None:
             self.note(where, "ssl on: dropped, this run serves the server without TLS")
             return None
+        if name in _DROPPED_PROXY_TLS:
+            self.note(where, f"{name}: dropped, the instances ask for no client certificate")
+            return None
+        if name == "proxy_ssl_trusted_certificate":
+            if self.instance_ca is None:
+                self.note(where, f"{name}: dropped, the instances speak plain HTTP here")
+                return None
+            self.note(where, f"{name} {' '.join(directive['args'])}: the CA of the instances' certificate")
+            return {"directive": name, "args": [self.instance_ca], "origin": where}
         if name in _DROPPED_TLS:
             self.note(where, f"{name}: dropped, the run has its own certificates and reaches nothing outside loopback")
             return None
@@ -306,6 +319,9 @@ class _Renderer:
             return
         host = authority.split(":")[0]
         if host in self.upstream_names and scheme == "https":
+            if self._serve_tls(host):
+                self.note(directive.get("origin"), f"proxy_pass {target}: kept, the instances serve TLS")
+                return
             directive["args"][0] = "http://" + rest
             self.note(
                 directive.get("origin"), f"proxy_pass {target}: the instances speak plain HTTP, passed as http://"
@@ -316,6 +332,12 @@ class _Renderer:
         path = rest[len(authority) :]
         directive["args"][0] = f"{scheme}://{OUTSIDE_THE_RUN}{path}"
         self.note(directive.get("origin"), f"{directive['directive']} {target}: outside the run, answers 502 here")
+
+    def _serve_tls(self, upstream_name: str) -> bool:
+        """Whether every instance of the upstream serves TLS (so ``proxy_pass https://`` stays as it is)."""
+        upstream = next(u for u in self.config.upstreams if u.name == upstream_name)
+        instances = [i for service in upstream.services for i in self.by_service.get(service, [])]
+        return bool(instances) and all(i.tls for i in instances)
 
     def upstream(self, directive: Directive) -> list[Directive]:
         upstream_name = directive["args"][0]
