@@ -56,7 +56,7 @@ def _weights(text: str) -> tuple[int, ...]:
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="harness", description="Test and benchmark load-balancer configurations.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
-    run = commands.add_parser("bench", help="run algorithms on real nginx and real backends, check what nginx did")
+    run = commands.add_parser("bench", help="run algorithms on a real balancer over real backends, check what it did")
     _add_cluster_options(run, algo_default="all; with --config, inferred from the config")
     _add_load_options(run)
     cluster = commands.add_parser("up", help="start one algorithm's cluster and keep it up until Ctrl-C")

@@ -109,7 +109,9 @@ class HaproxyBalancer(BalancerProcess):
             address = self._listens.get(bind.key)
             section = next(s for s in self.config.frontends() if s.name == bind.frontend)
             switching = switching_of(section)
-            host = next(iter(switching.host_names()), "localhost")
+            # The frontend's own host names, else the route's (the site's name), else localhost.
+            route_host = self.config.route.request.host if self.config.route else None
+            host = next(iter(switching.host_names()), route_host or "localhost")
             rule, backend, _ = switching.decide(Request(host, "/api/count", bind.ssl))
             if address is None or rule is None or rule.kind != "redirect" or backend is not None:
                 continue
