@@ -280,7 +280,7 @@ class AlgorithmRun:
         started = time.monotonic()
         verdicts += servers.before_load(cluster, instances, lambda text: self.reporter.phase(name, text))
         timings["server_probes_s"] = time.monotonic() - started
-        if self.algorithm.exact_order:
+        if self.algorithm.exact_order or self._least_conn_with_weights(instances):
             self.reporter.phase(name, "sequential requests")
             verdicts.append(self._exact_order(route, instances))
         if self.algorithm.avoids_busy and not counts_together(self.workers, self._zone):
@@ -471,6 +471,14 @@ class AlgorithmRun:
 
     def _expected_shares(self, instances: list[Instance]) -> dict[str, float] | None:
         return expected_shares(self.algorithm, self.config, instances, self.weights_by_instance)
+
+    def _least_conn_with_weights(self, instances: list[Instance]) -> bool:
+        """nginx's least_conn over weighted servers: one request at a time ties every server at no
+        connection, and nginx breaks the tie by smooth weighted round robin
+        (``ngx_http_upstream_get_least_conn_peer``), so sequential requests follow the weighted order."""
+        if self.algorithm.name != "least_conn" or self.config.balancer != "nginx":
+            return False
+        return len({weight for _, weight in self._peer_weights(instances)}) > 1
 
     def _exact_order(self, route: Route, instances: list[Instance]) -> Verdict:
         check = "sequential requests follow the exact order"

@@ -55,6 +55,7 @@ EXPECTED_CHECKS = {
     "dual-stack": ["sequential requests follow the exact order"],
     "api-prefix": ["sequential requests follow the exact order", "upstream keepalive reuses connections"],
     "ip-hash-weights": ["each client sticks to one instance", "down server app-4 gets no request"],
+    "least-conn-weights": ["sequential requests follow the exact order", "short requests avoid the busy instance"],
     "tls-upstream": ["sequential requests follow the exact order", "clients saw no errors"],
 }
 

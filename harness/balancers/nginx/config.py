@@ -312,7 +312,7 @@ class NginxConfig:
             else [self.inferred_algorithm(), *written]
         )
         for server in upstream.servers:
-            flags = [p for p in server.params if p in _SERVER_FLAG_PARAMS or p.startswith(("max_conns", "max_fails"))]
+            flags = [p for p in server.params if p in _SERVER_FLAG_PARAMS or p.startswith(("max_conns", "max_fails", "weight="))]
             if flags:
                 parts.append(f"server {server.service} {' '.join(flags)}")
         route = f" on route {self.route.describe()}" if self.route else ""
