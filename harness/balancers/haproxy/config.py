@@ -23,7 +23,7 @@ from harness.errors import ConfigError
 # Binds on something other than an IP address and port: nothing the load can reach on loopback.
 _SOCKET_PREFIXES = ("unix@", "abns@", "fd@", "sockpair@", "/", "quic4@", "quic6@", "udp@", "udp4@", "udp6@")
 # The harness's paths the route must carry to the backend, under the route's prefix.
-_PROBED_PATHS = ("api/health", "api/count")
+_PROBED_PATHS = ("/api/count", "/api/slow", "/api/health", "/api/key-k0/count")
 
 
 @dataclass(frozen=True)
@@ -267,7 +267,7 @@ def _decide(switching: Switching, frontend: str, bind: Bind, request: Request) -
     if backend is None:
         return None
     for prefix in (request.path, _under(request.path, "lbh/")):
-        reached = {switching.decide(Request(request.host, _under(prefix, p), request.tls))[1] for p in _PROBED_PATHS}
+        reached = {switching.decide(Request(request.host, _sent(prefix, p), request.tls))[1] for p in _PROBED_PATHS}
         if reached == {backend}:
             origin = rule.origin if rule is not None else switching.default_origin
             assumed = tuple(f"{r.origin}: {r.condition.written if r.condition else r.target}" for r in unknown)
@@ -277,6 +277,11 @@ def _decide(switching: Switching, frontend: str, bind: Bind, request: Request) -
 
 def _under(prefix: str, path: str) -> str:
     return prefix.rstrip("/") + "/" + path
+
+
+def _sent(prefix: str, path: str) -> str:
+    """The harness's ``path`` as the load sends it under ``prefix`` (as ``FixedRoute.path_for`` puts it)."""
+    return path if path.startswith(prefix) or prefix in {"", "/"} else prefix.rstrip("/") + path
 
 
 def _pick_route(config: HaproxyConfig, wanted: str, backend: str | None) -> HaproxyRoute:
