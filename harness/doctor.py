@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from harness.errors import ToolMissingError
+from harness.tools import find_program
 
 # Where the browser tests take them from (tests/live/test_web_ui_live.py): Debian's paths only,
 # since a snap or Google build on PATH pairs with a different driver.
@@ -94,10 +94,10 @@ class Probe(Protocol):
 
 
 def _which(name: str, *fallbacks: str) -> Callable[[], str]:
-    """A locator for a tool found on PATH, else at the absolute ``fallbacks`` (sbin, off a non-root PATH)."""
+    """A locator for a tool found on PATH or in Debian's program folders, else at the absolute ``fallbacks``."""
 
     def locate() -> str:
-        found = shutil.which(name) or next(
+        found = find_program(name) or next(
             (path for path in fallbacks if os.path.isfile(path) and os.access(path, os.X_OK)), None
         )
         if found is None:
@@ -135,9 +135,9 @@ class SystemProbe:
             "haproxy": haproxy_binary,
             "wrk": wrk_binary,
             "nft": nft_binary,
-            "ip": _which("ip"),  # harness.netns runs `ip` from PATH
+            "ip": _which("ip"),  # as harness.netns finds it
             "dockerd": _which("dockerd", "/usr/sbin/dockerd"),  # what `make docker-engine` starts
-            "debootstrap": _which("debootstrap"),  # harness.runtimes.docker_engine looks on PATH only
+            "debootstrap": _which("debootstrap"),
             "chromium": _fixed(CHROMIUM),
             "chromedriver": _fixed(CHROMEDRIVER),
         }

@@ -14,13 +14,13 @@ from __future__ import annotations
 import ctypes
 import os
 import secrets
-import shutil
 import subprocess
 from pathlib import Path
 from types import TracebackType
 
 from harness import reaper
 from harness.errors import ToolMissingError
+from harness.tools import find_program
 
 _CLONE_NEWNET = 0x40000000
 
@@ -33,15 +33,22 @@ def _setns(fd: int) -> None:
 
 
 def _ip(*args: str) -> None:
-    done = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+    done = subprocess.run([ip_binary(), *args], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise OSError(f"ip {' '.join(args)}: {done.stderr.strip()}")
 
 
+def ip_binary() -> str:
+    """iproute2's ``ip``, on PATH or in /usr/sbin; ToolMissingError says how to install it."""
+    found = find_program("ip")
+    if found is None:
+        raise ToolMissingError("iproute2 is not installed: apt-get install iproute2")
+    return found
+
+
 class NetworkNamespace:
     def __init__(self, addresses: tuple[str, ...] = ()) -> None:
-        if shutil.which("ip") is None:
-            raise ToolMissingError("iproute2 is not installed: apt-get install iproute2")
+        ip_binary()
         self.name = f"lbh-{secrets.token_hex(4)}"
         self.addresses = addresses  # extra addresses on its loopback (a Service's ClusterIP)
         self._home: int | None = None
@@ -72,5 +79,5 @@ class NetworkNamespace:
             _setns(self._home)
             os.close(self._home)
             self._home = None
-        subprocess.run(["ip", "netns", "delete", self.name], capture_output=True, check=False)
+        subprocess.run([ip_binary(), "netns", "delete", self.name], capture_output=True, check=False)
         reaper.forget_netns(self.name)

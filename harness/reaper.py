@@ -26,6 +26,8 @@ import threading
 import urllib.parse
 from typing import IO
 
+from harness.tools import find_program
+
 _lock = threading.Lock()
 _reaper: subprocess.Popen[bytes] | None = None
 
@@ -106,7 +108,7 @@ def main(commands: IO[str]) -> int:
         _remove_containers(runs)
     for name in namespaces:  # after the processes inside are gone
         with contextlib.suppress(OSError):
-            subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
+            subprocess.run([find_program("ip") or "ip", "netns", "delete", name], capture_output=True, check=False)
     for name, context in k8s_namespaces.items():  # the Kubernetes client is not standard library
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):
             subprocess.run(

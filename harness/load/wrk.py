@@ -8,13 +8,13 @@ percentiles. Each response passes through Lua, which costs wrk some of its speed
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import ToolMissingError
+from harness.tools import find_program
 
 SCRIPT = Path(__file__).resolve().parent / "wrk_counts.lua"
 
@@ -40,7 +40,7 @@ class WrkResult:
 
 
 def wrk_binary() -> str:
-    found = shutil.which("wrk")
+    found = find_program("wrk")
     if found is None:
         raise ToolMissingError("wrk is not installed: apt-get install wrk (make setup installs it)")
     return found

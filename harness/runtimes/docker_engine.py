@@ -21,6 +21,7 @@ from typing import Any
 
 from harness.errors import StartupError, ToolMissingError
 from harness.infra import infra_path
+from harness.tools import find_program
 
 ENGINE_SOCKET = Path("/run/lb-harness-docker/docker.sock")
 SYSTEM_SOCKET = Path("/var/run/docker.sock")
@@ -78,7 +79,7 @@ def _has(client: Any, tag: str) -> bool:
 
 
 def _build_offline_base(client: Any) -> None:
-    if shutil.which("debootstrap") is None:
+    if find_program("debootstrap") is None:
         raise ToolMissingError(
             f"the offline base image {OFFLINE_BASE} is missing and debootstrap is not installed: "
             "apt-get install debootstrap (make setup installs it), or use --docker-base official"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import shutil
 import subprocess
 import time
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from harness.errors import StartupError, ToolMissingError
 from harness.load.route import FixedRoute
 from harness.readiness import WaitStrategy
 from harness.runtimes.base import Instance
+from harness.tools import find_program
 
 
 @dataclass
@@ -38,7 +38,7 @@ class _ProbeState:
 
 
 def nft_binary() -> str:
-    found = shutil.which("nft")
+    found = find_program("nft")
     if found is None:
         raise ToolMissingError("nft is not installed: apt-get install nftables (make setup installs it)")
     return found
@@ -118,7 +118,7 @@ class KubeProxyBalancer:
             return
         text = ruleset(self.config.cluster_ip, self.config.port, endpoints, self.config.affinity_timeout_s)
         self.config_path.write_text(text)
-        done = subprocess.run(["nft", "-f", str(self.config_path)], capture_output=True, text=True, check=False)
+        done = subprocess.run([nft_binary(), "-f", str(self.config_path)], capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise StartupError(f"nft rejected the rules in {self.config_path}: {done.stderr.strip()}")
         self._applied = endpoints
@@ -154,7 +154,7 @@ class KubeProxyBalancer:
             self._prober.kill()
             self._prober = None
         if self._applied is not None:
-            subprocess.run(["nft", "-f", "-"], input=deletion(), capture_output=True, text=True, check=False)
+            subprocess.run([nft_binary(), "-f", "-"], input=deletion(), capture_output=True, text=True, check=False)
             self._applied = None
 
     def __enter__(self) -> KubeProxyBalancer:

@@ -34,6 +34,7 @@ PLUS_ONLY = {
     "zone_sync": "zone_sync is NGINX Plus: drop it",
 }
 _SERVER_FLAG_PARAMS = ("backup", "down")
+_CLAIMING_SERVER_PARAMS = ("max_conns", "max_fails", "weight=")
 # Upstream directives that choose the algorithm, and the others a claim line shows.
 _ALGORITHM_OPTIONS = ("least_conn", "ip_hash", "hash", "random")
 _CLAIMING_OPTIONS = (*_ALGORITHM_OPTIONS, "keepalive", "zone")
@@ -312,7 +313,7 @@ class NginxConfig:
             else [self.inferred_algorithm(), *written]
         )
         for server in upstream.servers:
-            flags = [p for p in server.params if p in _SERVER_FLAG_PARAMS or p.startswith(("max_conns", "max_fails", "weight="))]
+            flags = [p for p in server.params if p in _SERVER_FLAG_PARAMS or p.startswith(_CLAIMING_SERVER_PARAMS)]
             if flags:
                 parts.append(f"server {server.service} {' '.join(flags)}")
         route = f" on route {self.route.describe()}" if self.route else ""
