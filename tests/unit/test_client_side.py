@@ -105,6 +105,8 @@ SERVERS = '[[servers]]\nservice = "api-gateway"\n'
         ("[passive_checks]\nmax_fails = -1\n" + SERVERS, "max_fails must be a whole number"),
         ('[passive_checks]\nfail_timeout = "soon"\n' + SERVERS, "fail_timeout must be a time"),
         ('[[servers]]\nservice = "api gateway; rm -rf"\n', "service must be a lower-case name"),
+        ('[[servers]]\nservice = "-"\n', "service must be a lower-case name"),
+        ('[[servers]]\nservice = ".."\n', "service must be a lower-case name"),
         ('[[servers]]\nservice = "api-gateway"\nweight = 0\n', "weight of api-gateway must be"),
         ('polcy = "random"\n' + SERVERS, "unknown setting 'polcy'"),
         ("policy = \n", "not a TOML file"),

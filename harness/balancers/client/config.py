@@ -22,6 +22,7 @@ take it out for ``fail_timeout``), so the passive-check claims hold both sides a
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,8 @@ POLICIES = ("round_robin", "random", "least_outstanding", "hash")
 RETRY_CONDITIONS = ("error", "timeout", "http_500", "http_502", "http_503", "http_504")
 # The algorithm each policy shows, named as ``harness bench --algo`` names it.
 _ALGORITHM_OF_POLICY = {"random": "random", "least_outstanding": "least_conn", "hash": "ip_hash"}
-_SERVICE_CHARACTERS = set("abcdefghijklmnopqrstuvwxyz0123456789-.")
+# A DNS-style name: lower-case labels of letters, digits and inner hyphens, joined by dots.
+_SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ def _servers(path: Path, entries: Any) -> tuple[ClientServer, ...]:
     servers = []
     for entry in entries:
         service, weight = entry.get("service"), entry.get("weight", 1)
-        if not isinstance(service, str) or not service or set(service) - _SERVICE_CHARACTERS:
+        if not isinstance(service, str) or not _SERVICE_NAME.match(service):
             raise _fail(path, f'a server\'s service must be a lower-case name such as "api-gateway", got {service!r}')
         if not isinstance(weight, int) or isinstance(weight, bool) or weight < 1:
             raise _fail(path, f"weight of {service} must be a whole number of 1 or more, got {weight!r}")
