@@ -28,6 +28,7 @@ from harness.balancers.haproxy.states import StateRecorder, spawn_recorder
 from harness.balancers.kubeproxy.config import KubeProxyConfig
 from harness.balancers.nginx.access_log import attempts, read_access_log
 from harness.balancers.nginx.config import NginxConfig, passive_checks
+from harness.balancers.registry import kind_of
 from harness.checks.active import active_failover_row, active_fault_verdicts
 from harness.checks.distribution import counts_of, exact_cycle, spread_matches
 from harness.checks.errors import no_client_errors
@@ -473,10 +474,10 @@ class AlgorithmRun:
         return expected_shares(self.algorithm, self.config, instances, self.weights_by_instance)
 
     def _least_conn_with_weights(self, instances: list[Instance]) -> bool:
-        """nginx's least_conn over weighted servers: one request at a time ties every server at no
-        connection, and nginx breaks the tie by smooth weighted round robin
-        (``ngx_http_upstream_get_least_conn_peer``), so sequential requests follow the weighted order."""
-        if self.algorithm.name != "least_conn" or self.config.balancer != "nginx":
+        """least_conn over weighted servers where the balancer breaks ties by weight (nginx): one
+        request at a time ties every server at no connection, so sequential requests follow the
+        weighted order."""
+        if self.algorithm.name != "least_conn" or not kind_of(self.config.balancer).least_conn_ties_by_weight:
             return False
         return len({weight for _, weight in self._peer_weights(instances)}) > 1
 
@@ -488,17 +489,12 @@ class AlgorithmRun:
                 f"{self.workers} nginx workers without a shared zone each keep their own rotation; "
                 "use --workers 1 or --zone for an exact order",
             )
-        if self.config.balancer == "kube-proxy":
-            return not_applicable(check, "kube-proxy picks an endpoint at random (numgen random mod N): no order")
         peers = self._peer_weights(instances)
         if self.algorithm.spread == "even":
             peers = [(name, 1) for name, _ in peers]
-        if self.config.balancer == "haproxy" and len({weight for _, weight in peers}) > 1:
-            return not_applicable(
-                check,
-                f"{self.config.balancer}'s weighted order is its own (not nginx's smooth weighted round robin); "
-                "the share check below applies",
-            )
+        unless = kind_of(self.config.balancer).exact_order_unless(weighted=len({weight for _, weight in peers}) > 1)
+        if unless is not None:
+            return not_applicable(check, unless)
         period = smooth_weighted_round_robin(peers)
         responses = probes.sequential(route, SEQUENTIAL_CYCLES * len(period))
         return exact_cycle([response.instance for response in responses], period, check=check)

@@ -1,0 +1,72 @@
+"""What the core asks of a balancer, answered by one object in the balancer's own folder.
+
+Each balancer (``nginx/``, ``haproxy/``, ``client/``, ``kubeproxy/``) has a ``kind.py`` with a
+``BalancerKind``: its name, the config it ships for each algorithm (or why none shows an
+algorithm on it), how to read a user's config, check and name its binary, make a balancer
+for a run, and which of the harness's order checks its algorithms allow. The core looks a
+kind up by name in ``harness.balancers.registry`` and never compares balancer names itself.
+Each kind imports its balancer's modules only when asked, so the registry stays cheap to import.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from harness.balancers.base import Balancer, BalancerConfig
+from harness.balancers.process import BalancerContainer
+from harness.errors import SpecError
+from harness.infra import infra_path
+
+
+@dataclass(frozen=True)
+class BalancerSettings:
+    """How a run asks for its balancer; each balancer takes what applies to it."""
+
+    workers: int = 1
+    zone: bool = False
+    weights: dict[str, int] | None = None  # per instance name, overriding the config
+    port: int | None = None  # None: a free port
+    container: BalancerContainer | None = None  # run it in a container of this runtime
+
+
+class BalancerKind(ABC):
+    name: ClassVar[str]
+    infra_folder: ClassVar[str]  # where its shipped configs live, under the infra directory
+    shipped: ClassVar[Mapping[str, str]]  # algorithm -> the shipped config that shows it
+    unshipped: ClassVar[Mapping[str, str]] = {}  # algorithm -> why no shipped config shows it here
+    # nginx's least_conn breaks a tie between servers with as few connections by smooth weighted
+    # round robin, so one request at a time follows the weighted order.
+    least_conn_ties_by_weight: ClassVar[bool] = False
+
+    def ships(self, algorithm: str) -> bool:
+        return algorithm in self.shipped
+
+    def shipped_config(self, algorithm: str) -> Path:
+        """The shipped config that shows ``algorithm`` here; SpecError saying why when none does."""
+        if algorithm not in self.shipped:
+            why = self.unshipped.get(algorithm, "no shipped config shows it")
+            raise SpecError(f"no shipped {self.name} config for {algorithm}: {why}")
+        return infra_path(self.infra_folder, self.shipped[algorithm])
+
+    def exact_order_unless(self, weighted: bool) -> str | None:
+        """Why sequential requests follow no order the harness can predict here; None when they do."""
+        return None
+
+    @abstractmethod
+    def load_config(self, path: Path, upstream: str | None = None, route: str | None = None) -> BalancerConfig:
+        """Parses ``path``; ``upstream`` and ``route`` choose the group under test where the balancer has several."""
+
+    @abstractmethod
+    def check_installed(self) -> None:
+        """Raises ToolMissingError, saying how to install it, when the balancer's binary is missing."""
+
+    @abstractmethod
+    def version(self) -> str: ...
+
+    @abstractmethod
+    def make(self, config: BalancerConfig, run_dir: Path, settings: BalancerSettings) -> Balancer:
+        """The balancer for ``config``, not started yet."""

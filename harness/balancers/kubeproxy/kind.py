@@ -1,0 +1,51 @@
+"""kube-proxy's nftables rules as the core sees them: the Service manifests shipped, the rule set's process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from harness.balancers.base import Balancer, BalancerConfig
+from harness.balancers.kind import BalancerKind, BalancerSettings
+
+
+class KubeProxyKind(BalancerKind):
+    name = "kube-proxy"
+    infra_folder = "k8s"
+    shipped: ClassVar = {
+        "round_robin": "01-service-clusterip.yaml",
+        "ip_hash": "06-service-session-affinity.yaml",
+        "health_checks": "01-service-clusterip.yaml",
+        "random": "01-service-clusterip.yaml",
+    }
+    unshipped: ClassVar = {
+        "least_conn": "kube-proxy's iptables and nftables modes only pick at random "
+        "(least connections is an IPVS scheduler)",
+        "weighted": "a Service has no weights: every ready endpoint is equally likely",
+        "hash": "no shipped config hashes a request key on it yet; pass --config with your own",
+    }
+
+    def exact_order_unless(self, weighted: bool) -> str | None:
+        return "kube-proxy picks an endpoint at random (numgen random mod N): no order"
+
+    def load_config(self, path: Path, upstream: str | None = None, route: str | None = None) -> BalancerConfig:
+        from harness.balancers.kubeproxy.config import load_config
+
+        return load_config(path)
+
+    def check_installed(self) -> None:
+        from harness.balancers.kubeproxy.balancer import nft_binary
+
+        nft_binary()
+
+    def version(self) -> str:
+        from harness.balancers.kubeproxy.balancer import nft_version
+
+        return nft_version()
+
+    def make(self, config: BalancerConfig, run_dir: Path, settings: BalancerSettings) -> Balancer:
+        from harness.balancers.kubeproxy.balancer import KubeProxyBalancer
+        from harness.balancers.kubeproxy.config import KubeProxyConfig
+
+        assert isinstance(config, KubeProxyConfig)
+        return KubeProxyBalancer(config, run_dir)

@@ -1,0 +1,49 @@
+"""nginx as the core sees it: its shipped configs, its config reader and its process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from harness.balancers.base import Balancer, BalancerConfig
+from harness.balancers.kind import BalancerKind, BalancerSettings
+
+
+class NginxKind(BalancerKind):
+    name = "nginx"
+    infra_folder = "nginx"
+    shipped: ClassVar = {
+        "round_robin": "nginx-round-robin.conf",
+        "least_conn": "nginx-least-conn.conf",
+        "ip_hash": "nginx-ip-hash.conf",
+        "weighted": "nginx-weighted.conf",
+        "health_checks": "nginx-health-checks.conf",
+        "hash": "nginx-hash.conf",
+        "random": "nginx-random.conf",
+    }
+    least_conn_ties_by_weight = True  # ngx_http_upstream_get_least_conn_peer
+
+    def load_config(self, path: Path, upstream: str | None = None, route: str | None = None) -> BalancerConfig:
+        from harness.balancers.nginx.config import load_config
+
+        return load_config(path, upstream=upstream, route=route)
+
+    def check_installed(self) -> None:
+        from harness.balancers.nginx.balancer import nginx_binary
+
+        nginx_binary()
+
+    def version(self) -> str:
+        from harness.balancers.nginx.balancer import nginx_version
+
+        return nginx_version()
+
+    def make(self, config: BalancerConfig, run_dir: Path, settings: BalancerSettings) -> Balancer:
+        from harness.balancers.nginx.balancer import NginxBalancer
+        from harness.balancers.nginx.config import NginxConfig
+
+        assert isinstance(config, NginxConfig)
+        return NginxBalancer(
+            config, run_dir, settings.workers, settings.zone, settings.weights, settings.port,
+            container=settings.container,
+        )  # fmt: skip
