@@ -9,6 +9,7 @@ from pathlib import Path
 from harness.algorithms import ALGORITHMS, shipped_config
 from harness.balancers.base import BalancerConfig
 from harness.balancers.factory import check_installed, load_balancer_config
+from harness.balancers.registry import DEFAULT_BALANCER
 from harness.errors import SpecError
 from harness.reports.report import write_report
 from harness.results.store import new_run_dir, write_json
@@ -96,7 +97,7 @@ def bench(spec: BenchSpec, reporter: Reporter | None = None) -> BenchResult:
     groups = upstreams_to_judge(spec)
     claimed = [claims_config(spec, group) for group in groups] if spec.config is not None else [None] * len(plan)
     label = plan[0][0] if len(plan) == 1 else "all"
-    if spec.balancer != "nginx":
+    if spec.balancer != DEFAULT_BALANCER:
         label = f"{spec.balancer}-{label}"
     if scenario is not None:
         label += f"-{scenario.name}"

@@ -20,28 +20,16 @@ import pandas as pd
 from harness.algorithms import Algorithm
 from harness.balancers import factory
 from harness.balancers.base import BalancerConfig, ServerClaims
-from harness.balancers.client.config import ClientConfig
-from harness.balancers.haproxy.access_log import read_access_log as read_haproxy_log
-from harness.balancers.haproxy.balancer import HaproxyBalancer
-from harness.balancers.haproxy.config import HaproxyConfig, active_checks
-from harness.balancers.haproxy.states import StateRecorder, spawn_recorder
-from harness.balancers.kubeproxy.config import KubeProxyConfig
-from harness.balancers.nginx.access_log import attempts, read_access_log
-from harness.balancers.nginx.config import NginxConfig, passive_checks
+from harness.balancers.kind import FailoverWatch, FaultRun
 from harness.balancers.registry import kind_of
-from harness.checks.active import active_failover_row, active_fault_verdicts
 from harness.checks.distribution import counts_of, exact_cycle, spread_matches
 from harness.checks.errors import no_client_errors
 from harness.checks.failover import (
     FailoverRow,
     counts_together,
-    failover_row,
-    fault_verdicts,
     finished_at,
-    observe,
 )
 from harness.checks.least_conn import avoids_busy_instance
-from harness.checks.readiness import read_endpoint_changes, readiness_failover
 from harness.checks.schedule import smooth_weighted_round_robin
 from harness.checks.stickiness import clients_not_pinned, clients_spread, each_client_on_one_instance
 from harness.checks.verdict import Verdict, not_applicable
@@ -54,7 +42,6 @@ from harness.load.open_model import OpenModelLoad, OpenModelSettings
 from harness.load.records import COLUMNS, empty_frame
 from harness.load.route import FixedRoute, Route
 from harness.load.wrk import run_wrk
-from harness.netns import NetworkNamespace
 from harness.results.store import Journal, write_json, write_requests
 from harness.runtimes.base import Instance
 from harness.runtimes.factory import runtime_for
@@ -127,6 +114,7 @@ class AlgorithmRun:
         """``server_claims``: what the servers must do, when it comes from another config than the
         one that runs (``--claims-from``); by default the running config's own."""
         self.spec = spec
+        self.kind = kind_of(config.balancer)
         self.algorithm = algorithm
         self.config = config
         self.run_dir = run_dir
@@ -139,7 +127,7 @@ class AlgorithmRun:
         self.scenario = scenario
         self._generated_config: Path | None = None
         self._balancer_version: str | None = None
-        self._states: StateRecorder | None = None
+        self._watch: FailoverWatch | None = None
         self._used = False
         self.load_model: dict[str, Any] = {}
         self._wrk_counts: dict[str, int] | None = None
@@ -184,11 +172,8 @@ class AlgorithmRun:
                     )
         self.reporter.phase(name, f"starting {self.config.balancer} and {len(cluster.specs)} instances")
         try:
-            if isinstance(self.config, KubeProxyConfig):
-                # kube-proxy's rules, the instances and the load live in a namespace of the run's own.
-                with NetworkNamespace((self.config.cluster_ip,)):
-                    return self._execute(cluster)
-            return self._execute(cluster)
+            with self.kind.run_context(self.config):
+                return self._execute(cluster)
         except BaseException as exc:
             # Interrupted (Ctrl-C, SIGTERM) or broken: keep what was measured, marked incomplete;
             # the original exception is what the caller must see, whatever happens here.
@@ -252,8 +237,8 @@ class AlgorithmRun:
                 LoadSettings(
                     users=self.spec.users, duration=duration, spawn_rate=self.spec.spawn_rate,
                     load_workers=self.spec.load_workers, path=path, method=method,
-                    # kube-proxy balances connections: kept-alive ones would pin each user to one pod.
-                    new_connections=isinstance(self.config, KubeProxyConfig),
+                    # A balancer of connections: kept-alive ones would pin each user to one instance.
+                    new_connections=self.kind.balances_connections,
                 ),
                 progress=lambda elapsed, count: self.reporter.load_progress(name, elapsed, duration, count),
                 log_dir=self.run_dir,
@@ -318,7 +303,7 @@ class AlgorithmRun:
         if self.algorithm.sticky:
             verdicts.append(each_client_on_one_instance(frame))
             verdicts.append(clients_spread(frame, minimum=min(2, len(instances))))
-        elif isinstance(self.config, KubeProxyConfig):
+        elif self.kind.balances_connections:
             verdicts.append(clients_not_pinned(frame, len(instances)))
         return verdicts, frame, locust_count
 
@@ -367,12 +352,9 @@ class AlgorithmRun:
         self, cluster: Cluster, scenario: Scenario, timings: dict[str, float]
     ) -> tuple[pd.DataFrame, int, Timeline, float]:
         """Load for the scenario's duration while its timeline injects and rolls back faults
-        (and, on HAProxy, its stats socket is sampled for what its checks saw)."""
+        (and the balancer is watched for what its health checks saw)."""
         timeline = Timeline(scenario, cluster, self.journal)
-        self._states = None
-        sampler = None
-        if isinstance(cluster.balancer, HaproxyBalancer):
-            self._states, sampler = spawn_recorder(cluster.balancer)
+        self._watch = self.kind.watch_faults(cluster.balancer, self.config)
         started = time.time()
         worker = gevent.spawn(timeline.run, started)
         try:
@@ -382,9 +364,7 @@ class AlgorithmRun:
             timeline.stop()
             worker.join()
             timeline.rollback_all()
-            if self._states is not None and sampler is not None:
-                self._states.stop()
-                sampler.join()
+            self._watch.stop()
         return frame, count, timeline, started
 
     def _failover(
@@ -397,57 +377,12 @@ class AlgorithmRun:
         # The latency baseline: the warm-up before the first fault, once every user has spawned.
         baseline_start = max(load_start + self.spec.users / self.spec.spawn_rate, first_fault - scenario.warmup)
         steady = frame[(frame["time"] >= baseline_start) & (finished_at(frame) < first_fault)]
-        if isinstance(self.config, HaproxyConfig):
-            return self._active_failover(frame, timeline, load_end, steady, cluster)
-        if isinstance(self.config, KubeProxyConfig):
-            return readiness_failover(
-                timeline.records, frame, read_endpoint_changes(cluster.balancer.access_log), steady, load_end,
-                self.config.readiness,
-            )  # fmt: skip
-        # nginx's passive checks, or a client-side balancer's, which keeps the same rule and log.
-        if isinstance(self.config, NginxConfig):
-            passive = passive_checks(self.config)
-        elif isinstance(self.config, ClientConfig):
-            passive = self.config.passive_checks()
-        else:
-            raise SpecError(f"fault scenarios do not run on {self.config.balancer}")
-        every_attempt = attempts(read_access_log(cluster.balancer.access_log))
-        shared = counts_together(self.workers, self._zone)
-        verdicts: list[Verdict] = []
-        rows: list[FailoverRow] = []
-        for record in timeline.records:
-            later = [
-                r.injected_at
-                for r in timeline.records
-                if r.address == record.address and r.injected_at and r.injected_at > (record.injected_at or 0.0)
-            ]
-            observation = observe(record, frame, every_attempt, load_end, until=min(later, default=load_end))
-            row = failover_row(observation, steady, passive, shared)
-            rows.append(row)
-            verdicts += fault_verdicts(
-                row, observation, passive, self.workers, self._zone, self.algorithm.name, scenario.method
-            )
-        return verdicts, rows
-
-    def _active_failover(
-        self, frame: pd.DataFrame, timeline: Timeline, load_end: float, steady: pd.DataFrame, cluster: Cluster
-    ) -> tuple[list[Verdict], list[FailoverRow]]:
-        assert isinstance(self.config, HaproxyConfig) and self._states is not None
-        checks = active_checks(self.config)
-        log = read_haproxy_log(cluster.balancer.access_log)
-        verdicts: list[Verdict] = []
-        rows: list[FailoverRow] = []
-        for record in timeline.records:
-            after = record.injected_at or 0.0
-            # A fault's transitions come before the next fault on the same instance begins.
-            later = [r.injected_at or 0.0 for r in timeline.records if r.instance == record.instance]
-            until = min((moment for moment in later if moment > after), default=load_end)
-            down_at = self._states.first(record.instance, "DOWN", after, until)
-            up_at = self._states.first(record.instance, "UP", record.rolled_back_at or load_end, until)
-            row = active_failover_row(record, frame, log, down_at, up_at, steady, load_end)
-            rows.append(row)
-            verdicts += active_fault_verdicts(row, record, checks, timeline.scenario.method)
-        return verdicts, rows
+        assert self._watch is not None
+        run = FaultRun(
+            timeline.records, frame, steady, load_end, scenario.method, cluster.balancer.access_log,
+            self.workers, self._zone, self.algorithm.name,
+        )  # fmt: skip
+        return self._watch.analyze(run)
 
     def _config_notes(self, cluster: Cluster) -> list[str]:
         """What the run read in the user's config and where its load goes, for the top of the output."""
@@ -477,7 +412,7 @@ class AlgorithmRun:
         """least_conn over weighted servers where the balancer breaks ties by weight (nginx): one
         request at a time ties every server at no connection, so sequential requests follow the
         weighted order."""
-        if self.algorithm.name != "least_conn" or not kind_of(self.config.balancer).least_conn_ties_by_weight:
+        if self.algorithm.name != "least_conn" or not self.kind.least_conn_ties_by_weight:
             return False
         return len({weight for _, weight in self._peer_weights(instances)}) > 1
 
@@ -492,7 +427,7 @@ class AlgorithmRun:
         peers = self._peer_weights(instances)
         if self.algorithm.spread == "even":
             peers = [(name, 1) for name, _ in peers]
-        unless = kind_of(self.config.balancer).exact_order_unless(weighted=len({weight for _, weight in peers}) > 1)
+        unless = self.kind.exact_order_unless(weighted=len({weight for _, weight in peers}) > 1)
         if unless is not None:
             return not_applicable(check, unless)
         period = smooth_weighted_round_robin(peers)

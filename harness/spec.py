@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.algorithms import ALGORITHM_NAMES, BALANCERS
+from harness.balancers.registry import DEFAULT_BALANCER, kind_of
 from harness.checks.distribution import FALSE_ALARM_RATE
 from harness.errors import AddressInUseError, SpecError
 from harness.k8s.topology import overlay_for
@@ -36,7 +37,7 @@ class BenchSpec:
     spawn_rate: float = 100.0
     port: int | None = None  # nginx's listen port on 127.0.0.1; None: a free one
     scenario: str | None = None  # a shipped scenario's name or a path to a scenario file
-    balancer: str = "nginx"
+    balancer: str = DEFAULT_BALANCER
     load_workers: int = 0  # Locust worker processes under a master in the harness; 0: load in-process
     runtime: str = "local"  # where instances run: local processes, or Docker containers
     docker_base: str = "offline"  # the Docker base image: built from Debian's mirror, or the official one
@@ -76,9 +77,10 @@ class BenchSpec:
             raise AddressInUseError(f"{LOOPBACK}:{self.port} is already in use: choose another --port or leave it out")
         if not 0 <= self.load_workers <= MAX_LOAD_WORKERS:
             raise SpecError(f"--load-workers must be between 0 and {MAX_LOAD_WORKERS}, got {self.load_workers}")
-        if self.load_workers and self.balancer == "client":
+        kind = kind_of(self.balancer)
+        if self.load_workers and kind.one_load_process:
             raise SpecError("client-side balancing keeps its picking state in one process: drop --load-workers")
-        if self.balancer == "kube-proxy" and (self.load_workers or self.driver == "wrk" or self.runtime != "local"):
+        if kind.in_own_namespace and (self.load_workers or self.driver == "wrk" or self.runtime != "local"):
             raise SpecError(
                 "kube-proxy runs with its instances and its load in a network namespace of the run, one process "
                 "of local instances: drop --load-workers, --driver wrk and --runtime docker"
@@ -91,7 +93,7 @@ class BenchSpec:
             raise SpecError(f"unknown --docker-base {self.docker_base!r}; choose from {', '.join(DOCKER_BASES)}")
         if self.driver not in ("locust", "wrk"):
             raise SpecError(f"unknown driver {self.driver!r}; choose locust or wrk")
-        if self.driver == "wrk" and (self.balancer == "client" or self.scenario or self.rate or self.load_workers):
+        if self.driver == "wrk" and (not kind.has_address or self.scenario or self.rate or self.load_workers):
             raise SpecError(
                 "--driver wrk measures capacity through a balancer's address, without per-request records: "
                 "it runs without --balancer client, --scenario, --rate and --load-workers"
@@ -110,7 +112,7 @@ class BenchSpec:
             raise SpecError("--upstream, --route and --claims-from read your own config: give it with --config")
         if self.upstream == "all" and (self.route or self.scenario):
             raise SpecError("--upstream all judges each upstream on its own route, without a scenario: drop --route")
-        if (self.upstream or self.route) and self.balancer not in {"nginx", "haproxy"}:
+        if (self.upstream or self.route) and kind.group_word is None:
             raise SpecError(
                 f"--upstream and --route choose among nginx's upstreams or HAProxy's backends, not {self.balancer}'s"
             )
@@ -120,7 +122,7 @@ class BenchSpec:
         return self
 
     def _check_k8s(self) -> None:
-        if self.balancer != "nginx":
+        if not kind_of(self.balancer).runs_in_cluster:
             raise SpecError(
                 f"--runtime k8s runs the topology's nginx Deployment, not {self.balancer}: a port-forward reaches "
                 "one pod and bypasses kube-proxy; use --balancer kube-proxy on the local runtime for its rules"

@@ -10,16 +10,24 @@ Each kind imports its balancer's modules only when asked, so the registry stays 
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from harness.balancers.base import Balancer, BalancerConfig
 from harness.balancers.process import BalancerContainer
 from harness.errors import SpecError
 from harness.infra import infra_path
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from harness.checks.failover import FailoverRow
+    from harness.checks.verdict import Verdict
+    from harness.scenarios.timeline import FaultRecord
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,31 @@ class BalancerSettings:
     container: BalancerContainer | None = None  # run it in a container of this runtime
 
 
+@dataclass(frozen=True)
+class FaultRun:
+    """What a fault scenario recorded, for the balancer's own failover analysis."""
+
+    records: Sequence[FaultRecord]  # each fault: when it was injected and rolled back
+    frame: pd.DataFrame  # the clients' records
+    steady: pd.DataFrame  # the clients' records before the first fault: the latency baseline
+    load_end: float
+    method: str  # the scenario's request method
+    access_log: Path  # the balancer's own record
+    workers: int
+    zone: bool  # the workers share their counts
+    algorithm: str
+
+
+class FailoverWatch(Protocol):
+    """Watches a balancer during a fault scenario and then judges what it did about each fault."""
+
+    def stop(self) -> None:
+        """Stops what the watch samples while the load runs (nothing, for most balancers)."""
+        ...
+
+    def analyze(self, run: FaultRun) -> tuple[list[Verdict], list[FailoverRow]]: ...
+
+
 class BalancerKind(ABC):
     name: ClassVar[str]
     infra_folder: ClassVar[str]  # where its shipped configs live, under the infra directory
@@ -41,6 +74,16 @@ class BalancerKind(ABC):
     # nginx's least_conn breaks a tie between servers with as few connections by smooth weighted
     # round robin, so one request at a time follows the weighted order.
     least_conn_ties_by_weight: ClassVar[bool] = False
+    # What it runs with. Client-side balancing has no address (each client picks for itself) and
+    # keeps its picking state in the load's one process; kube-proxy's rules pick per connection and
+    # live, with the instances and the load, in a network namespace of the run.
+    has_address: ClassVar[bool] = True
+    one_load_process: ClassVar[bool] = False
+    in_own_namespace: ClassVar[bool] = False
+    balances_connections: ClassVar[bool] = False  # picks per connection, not per request
+    group_word: ClassVar[str | None] = None  # "upstream", "backend": a config of several groups, one under test
+    runs_in_cluster: ClassVar[bool] = False  # --runtime k8s runs it as the topology's own Deployment
+    refused_commands: ClassVar[Mapping[str, str]] = {}  # a CLI command it cannot run under, and why
 
     def ships(self, algorithm: str) -> bool:
         return algorithm in self.shipped
@@ -51,6 +94,14 @@ class BalancerKind(ABC):
             why = self.unshipped.get(algorithm, "no shipped config shows it")
             raise SpecError(f"no shipped {self.name} config for {algorithm}: {why}")
         return infra_path(self.infra_folder, self.shipped[algorithm])
+
+    def run_context(self, config: BalancerConfig) -> contextlib.AbstractContextManager[object]:
+        """What a run of ``config`` happens inside (kube-proxy: a network namespace of its own)."""
+        return contextlib.nullcontext()
+
+    def watch_faults(self, balancer: Balancer, config: BalancerConfig) -> FailoverWatch:
+        """Starts watching ``balancer`` for a fault scenario; SpecError where scenarios do not run."""
+        raise SpecError(f"fault scenarios do not run on {self.name}")
 
     def exact_order_unless(self, weighted: bool) -> str | None:
         """Why sequential requests follow no order the harness can predict here; None when they do."""

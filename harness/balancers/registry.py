@@ -13,6 +13,7 @@ KINDS: dict[str, BalancerKind] = {
     kind.name: kind for kind in (NginxKind(), HaproxyKind(), ClientKind(), KubeProxyKind())
 }
 BALANCERS = tuple(KINDS)
+DEFAULT_BALANCER = "nginx"
 
 
 def kind_of(balancer: str) -> BalancerKind:

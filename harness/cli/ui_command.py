@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from rich.console import Console
 
+from harness.balancers.registry import kind_of
 from harness.bench import single_config
 from harness.console.session import ConsoleSession
 from harness.errors import SpecError
@@ -18,8 +19,9 @@ from harness.spec import BenchSpec
 def ui(spec: BenchSpec, console: Console, web_host: str, web_port: int, any_interface: bool) -> int:
     """Starts everything, prints where the UI is, and keeps it up until Ctrl-C or SIGTERM."""
     replace(spec, algorithms=spec.algorithms or ("round_robin",)).validate()
-    if spec.balancer == "kube-proxy":
-        raise SpecError("harness ui runs nginx, haproxy or client; kube-proxy runs with harness bench")
+    refused = kind_of(spec.balancer).refused_commands.get("ui")
+    if refused:
+        raise SpecError(refused)
     if not any_interface and not is_loopback(web_host):
         raise SpecError(f"--web-host {web_host} is not a loopback address: add --web-any-interface to serve it there")
     if not port_is_free(web_host, web_port):

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.algorithms import ALGORITHMS
+from harness.balancers.registry import kind_of
 from harness.bench import single_config
 from harness.cluster import Cluster
 from harness.errors import SpecError
@@ -23,11 +24,9 @@ def up(spec: BenchSpec, console: Console) -> int:
     """Starts the cluster, prints where it is, and keeps it up until Ctrl-C or SIGTERM."""
     # Without --algo the algorithm comes from --config, read below.
     replace(spec, algorithms=spec.algorithms or ("round_robin",)).validate()
-    if spec.balancer == "client":
-        raise SpecError(
-            "client-side balancing has no address to send to: each client picks an instance itself; "
-            "run it with harness bench --balancer client"
-        )
+    refused = kind_of(spec.balancer).refused_commands.get("up")
+    if refused:
+        raise SpecError(refused)
     name, config = single_config(spec)
     check_reachable(spec.runtime, spec.k8s_context)
     run_dir = new_run_dir(spec.results_dir, f"up-{name}")

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from harness.balancers.base import Balancer, BalancerConfig
-from harness.balancers.kind import BalancerKind, BalancerSettings
+from harness.balancers.kind import BalancerKind, BalancerSettings, FailoverWatch
 
 
 class ClientKind(BalancerKind):
@@ -20,7 +20,21 @@ class ClientKind(BalancerKind):
         "health_checks": "client-health-checks.toml",
         "random": "client-random.toml",
     }
+    has_address = False
+    one_load_process = True
+    refused_commands: ClassVar = {
+        "up": "client-side balancing has no address to send to: each client picks an instance itself; "
+        "run it with harness bench --balancer client"
+    }
     unshipped: ClassVar = {"hash": "no shipped config hashes a request key on it yet; pass --config with your own"}
+
+    def watch_faults(self, balancer: Balancer, config: BalancerConfig) -> FailoverWatch:
+        # The clients keep nginx's rule (max_fails, fail_timeout) and write nginx's log.
+        from harness.balancers.client.config import ClientConfig
+        from harness.balancers.nginx.failover import PassiveFailover
+
+        assert isinstance(config, ClientConfig)
+        return PassiveFailover(config.passive_checks())
 
     def load_config(self, path: Path, upstream: str | None = None, route: str | None = None) -> BalancerConfig:
         from harness.balancers.client.config import load_config

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from harness.balancers.base import Balancer, BalancerConfig
-from harness.balancers.kind import BalancerKind, BalancerSettings
+from harness.balancers.kind import BalancerKind, BalancerSettings, FailoverWatch
 
 
 class HaproxyKind(BalancerKind):
@@ -19,6 +19,7 @@ class HaproxyKind(BalancerKind):
         "weighted": "haproxy-weighted.cfg",
         "health_checks": "haproxy-health-checks.cfg",
     }
+    group_word = "backend"
     unshipped: ClassVar = {
         "hash": "no shipped config hashes a request key on it yet; pass --config with your own",
         # `balance random` hashes a random key onto the consistent-hash ring, so each server's
@@ -35,6 +36,14 @@ class HaproxyKind(BalancerKind):
                 "the share check below applies"
             )
         return None
+
+    def watch_faults(self, balancer: Balancer, config: BalancerConfig) -> FailoverWatch:
+        from harness.balancers.haproxy.balancer import HaproxyBalancer
+        from harness.balancers.haproxy.config import HaproxyConfig, active_checks
+        from harness.balancers.haproxy.failover import ActiveFailover
+
+        assert isinstance(balancer, HaproxyBalancer) and isinstance(config, HaproxyConfig)
+        return ActiveFailover(balancer, active_checks(config))
 
     def load_config(self, path: Path, upstream: str | None = None, route: str | None = None) -> BalancerConfig:
         from harness.balancers.haproxy.config import load_config

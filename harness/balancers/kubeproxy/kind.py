@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import ClassVar
 
 from harness.balancers.base import Balancer, BalancerConfig
-from harness.balancers.kind import BalancerKind, BalancerSettings
+from harness.balancers.kind import BalancerKind, BalancerSettings, FailoverWatch
 
 
 class KubeProxyKind(BalancerKind):
@@ -25,8 +26,27 @@ class KubeProxyKind(BalancerKind):
         "hash": "no shipped config hashes a request key on it yet; pass --config with your own",
     }
 
+    in_own_namespace = True
+    balances_connections = True
+    refused_commands: ClassVar = {"ui": "harness ui runs nginx, haproxy or client; kube-proxy runs with harness bench"}
+
     def exact_order_unless(self, weighted: bool) -> str | None:
         return "kube-proxy picks an endpoint at random (numgen random mod N): no order"
+
+    def run_context(self, config: BalancerConfig) -> contextlib.AbstractContextManager[object]:
+        # The rules, the instances and the load live in a namespace of the run's own.
+        from harness.balancers.kubeproxy.config import KubeProxyConfig
+        from harness.netns import NetworkNamespace
+
+        assert isinstance(config, KubeProxyConfig)
+        return NetworkNamespace((config.cluster_ip,))
+
+    def watch_faults(self, balancer: Balancer, config: BalancerConfig) -> FailoverWatch:
+        from harness.balancers.kubeproxy.config import KubeProxyConfig
+        from harness.balancers.kubeproxy.failover import ReadinessFailover
+
+        assert isinstance(config, KubeProxyConfig)
+        return ReadinessFailover(config.readiness)
 
     def load_config(self, path: Path, upstream: str | None = None, route: str | None = None) -> BalancerConfig:
         from harness.balancers.kubeproxy.config import load_config

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from harness.balancers.base import Balancer, BalancerConfig
-from harness.balancers.kind import BalancerKind, BalancerSettings
+from harness.balancers.kind import BalancerKind, BalancerSettings, FailoverWatch
 
 
 class NginxKind(BalancerKind):
@@ -22,6 +22,15 @@ class NginxKind(BalancerKind):
         "random": "nginx-random.conf",
     }
     least_conn_ties_by_weight = True  # ngx_http_upstream_get_least_conn_peer
+    group_word = "upstream"
+    runs_in_cluster = True
+
+    def watch_faults(self, balancer: Balancer, config: BalancerConfig) -> FailoverWatch:
+        from harness.balancers.nginx.config import NginxConfig, passive_checks
+        from harness.balancers.nginx.failover import PassiveFailover
+
+        assert isinstance(config, NginxConfig)
+        return PassiveFailover(passive_checks(config))
 
     def load_config(self, path: Path, upstream: str | None = None, route: str | None = None) -> BalancerConfig:
         from harness.balancers.nginx.config import load_config
