@@ -14,7 +14,8 @@ from pathlib import Path
 from types import TracebackType
 
 from harness.balancers.base import Balancer, BalancerConfig
-from harness.balancers.factory import make_balancer
+from harness.balancers.kind import BalancerSettings
+from harness.balancers.registry import kind_of
 from harness.balancers.tls import RunCertificates
 from harness.errors import SpecError
 from harness.load import probes
@@ -50,27 +51,21 @@ class Cluster:
         # `server unix:/run/app.sock`: those instances serve on a socket in the run (local processes
         # only; in containers and pods they keep the TCP address the balancer is pointed at).
         self.sockets: SocketFolder | None = None
-        if config.socket_services and getattr(self.runtime, "serves_unix_sockets", False):
+        traits = self.runtime.traits
+        if config.socket_services and traits.serves_unix_sockets:
             self.sockets = SocketFolder(run_dir / "sockets", max(len(spec.name) for spec in self.specs) + 8)
             self.specs = on_sockets(self.specs, config.socket_services, self.sockets.path)
         # `proxy_pass https://app`, `server app app:443 ssl`: those instances serve TLS with a certificate
         # of the run's own CA for their service and group names (local processes only, as for sockets).
         self.instance_tls: InstanceTls | None = None
-        if config.tls_services and getattr(self.runtime, "serves_tls", False):
+        if config.tls_services and traits.serves_tls:
             authority = RunCertificates(run_dir / "tls-instances")
             chain, key = authority.issue([*config.tls_services, *config.routed_groups()])
             self.instance_tls = InstanceTls(str(chain), str(key), str(authority.ca_file))
             self.specs = with_tls(self.specs, config.tls_services, self.instance_tls)
         # A runtime of containers runs the balancer in a container too; a cluster, in the cluster.
-        container = getattr(self.runtime, "balancer_container", None)
-        in_cluster = getattr(self.runtime, "balancer_for", None)
-        self.balancer: Balancer = (
-            in_cluster(config, run_dir, workers, zone)
-            if in_cluster
-            else make_balancer(
-                config, run_dir, workers, zone, self.weights_by_instance, port, container() if container else None
-            )
-        )
+        settings = BalancerSettings(workers, zone, self.weights_by_instance, port, self.runtime.balancer_container())
+        self.balancer: Balancer = kind_of(config.balancer).make(config, run_dir, settings, self.runtime)
         self.instances: list[Instance] = []
         self.ever_started: dict[str, Instance] = {}  # every instance of the run, latest process each
         self.timings: dict[str, float] = {}
@@ -116,7 +111,7 @@ class Cluster:
         restarted = self.runtime.restart(self.instance(name))
         self.instances = [restarted if i.name == name else i for i in self.instances]
         self.ever_started[name] = restarted
-        if getattr(self.runtime, "addresses_change_on_restart", False):
+        if self.runtime.traits.addresses_change_on_restart:
             self.balancer.reload(self.instances)  # a balancer that resolved the old address learns the new one
         self.journal.record("instance restarted", name=name, pids=[restarted.pid])
         return restarted

@@ -1,12 +1,10 @@
-"""Loading a config, checking the binary, naming the version and making a balancer, by balancer name."""
+"""Loading a config, checking the binary and naming the version, by balancer name."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from harness.balancers.base import Balancer, BalancerConfig
-from harness.balancers.kind import BalancerSettings
-from harness.balancers.process import BalancerContainer
+from harness.balancers.base import BalancerConfig
 from harness.balancers.registry import kind_of
 
 
@@ -28,17 +26,3 @@ def check_installed(balancer: str) -> None:
 
 def version(balancer: str) -> str:
     return kind_of(balancer).version()
-
-
-def make_balancer(
-    config: BalancerConfig,
-    run_dir: Path,
-    workers: int,
-    zone: bool,
-    weights: dict[str, int] | None,
-    port: int | None,
-    container: BalancerContainer | None = None,
-) -> Balancer:
-    """The balancer for ``config``, not started yet; in a container of ``container`` if given."""
-    settings = BalancerSettings(workers, zone, weights, port, container)
-    return kind_of(config.balancer).make(config, run_dir, settings)

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from harness.balancers.base import Balancer, BalancerConfig
-from harness.balancers.process import BalancerContainer
 from harness.errors import SpecError
 from harness.infra import infra_path
+from harness.runtimes.base import BalancerContainer, Runtime
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -118,6 +118,12 @@ class BalancerKind(ABC):
     @abstractmethod
     def version(self) -> str: ...
 
+    def make(self, config: BalancerConfig, run_dir: Path, settings: BalancerSettings, runtime: Runtime) -> Balancer:
+        """The balancer for ``config`` on ``runtime``, not started yet."""
+        if runtime.traits.balancer_in_cluster and not self.runs_in_cluster:
+            raise SpecError(f"--runtime k8s runs the topology's nginx, not {self.name}")
+        return self._make(config, run_dir, settings, runtime)
+
     @abstractmethod
-    def make(self, config: BalancerConfig, run_dir: Path, settings: BalancerSettings) -> Balancer:
-        """The balancer for ``config``, not started yet."""
+    def _make(self, config: BalancerConfig, run_dir: Path, settings: BalancerSettings, runtime: Runtime) -> Balancer:
+        """The balancer itself; the runtime may run it (in a container, in the cluster)."""

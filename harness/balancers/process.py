@@ -7,7 +7,7 @@ import os
 import subprocess
 import time
 from pathlib import Path
-from typing import IO, Protocol, Self
+from typing import IO, Self
 
 from harness.checks.verdict import Verdict
 from harness.errors import StartupError
@@ -15,18 +15,9 @@ from harness.load.route import FixedRoute
 from harness.net import LOOPBACK
 from harness.processes import children_of, spawn, terminate
 from harness.readiness import WaitStrategy
+from harness.runtimes.base import BalancerContainer
 
-
-class BalancerContainer(Protocol):
-    """Runs a balancer's command in a container instead of as a process of this host."""
-
-    def command(self, argv: list[str], run_dir: Path, name: str) -> list[str]:
-        """The command that runs ``argv`` in a container in the foreground, ``run_dir`` mounted."""
-        ...
-
-    def master_pid(self, name: str) -> int | None:
-        """The host pid of the container's first process (the balancer's master)."""
-        ...
+__all__ = ["BalancerContainer", "BalancerProcess"]
 
 
 class BalancerProcess:

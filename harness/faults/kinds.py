@@ -164,7 +164,7 @@ class BlackholeFault:
     backlog: int = 0  # the instance's backlog before the fault, restored by the rollback
 
     def inject(self, cluster: Cluster, instance_name: str) -> None:
-        unavailable = getattr(cluster.runtime, "no_blackhole_because", None)
+        unavailable = cluster.runtime.traits.no_blackhole_because
         if unavailable:
             raise FaultUnavailable(unavailable)
         instance = cluster.instance(instance_name)

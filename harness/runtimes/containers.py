@@ -22,7 +22,7 @@ from typing import Any
 from harness import reaper
 from harness.errors import StartupError
 from harness.readiness import WaitStrategy
-from harness.runtimes.base import Instance, InstanceSpec
+from harness.runtimes.base import Instance, InstanceSpec, RuntimeTraits
 from harness.runtimes.docker_engine import LABEL, engine, engine_url, ensure_runtime_image
 
 RUN_LABEL = f"{LABEL}.run"
@@ -34,6 +34,8 @@ def run_label(run_dir: Path) -> str:
 
 
 class DockerRuntime:
+    traits = RuntimeTraits()  # containers keep their address when restarted; the balancer runs in one too
+
     def __init__(self, run_dir: Path, base: str = "offline", client: Any = None) -> None:
         self.client = client or engine()
         self.image = ensure_runtime_image(self.client, base)

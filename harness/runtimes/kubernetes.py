@@ -25,14 +25,13 @@ from pathlib import Path
 
 from harness import reaper
 from harness.backends import control
-from harness.balancers.base import Balancer, BalancerConfig
 from harness.errors import SpecError
 from harness.k8s.api import KubeApi, Pod
 from harness.k8s.port_forward import LocalForward
 from harness.k8s.topology import CONTROL_PORT, INSTANCE_PORT, MANAGED_BY, Topology, fit_to_run, render_overlay
 from harness.net import LOOPBACK
 from harness.readiness import WaitStrategy
-from harness.runtimes.base import Instance, InstanceSpec
+from harness.runtimes.base import Instance, InstanceSpec, RuntimeTraits
 
 INSTANCE_LABEL = "lb-harness/instance"
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
@@ -55,10 +54,16 @@ class Adopted:
 
 
 class KubernetesRuntime:
-    # A replacement pod has another address: a balancer that resolved the old one must reload.
-    addresses_change_on_restart = True
-    # The blackhole fills the instance's listen queue from this machine: a pod's is out of reach.
-    no_blackhole_because = "a pod's listen queue cannot be filled from outside the cluster"
+    traits = RuntimeTraits(
+        # A replacement pod has another address: a balancer that resolved the old one must reload.
+        addresses_change_on_restart=True,
+        balancer_in_cluster=True,
+        # The blackhole fills the instance's listen queue from this machine: a pod's is out of reach.
+        no_blackhole_because="a pod's listen queue cannot be filled from outside the cluster",
+    )
+
+    def balancer_container(self) -> None:
+        return None  # the balancer is the topology's own Deployment in the cluster
 
     def __init__(self, api: KubeApi, overlay: Path, image: str, namespace: str | None = None) -> None:
         self.api = api
@@ -75,15 +80,6 @@ class KubernetesRuntime:
     @property
     def pids(self) -> list[int]:
         return []  # nothing runs on this machine but the forwards, threads of the harness
-
-    def balancer_for(self, config: BalancerConfig, run_dir: Path, workers: int, zone: bool) -> Balancer:
-        """The topology's own balancer, nginx in the run's namespace."""
-        from harness.balancers.nginx.config import NginxConfig
-        from harness.balancers.nginx.in_cluster import InClusterNginx
-
-        if not isinstance(config, NginxConfig):
-            raise SpecError(f"--runtime k8s runs the topology's nginx, not {config.balancer}")
-        return InClusterNginx(config, run_dir, self, workers, zone)
 
     def topology(self, service: str, replicas: int, nginx_conf: str = "") -> Topology:
         return fit_to_run(render_overlay(self.overlay), service, self.image, replicas, nginx_conf)

@@ -21,7 +21,7 @@ from pathlib import Path
 from harness.errors import AddressInUseError, StartupError
 from harness.processes import parent_of, spawn, terminate, wait_gone
 from harness.readiness import tail
-from harness.runtimes.base import Instance, InstanceSpec
+from harness.runtimes.base import Instance, InstanceSpec, RuntimeTraits
 
 MAX_INSTANCES = 250
 
@@ -36,8 +36,10 @@ def instance_host(index: int) -> str:
 class LocalProcessRuntime:
     """Owns a launcher process and the instances it forks."""
 
-    serves_unix_sockets = True  # an instance given a socket path serves on it too
-    serves_tls = True  # an instance given a certificate serves TLS with it
+    traits = RuntimeTraits(serves_unix_sockets=True, serves_tls=True)
+
+    def balancer_container(self) -> None:
+        return None  # the balancer is a process of this host, like the instances
 
     def __init__(self, log_dir: Path, start_timeout: float = 20.0) -> None:
         self.log_dir = log_dir

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from harness.balancers.base import Balancer, BalancerConfig
 from harness.balancers.kind import BalancerKind, BalancerSettings, FailoverWatch
+from harness.runtimes.base import Runtime
 
 
 class ClientKind(BalancerKind):
@@ -47,7 +48,7 @@ class ClientKind(BalancerKind):
     def version(self) -> str:
         return "client-side balancing in the load process"
 
-    def make(self, config: BalancerConfig, run_dir: Path, settings: BalancerSettings) -> Balancer:
+    def _make(self, config: BalancerConfig, run_dir: Path, settings: BalancerSettings, runtime: Runtime) -> Balancer:
         from harness.balancers.client.balancer import ClientSideBalancer
         from harness.balancers.client.config import ClientConfig
 

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from harness.balancers.base import Balancer, BalancerConfig
 from harness.balancers.kind import BalancerKind, BalancerSettings, FailoverWatch
+from harness.runtimes.base import Runtime
 
 
 class HaproxyKind(BalancerKind):
@@ -60,7 +61,7 @@ class HaproxyKind(BalancerKind):
 
         return haproxy_version()
 
-    def make(self, config: BalancerConfig, run_dir: Path, settings: BalancerSettings) -> Balancer:
+    def _make(self, config: BalancerConfig, run_dir: Path, settings: BalancerSettings, runtime: Runtime) -> Balancer:
         from harness.balancers.haproxy.balancer import HaproxyBalancer
         from harness.balancers.haproxy.config import HaproxyConfig
 

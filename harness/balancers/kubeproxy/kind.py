@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from harness.balancers.base import Balancer, BalancerConfig
 from harness.balancers.kind import BalancerKind, BalancerSettings, FailoverWatch
+from harness.runtimes.base import Runtime
 
 
 class KubeProxyKind(BalancerKind):
@@ -63,7 +64,7 @@ class KubeProxyKind(BalancerKind):
 
         return nft_version()
 
-    def make(self, config: BalancerConfig, run_dir: Path, settings: BalancerSettings) -> Balancer:
+    def _make(self, config: BalancerConfig, run_dir: Path, settings: BalancerSettings, runtime: Runtime) -> Balancer:
         from harness.balancers.kubeproxy.balancer import KubeProxyBalancer
         from harness.balancers.kubeproxy.config import KubeProxyConfig
 

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from harness.balancers.base import Balancer, BalancerConfig
 from harness.balancers.kind import BalancerKind, BalancerSettings, FailoverWatch
+from harness.runtimes.base import Runtime
 
 
 class NginxKind(BalancerKind):
@@ -47,11 +48,17 @@ class NginxKind(BalancerKind):
 
         return nginx_version()
 
-    def make(self, config: BalancerConfig, run_dir: Path, settings: BalancerSettings) -> Balancer:
+    def _make(self, config: BalancerConfig, run_dir: Path, settings: BalancerSettings, runtime: Runtime) -> Balancer:
         from harness.balancers.nginx.balancer import NginxBalancer
         from harness.balancers.nginx.config import NginxConfig
 
         assert isinstance(config, NginxConfig)
+        if runtime.traits.balancer_in_cluster:
+            from harness.balancers.nginx.in_cluster import InClusterNginx
+            from harness.runtimes.kubernetes import KubernetesRuntime
+
+            assert isinstance(runtime, KubernetesRuntime)
+            return InClusterNginx(config, run_dir, runtime, settings.workers, settings.zone)
         return NginxBalancer(
             config, run_dir, settings.workers, settings.zone, settings.weights, settings.port,
             container=settings.container,
