@@ -38,6 +38,7 @@ EXPECTED_CHECKS = {
     ],
     "two-backends.cfg": ["sequential requests follow the exact order"],
     "tls-redirect.cfg": ["listen http-in :80 answers 301 to https", "sequential requests follow the exact order"],
+    "production.cfg": ["sequential requests follow the exact order", "clients saw no errors"],
 }
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from harness.balancers.haproxy.config import active_checks, load_config
-from harness.balancers.haproxy.parse import haproxy_seconds
+from harness.balancers.haproxy.parse import haproxy_seconds, quote
 from harness.balancers.haproxy.render import LOG_FORMAT, RenderSettings, render
 from harness.errors import ConfigError
 from harness.infra import shipped_dir
@@ -37,7 +37,7 @@ def test_servers_expand_per_instance_keeping_parameters(tmp_path: Path) -> None:
     assert "    server api-gateway-2 127.0.1.2:8002 check\n" in text
     assert "    bind 127.0.0.1:18000\n" in text
     assert "stats socket abns@lb-harness level admin" in text
-    assert f'log-format "{LOG_FORMAT}"' in text
+    assert f"log-format {quote(LOG_FORMAT)}" in text and r"%Ts\t%ms" in text
     assert "option redispatch" in text and "default-server inter 500ms fall 2 rise 2" in text
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from harness.balancers.haproxy.config import load_config
-from harness.balancers.haproxy.parse import Section
+from harness.balancers.haproxy.parse import Section, quote, split_line
 from harness.balancers.haproxy.render import RenderSettings, plan_listens, render_config
 from harness.balancers.haproxy.routing import Request, parse_condition, parse_test, switching_of
 from harness.balancers.tls import RunCertificates
@@ -127,3 +127,88 @@ def test_rendering_keeps_every_bind_on_loopback_with_certificates_and_nothing_ou
     line = next(n for n, o in rendered.origins.items() if o.line == 39)
     message = rendered.in_users_terms(f"parsing [{tmp_path}/haproxy.cfg:{line}] : oops", tmp_path / "haproxy.cfg")
     assert message == "parsing [tls-redirect.cfg:39] : oops"
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        (
+            r"http-request deny if { path_reg \.(git|env)$ }",
+            ["http-request", "deny", "if", "{", "path_reg", r"\.(git|env)$", "}"],
+        ),
+        (r"tcp-check send PING\r\n", ["tcp-check", "send", "PING\r\n"]),
+        ('timeout client "${APP_TIMEOUT}"', ["timeout", "client", "${APP_TIMEOUT}"]),
+        ("acl a path_beg /x#comment", ["acl", "a", "path_beg", "/x"]),
+        ("http-request set-header X 'a b\\c'", ["http-request", "set-header", "X", "a b\\c"]),
+        (r'http-request set-header X "a\"b\\c"', ["http-request", "set-header", "X", 'a"b\\c']),
+    ],
+)
+def test_lines_split_as_haproxy_splits_them_and_render_back_the_same(line: str, words: list[str]) -> None:
+    assert split_line(line) == words
+    assert split_line(" ".join(quote(word) for word in words)) == words
+
+
+def test_rules_apply_in_haproxys_order_and_a_dynamic_backend_falls_through(tmp_path: Path) -> None:
+    path = tmp_path / "h.cfg"
+    path.write_text(
+        "defaults\n    mode http\n    default_backend app\n"
+        "frontend web\n    bind :80\n    bind :443 ssl crt /etc/ssl/site.pem\n"
+        "    redirect prefix https://www.example.com code 301 if { hdr(host) -i example.com }\n"
+        "    http-request redirect scheme https code 308 unless { ssl_fc }\n"
+        "    http-request deny if { path_beg /admin }\n"
+        "    use_backend %[req.hdr(host),lower,map(hosts.map)]\n"
+        "backend app\n    server a app:80\n"
+    )
+    (tmp_path / "hosts.map").write_text("shop.example.com app\n")
+    config = load_config(path)
+    assert config.route is not None and config.route.bind.ssl
+    switching = config.switching(config.frontends()[0])
+    rule, backend, _ = switching.decide(Request("example.com", "/x"))
+    assert backend is None and rule is not None and "308" in rule.target  # http-request rules come first
+    stopped, backend, _ = switching.decide(Request(None, "/admin", tls=True))
+    assert backend is None and stopped is not None and stopped.kind == "stop"
+    _, backend, unknown = switching.decide(Request(None, "/", tls=True))
+    assert backend == "app" and [r.target for r in unknown] == ["%[req.hdr(host),lower,map(hosts.map)]"]
+
+
+def test_a_file_the_config_needs_is_read_beside_it_or_refused_at_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "h.cfg"
+    path.write_text(
+        "defaults\n    mode http\nfrontend web\n    bind :80\n    acl bad src -f /etc/haproxy/block.lst\n"
+        "    http-request deny if bad\n    default_backend app\nbackend app\n    server a app:80\n"
+    )
+    with pytest.raises(ConfigError, match=r"h.cfg:5: /etc/haproxy/block.lst is not here: put a copy at .*block.lst"):
+        load_config(path)
+    (tmp_path / "block.lst").write_text("10.0.0.0/8\n")
+    config = load_config(path)
+    rendered = render_config(
+        config, [Instance("app-1", "app", "127.0.1.1", 8001, 9001, 1)], RenderSettings(tmp_path, "127.0.0.1:1")
+    )
+    assert f"-f {tmp_path / 'block.lst'}" in rendered.text
+
+
+def test_tcp_proxies_log_nothing_and_servers_expand_without_what_ties_them_to_one(tmp_path: Path) -> None:
+    path = tmp_path / "h.cfg"
+    path.write_text(
+        "defaults\n    mode http\nfrontend db\n    mode tcp\n    bind :5432\n    default_backend pg\n"
+        "frontend web\n    bind :80\n    default_backend app\n"
+        "backend app\n    cookie SRV insert\n    use-server a1 if { req.hdr(x-pin) -m found }\n"
+        "    server a1 app:80 cookie a1 id 7 addr 10.0.0.9 check\n    server-template b 3 b.svc:80 check\n"
+        "backend pg\n    mode tcp\n    server p1 pg:5432\n"
+    )
+    config = load_config(path)
+    assert config.under_test.name == "app" and config.services == ["app", "b.svc"]
+    instances = [Instance(f"app-{n}", "app", "127.0.1.1", 8000 + n, 9000 + n, n) for n in (1, 2)]
+    instances += [
+        Instance("b.svc", "b.svc", "127.0.1.2", 8010, 9010, 3),
+        Instance("pg", "pg", "127.0.1.3", 8020, 9020, 4),
+    ]
+    text = render_config(config, instances, RenderSettings(tmp_path, "127.0.0.1:1")).text
+    db = text.split("frontend db")[1].split("frontend web")[0]
+    assert "no log" in db and "log-format" not in db and "log-format" in text.split("frontend web")[1]
+    assert (
+        "server app-1 127.0.1.1:8001 cookie a1.1 check" in text
+        and "server app-2 127.0.1.1:8002 cookie a1.2 check" in text
+    )
+    assert "use-server app-1 if" in text and "server b.svc 127.0.1.2:8010 check" in text
+    assert " id 7" not in text and "10.0.0.9" not in text

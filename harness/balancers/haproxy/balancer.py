@@ -13,7 +13,7 @@ from pathlib import Path
 
 from harness.balancers.haproxy.config import HaproxyConfig
 from harness.balancers.haproxy.render import RenderSettings, plan_listens, render_config
-from harness.balancers.haproxy.routing import Request, switching_of
+from harness.balancers.haproxy.routing import Request
 from harness.balancers.origin import Origin
 from harness.balancers.process import BalancerContainer, BalancerProcess
 from harness.balancers.tls import RunCertificates
@@ -108,7 +108,9 @@ class HaproxyBalancer(BalancerProcess):
         for bind in self.config.binds():
             address = self._listens.get(bind.key)
             section = next(s for s in self.config.frontends() if s.name == bind.frontend)
-            switching = switching_of(section)
+            if self.config.mode_of(section) != "http":
+                continue
+            switching = self.config.switching(section)
             # The frontend's own host names, else the route's (the site's name), else localhost.
             route_host = self.config.route.request.host if self.config.route else None
             host = next(iter(switching.host_names()), route_host or "localhost")

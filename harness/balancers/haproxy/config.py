@@ -10,12 +10,22 @@ so that their routes answer too.
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.balancers.base import Peer, ServerClaims
-from harness.balancers.haproxy.parse import Section, Server, haproxy_seconds, origin_of, parse_server, read_sections
+from harness.balancers.haproxy.parse import (
+    Section,
+    Server,
+    haproxy_seconds,
+    origin_of,
+    parse_server,
+    read_sections,
+    server_lines,
+)
 from harness.balancers.haproxy.routing import Request, Switching, switching_of
 from harness.balancers.origin import Origin
 from harness.errors import ConfigError
@@ -78,16 +88,18 @@ class HaproxyConfig:
     routes: list[HaproxyRoute] = field(default_factory=list)
     chosen_backend: str | None = None
     chosen_route: HaproxyRoute | None = None
+    files: dict[str, str] = field(default_factory=dict)  # a file as the config names it -> where it is here
 
     # -- the config's parts --------------------------------------------------------------
 
     def backends(self) -> list[Section]:
         """Sections that hold servers, in config order."""
-        return [s for s in self.sections if s.kind in {"backend", "listen"} and s.first("server") is not None]
+        return [s for s in self.sections if s.kind in {"backend", "listen"} and server_lines(s)]
 
     def frontends(self) -> list[Section]:
-        """Sections that listen, in config order."""
-        return [s for s in self.sections if s.kind in {"frontend", "listen"} and s.first("bind") is not None]
+        """Sections that listen, in config order, a stats page's last: the site's routes come first."""
+        listening = [s for s in self.sections if s.kind in {"frontend", "listen"} and s.first("bind") is not None]
+        return sorted(listening, key=lambda s: s.has("stats", "enable") or s.first("stats") is not None)
 
     def binds(self) -> list[Bind]:
         return [
@@ -98,7 +110,29 @@ class HaproxyConfig:
         ]
 
     def servers(self) -> list[Server]:
-        return [parse_server(line) for backend in self.backends() for line in backend.all("server")]
+        return [parse_server(line) for backend in self.backends() for line in server_lines(backend)]
+
+    def defaults_for(self, section: Section) -> Section | None:
+        """The ``defaults`` section in effect for ``section``: the last one before it."""
+        found = None
+        for candidate in self.sections:
+            if candidate is section:
+                return found
+            if candidate.kind == "defaults":
+                found = candidate
+        return found
+
+    def mode_of(self, section: Section) -> str:
+        """``http`` or ``tcp``: the section's own ``mode``, else its defaults', else HAProxy's (tcp);
+        a config without a defaults section runs in http mode here (the harness adds one)."""
+        for source in (section, self.defaults_for(section)):
+            line = source.first("mode") if source is not None else None
+            if line is not None and len(line) > 1:
+                return line[1]
+        return "tcp" if any(s.kind == "defaults" for s in self.sections) else "http"
+
+    def switching(self, section: Section) -> Switching:
+        return switching_of(section, self.defaults_for(section))
 
     # -- the group under test ------------------------------------------------------------
 
@@ -118,7 +152,7 @@ class HaproxyConfig:
 
     def peers_servers(self) -> list[Server]:
         """The server lines of the backend under test."""
-        return [parse_server(line) for line in self.under_test.all("server")]
+        return [parse_server(line) for line in server_lines(self.under_test)]
 
     def peers(self) -> list[Peer]:
         return [Peer(s.service, s.weight, serves=_role(s) == "primary", role=_role(s)) for s in self.peers_servers()]
@@ -173,6 +207,9 @@ class HaproxyConfig:
             if flags:
                 parts.append(f"server {server.name} {' '.join(flags)}")
         route = f" on route {self.route.describe()}" if self.route else ""
+        if self.route and self.route.assumed:
+            where = ", ".join(rule.split(": ")[0] for rule in self.route.assumed)
+            route += f" (taking the rules at {where}, which the harness cannot evaluate, as not matching)"
         return f"claims inferred from backend `{backend.name}` in {backend.origin}: {', '.join(parts)}{route}"
 
     def server_claims(self) -> ServerClaims:
@@ -219,6 +256,7 @@ def load_config(path: Path, backend: str | None = None, route: str | None = None
     sends; by default the backend that ``/`` reaches on the first frontend.
     """
     config = HaproxyConfig(path=path, sections=read_sections(path))
+    config.files = _referenced_files(config)
     backends = {b.name for b in config.backends()}
     if not backends:
         raise ConfigError(f"{path} has no backend with a server: nothing for the harness to balance")
@@ -230,6 +268,11 @@ def load_config(path: Path, backend: str | None = None, route: str | None = None
     if route is not None:
         config.chosen_route = _pick_route(config, route, backend)
         config.chosen_backend = config.chosen_route.backend
+    elif config.frontends() and not any(config.mode_of(f) == "http" for f in config.frontends()):
+        raise ConfigError(
+            f"{path}: every frontend is in mode tcp; the harness's load and checks are HTTP: "
+            "test a config with an HTTP frontend (mode http)"
+        )
     elif config.frontends() and config.route is None:
         under_test = config.under_test
         raise ConfigError(
@@ -239,11 +282,50 @@ def load_config(path: Path, backend: str | None = None, route: str | None = None
     return config
 
 
+SYSTEM_CONFIG_DIR = "/etc/haproxy/"
+# Words that name a file the config needs: ACL patterns (-f), maps (map_dom(FILE,...)), Lua.
+_MAP_FILE = re.compile(r"\bmap(?:_\w+)?\(([^,)]+)")
+
+
+def resolve_file(main: Path, written: str) -> Path | None:
+    """Where a file the config names is, here: beside the config (``/etc/haproxy/X`` as ``X`` in its
+    folder, a relative path from it), else on this machine as written (read only); None when nowhere."""
+    folder = main.parent
+    candidates = [folder / written.removeprefix(SYSTEM_CONFIG_DIR)] if written.startswith(SYSTEM_CONFIG_DIR) else []
+    candidates += [folder / written] if not written.startswith("/") else [Path(written), folder / Path(written).name]
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def _referenced_files(config: HaproxyConfig) -> dict[str, str]:
+    """Every file an ACL, a map or ``lua-load`` needs, and where it is here; ConfigError at the line
+    of one that is nowhere, saying where to put it."""
+    found: dict[str, str] = {}
+    for section in config.sections:
+        for line in section.lines:
+            wanted = [word for key, word in itertools.pairwise(line) if key == "-f"]
+            wanted += [m.group(1) for word in line for m in _MAP_FILE.finditer(word)]
+            if line[0] in {"lua-load", "lua-load-per-thread"} and len(line) > 1:
+                wanted.append(line[1])
+            for written in wanted:
+                local = resolve_file(config.path, written)
+                if local is None:
+                    beside = config.path.parent / (written.removeprefix(SYSTEM_CONFIG_DIR) if written.startswith(
+                        SYSTEM_CONFIG_DIR) else Path(written).name)  # fmt: skip
+                    raise ConfigError(
+                        f"{origin_of(line) or config.path}: {written} is not here: put a copy at {beside} "
+                        "(the harness reads /etc/haproxy/X as X beside the config)"
+                    )
+                found[written] = str(local.resolve())
+    return found
+
+
 def _routes(config: HaproxyConfig) -> list[HaproxyRoute]:
     """Each backend's first route: the request ``/`` on the first bind that reaches it, else one its rules suggest."""
     found: dict[str, HaproxyRoute] = {}
     for section in config.frontends():
-        switching = switching_of(section)
+        if config.mode_of(section) != "http":
+            continue  # the load is HTTP: a tcp frontend is no route of it
+        switching = config.switching(section)
         binds = [b for b in config.binds() if b.frontend == section.name and not b.on_a_socket_file]
         candidates = [Request(None, "/"), *(r for b in config.backends() for r in switching.hints(b.name))]
         for candidate in candidates:
@@ -288,8 +370,8 @@ def _pick_route(config: HaproxyConfig, wanted: str, backend: str | None) -> Hapr
     """The route ``HOST/PATH`` names: the first bind of a frontend that passes that request to a backend."""
     host, slash, path = wanted.partition("/")
     request_path = slash + path if slash else "/"
-    for section in config.frontends():
-        switching = switching_of(section)
+    for section in (s for s in config.frontends() if config.mode_of(s) == "http"):
+        switching = config.switching(section)
         for bind in (b for b in config.binds() if b.frontend == section.name and not b.on_a_socket_file):
             routed = _decide(switching, section.name, bind, Request(host or None, request_path, bind.ssl))
             if routed is not None and backend in (None, routed.backend):

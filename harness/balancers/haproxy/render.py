@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.balancers.haproxy.config import Bind, HaproxyConfig
-from harness.balancers.haproxy.parse import Line, origin_of, parse_server, quote
-from harness.balancers.haproxy.routing import switching_of
+from harness.balancers.haproxy.parse import Line, Server, origin_of, parse_server, quote
 from harness.balancers.origin import Origin
 from harness.balancers.tls import RunCertificates
 from harness.errors import ConfigError
@@ -20,7 +19,7 @@ from harness.net import LOOPBACK, free_port
 from harness.runtimes.base import Instance
 
 # The fields of each log line, tab-separated; the parser reads them by position.
-LOG_FORMAT = r"%Ts\t%ms\t%ci\t%HM\t%HU\t%ST\t%si:%sp\t%rc\t%Tr\t%Ta\t%pid\t%s\t%Tc\t%Th\t%Ti"
+LOG_FORMAT = "%Ts\t%ms\t%ci\t%HM\t%HU\t%ST\t%si:%sp\t%rc\t%Tr\t%Ta\t%pid\t%s\t%Tc\t%Th\t%Ti"
 # Directives the harness owns: wherever the user put them, they are replaced.
 _OWNED = {"log", "log-format"}
 # Process-level settings the harness owns in `global` only (`user` and `group` mean
@@ -37,7 +36,7 @@ _LEFT_OUT_SECTIONS = {
     "ring": "it forwards logs to servers outside the run",
 }
 # Global settings that name files or machine resources outside the run.
-_LEFT_OUT_GLOBAL = {"lua-load", "lua-load-per-thread", "lua-prepend-path", "ssl-dh-param-file", "server-state-file",
+_LEFT_OUT_GLOBAL = {"lua-prepend-path", "ssl-dh-param-file", "server-state-file",
                     "server-state-base", "localpeer", "cpu-map", "ca-base", "crt-base", "ssl-engine"}  # fmt: skip
 # Lines in a proxy section that reach outside the run.
 _LEFT_OUT_PROXY = {"email-alert", "server-state-file-name"}
@@ -55,7 +54,8 @@ _BIND_FILE_OPTIONS = {
     "interface": 1,
     "ocsp-update": 1,
 }
-_BIND_DROPPED_FLAGS = {"v4v6", "v6only", "transparent", "generate-certificates", "quic-force-retry"}
+# strict-sni: the load sends no server name, so a handshake would fail.
+_BIND_DROPPED_FLAGS = {"v4v6", "v6only", "transparent", "generate-certificates", "quic-force-retry", "strict-sni"}
 # Server options that make HAProxy speak TLS to the instances, which serve plain HTTP here.
 _SERVER_TLS_OPTIONS = {
     "ssl": 0,
@@ -163,14 +163,16 @@ def render_config(config: HaproxyConfig, instances: Sequence[Instance], settings
             if _owned(line)
         ]
         if section.kind == "global":
-            lines = _global_lines(settings) + list(_global(lines, rewrites))
-        elif section.kind in {"defaults", "frontend", "backend", "listen"}:
-            lines = list(_proxy_lines(lines, rewrites))
+            lines = _global_lines(settings) + [_with_files(line, config.files) for line in _global(lines, rewrites)]
+        else:
+            lines = list(_proxy_lines(lines, rewrites, config.files))
         if section.kind == "defaults":
-            lines = _log_lines() + lines
+            lines = [["log", "global"], *lines]
         if section.kind in {"frontend", "listen"}:
-            names = switching_of(section).host_names()
-            lines = list(_binds(config, section.name, lines, listens, settings, names, rewrites))
+            # The harness reads HTTP fields from its log; a tcp proxy has none and logs nothing here.
+            logging = [["log-format", LOG_FORMAT]] if config.mode_of(section) == "http" else [["no", "log"]]
+            names = config.switching(section).host_names()
+            lines = logging + list(_binds(config, section.name, lines, listens, settings, names, rewrites))
         if section.kind in {"backend", "listen"}:
             lines = list(_expand_servers(lines, by_service, settings, section.name, rewrites))
         sections.append((section.kind, section.name, lines, section.origin))
@@ -179,7 +181,7 @@ def render_config(config: HaproxyConfig, instances: Sequence[Instance], settings
     sections.insert(1, ("resolvers", "default", [["nameserver", "loopback", f"{LOOPBACK}:53"]], None))
     if "defaults" not in kinds:
         # After global: HAProxy copies global's loggers when it reads `log global`.
-        sections.insert(2, ("defaults", "", [*_log_lines(), ["mode", "http"]], None))
+        sections.insert(2, ("defaults", "", [["log", "global"], ["mode", "http"]], None))
     return _text(sections, rewrites)
 
 
@@ -212,14 +214,32 @@ def _global(lines: Iterable[list[str]], rewrites: list[tuple[Origin | None, str]
         yield line
 
 
-def _proxy_lines(lines: Iterable[list[str]], rewrites: list[tuple[Origin | None, str]]) -> Iterable[list[str]]:
-    for line in lines:
+def _with_files(line: list[str], files: Mapping[str, str]) -> list[str]:
+    """``line`` with every file it names (an ACL's -f, a map) at where it is here."""
+    if not any(written in word for word in line for written in files):
+        return line
+    words = [word for word in line]
+    for index, word in enumerate(words):
+        for written, local in files.items():
+            if word == written or f"({written}" in word:
+                words[index] = word.replace(written, local)
+    return Line.at(words, origin_of(line))
+
+
+def _proxy_lines(
+    lines: Iterable[list[str]], rewrites: list[tuple[Origin | None, str]], files: Mapping[str, str]
+) -> Iterable[list[str]]:
+    for line in (_with_files(line, files) for line in lines):
         if line[0] in _LEFT_OUT_PROXY:
             rewrites.append((origin_of(line), f"{' '.join(line[:2])} dropped: it reaches outside the run"))
             continue
         if line[0] == "errorfile" and len(line) > 2 and not Path(line[2]).is_file():
             rewrites.append((origin_of(line), f"errorfile {line[1]} dropped: {line[2]} is not on this machine"))
             continue
+        if line[0] in {"http-check", "tcp-check"} and "addr" in line[:-1]:
+            # A check that connects somewhere else than the instance: to the instance here.
+            rewrites.append((origin_of(line), f"{line[0]} {line[1]}: addr dropped, the check goes to the instance"))
+            line = Line.at(_without(line, {"addr": 1}), origin_of(line))
         if line[0] == "default-server":
             kept_words = _without(_without(line[1:], _SERVER_DNS_OPTIONS), _SERVER_TLS_OPTIONS)
             if kept_words != line[1:]:
@@ -328,8 +348,9 @@ def _global_lines(settings: RenderSettings) -> list[list[str]]:
     ]
 
 
-def _log_lines() -> list[list[str]]:
-    return [["log", "global"], ["log-format", LOG_FORMAT]]
+# Server options that reach somewhere else than the instance (another address, a proxy) or tie
+# the line to one server (a fixed id, another server's state): dropped when it becomes several.
+_SERVER_ELSEWHERE_OPTIONS = {"addr": 1, "agent-addr": 1, "socks4": 1, "track": 1, "id": 1}
 
 
 def _expand_servers(
@@ -339,9 +360,11 @@ def _expand_servers(
     backend: str,
     rewrites: list[tuple[Origin | None, str]],
 ) -> Iterable[list[str]]:
+    names: dict[str, list[str]] = {}  # a server line's name -> its instances' names
+    expanded: list[list[str]] = []  # in the user's order: default-server applies to the servers after it
     for line in lines:
-        if line[0] != "server":
-            yield line
+        if line[0] not in {"server", "server-template"}:
+            expanded.append(line)
             continue
         server = parse_server(line)
         instances = by_service.get(server.service)
@@ -351,26 +374,47 @@ def _expand_servers(
                 f"{server.origin or 'config'}: backend {backend} names service {server.service!r}, which has no "
                 f"instance (services started: {known})"
             )
-        params = _without(list(server.params), _SERVER_DNS_OPTIONS)
-        plain = _without(params, _SERVER_TLS_OPTIONS)
-        ca_file = next((i.tls.ca_file for i in instances if i.tls), None)
-        if plain != params and ca_file is not None and all(i.tls for i in instances):
-            # The instances serve TLS: verified against the run's CA when the line verifies, no client certificate.
-            verifies = "verify" in params and params[params.index("verify") + 1 :][:1] != ["none"]
-            plain = [*_without(params, {"ca-file": 1, "crt": 1}), *(["ca-file", ca_file] if verifies else [])]
-            rewrites.append((server.origin, f"server {server.name}: TLS kept, the instances serve it"))
-        elif plain != params:
-            rewrites.append(
-                (server.origin, f"server {server.name}: TLS to the instances dropped, they serve plain HTTP")
-            )
-        for instance in instances:
+        names[server.name] = [instance.name for instance in instances]
+        plain = _server_params(server, instances, rewrites)
+        for number, instance in enumerate(instances, start=1):
             params = list(plain)
             if settings.weights and instance.name in settings.weights:
-                if "weight" in params:
-                    index = params.index("weight")
-                    del params[index : index + 2]
-                params += ["weight", str(settings.weights[instance.name])]
-            yield Line.at(["server", instance.name, instance.address, *params], server.origin)
+                params = [*_without(params, {"weight": 1}), "weight", str(settings.weights[instance.name])]
+            if "cookie" in params[:-1] and len(instances) > 1:
+                # Each instance its own cookie value, or every sticky client would name the first.
+                index = params.index("cookie") + 1
+                params[index] = f"{params[index]}.{number}"
+            expanded.append(Line.at(["server", instance.name, instance.address, *params], server.origin))
+    for line in expanded:
+        if line[:1] == ["use-server"] and len(line) > 1 and line[1] in names:
+            # `use-server app1`: the first instance of what was server app1.
+            rewrites.append((origin_of(line), f"use-server {line[1]}: its first instance, {names[line[1]][0]}"))
+            line = Line.at([line[0], names[line[1]][0], *line[2:]], origin_of(line))
+        yield line
+
+
+def _server_params(
+    server: Server, instances: Sequence[Instance], rewrites: list[tuple[Origin | None, str]]
+) -> list[str]:
+    """A server line's options as each of its instances gets them."""
+    params = _without(list(server.params), _SERVER_DNS_OPTIONS)
+    if len(params) != len(server.params):
+        rewrites.append((server.origin, f"server {server.name}: DNS resolution dropped, the instances have addresses"))
+    elsewhere = _without(params, _SERVER_ELSEWHERE_OPTIONS)
+    if elsewhere != params:
+        dropped = sorted(set(params) & set(_SERVER_ELSEWHERE_OPTIONS))
+        rewrites.append((server.origin, f"server {server.name}: {', '.join(dropped)} dropped (one per instance here)"))
+        params = elsewhere
+    plain = _without(params, _SERVER_TLS_OPTIONS)
+    ca_file = next((i.tls.ca_file for i in instances if i.tls), None)
+    if plain != params and ca_file is not None and all(i.tls for i in instances):
+        # The instances serve TLS: verified against the run's CA when the line verifies, no client certificate.
+        verifies = "verify" in params and params[params.index("verify") + 1 :][:1] != ["none"]
+        plain = [*_without(params, {"ca-file": 1, "crt": 1}), *(["ca-file", ca_file] if verifies else [])]
+        rewrites.append((server.origin, f"server {server.name}: TLS kept, the instances serve it"))
+    elif plain != params:
+        rewrites.append((server.origin, f"server {server.name}: TLS to the instances dropped, they serve plain HTTP"))
+    return plain
 
 
 def _without(params: list[str], options: Mapping[str, int]) -> list[str]:

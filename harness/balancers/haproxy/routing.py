@@ -41,7 +41,12 @@ _IMPLIED_MATCH = {
 _HOST_FETCH = re.compile(
     r"^(hdr|hdr_beg|hdr_end|hdr_sub|hdr_dom|hdr_dir|hdr_reg|req\.hdr|req\.fhdr)\((host)(,[^)]*)?\)$", re.I
 )
-_FLAGS_WITH_VALUE = {"-m", "-f", "-M"}
+_FLAGS_FROM_FILES = {"-f", "-M"}  # values from a file: not known here
+_FLAGS_WITH_VALUE = {"-u"}  # a value that is not a pattern
+# Match methods the harness evaluates; others (len, int, ip, bin) make the test unknown.
+_KNOWN_MATCHES = {"str", "beg", "end", "sub", "dir", "dom", "reg", "found", "bool"}
+# Converters that change nothing the harness compares (case aside).
+_NEUTRAL_CONVERTERS = {"", "lower"}
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,9 @@ class Test:
         if self.fetch == "host":
             return request.host
         if self.fetch == "sni":
-            return request.host if request.tls else None
+            # The load connects to an address and sends no server name: what a rule on it decides
+            # is unknown here (its names still go on the frontend's certificate).
+            return _UNKNOWN
         if self.fetch == "method":
             return "GET"
         return _UNKNOWN
@@ -132,21 +139,25 @@ def parse_test(words: Sequence[str]) -> Test:
         elif word == "-m" and index + 1 < len(rest):
             match = rest[index + 1]
             index += 1
+        elif word in _FLAGS_FROM_FILES:
+            return Test("", "", (), False, written)
         elif word in _FLAGS_WITH_VALUE:
-            return Test("", "", (), False, written)  # values from a file: not known here
+            index += 1
         elif word.startswith("-") and not values:
-            pass  # -n, -u: no effect on what matches
+            pass  # -n: no effect on what matches
         else:
             values.append(word)
         index += 1
     # Converters (``,lower``) follow the fetch; lowering the sample is matching without case here.
     converters = re.sub(r"^[^(,]*(\([^)]*\))?", "", criterion)
+    if {name.split("(")[0] for name in converters.split(",")} - _NEUTRAL_CONVERTERS:
+        return Test("", "", (), False, written)  # a map, a hash, a substring: not known here
     ignore_case = ignore_case or ",lower" in converters
     fetch, implied = _fetch(criterion[: len(criterion) - len(converters)])
     if fetch == "ssl_fc":
         return Test(fetch, "bool", (), False, written)
     chosen = match or implied
-    if chosen is None or (not values and chosen != "found"):
+    if chosen is None or chosen not in _KNOWN_MATCHES or (not values and chosen != "found"):
         return Test("", "", (), False, written)
     return Test(fetch, chosen, tuple(values), ignore_case, written)
 
@@ -224,12 +235,13 @@ def _condition(negate: bool, words: list[str]) -> Condition:
     index = 0
     while index < len(words):
         word = words[index]
-        if word in {"||", "or"}:
+        if word.lower() in {"||", "or"}:
             alternatives.append(tuple(terms))
             terms = []
         else:
-            negated = word.startswith("!")
-            word = word[1:] if negated else word
+            bangs = len(word) - len(word.lstrip("!"))
+            negated = bangs % 2 == 1
+            word = word[bangs:]
             if not word and index + 1 < len(words):  # `! name`
                 index += 1
                 word = words[index]
@@ -244,14 +256,26 @@ def _condition(negate: bool, words: list[str]) -> Condition:
     return Condition(negate, tuple(alternatives), " ".join(words))
 
 
+# `http-request` actions that answer the request themselves: it reaches no backend.
+_STOPPING_ACTIONS = {"deny", "return", "auth", "tarpit", "silent-drop", "reject"}
+# HAProxy's order (http_process_req_common): every `http-request` rule (phase 0), then the old
+# `redirect` rules (1), then the backend switching rules (2).
+
+
 @dataclass
 class Rule:
-    """A rule of a frontend that decides where a request goes: a redirect or a ``use_backend``."""
+    """A rule of a frontend that decides where a request goes: a redirect, a stop or a ``use_backend``."""
 
-    kind: str  # "redirect" or "use_backend"
-    target: str  # the backend's name, or the redirect's words
+    kind: str  # "redirect", "stop" (deny, return, auth...) or "use_backend"
+    target: str  # the backend's name, or the rule's words
     condition: Condition | None
     origin: Origin | None
+    phase: int = 2
+
+    @property
+    def dynamic(self) -> bool:
+        """A backend named by a sample (``use_backend %[req.hdr(host),map(...)]``): not known here."""
+        return "%[" in self.target
 
     def holds(self, request: Request, acls: dict[str, list[Test]]) -> bool | None:
         return True if self.condition is None else self.condition.holds(request, acls)
@@ -269,13 +293,12 @@ class Switching:
     def decide(self, request: Request) -> tuple[Rule | None, str | None, list[Rule]]:
         """(the rule that decided, its backend or None for a redirect or none, rules whose outcome was unknown)."""
         unknown: list[Rule] = []
-        for kind in ("redirect", "use_backend"):
-            for rule in (r for r in self.rules if r.kind == kind):
-                outcome = rule.holds(request, self.acls)
-                if outcome is None:
-                    unknown.append(rule)
-                elif outcome:
-                    return rule, (rule.target if kind == "use_backend" else None), unknown
+        for rule in sorted(self.rules, key=lambda r: r.phase):
+            outcome = rule.holds(request, self.acls)
+            if outcome is None or (outcome and rule.dynamic):
+                unknown.append(rule)  # HAProxy falls through a dynamic name it has no backend for
+            elif outcome:
+                return rule, (rule.target if rule.kind == "use_backend" else None), unknown
         return None, self.default_backend, unknown
 
     def hints(self, backend: str) -> list[Request]:
@@ -333,9 +356,13 @@ def _suggest(tests: Sequence[Test]) -> Request:
     return Request(host, path, tls)
 
 
-def switching_of(section: Section) -> Switching:
-    """The routing rules of a ``frontend`` or ``listen`` section, as written."""
+def switching_of(section: Section, defaults: Section | None = None) -> Switching:
+    """The routing rules of a ``frontend`` or ``listen`` section, as written; a ``default_backend``
+    of the ``defaults`` section in effect applies when the section names none."""
     switching = Switching()
+    inherited = defaults.first("default_backend") if defaults is not None else None
+    if inherited is not None and len(inherited) > 1:
+        switching.default_backend, switching.default_origin = inherited[1], origin_of(inherited)
     for line in section.lines:
         keyword = line[0]
         if keyword == "acl" and len(line) > 2:
@@ -344,8 +371,11 @@ def switching_of(section: Section) -> Switching:
             switching.rules.append(Rule("use_backend", line[1], parse_condition(line[2:]), origin_of(line)))
         elif keyword == "default_backend" and len(line) > 1:
             switching.default_backend, switching.default_origin = line[1], origin_of(line)
-        elif keyword == "redirect" or line[:2] == ["http-request", "redirect"]:
-            switching.rules.append(Rule("redirect", " ".join(line), parse_condition(line), origin_of(line)))
+        elif keyword == "redirect":
+            switching.rules.append(Rule("redirect", " ".join(line), parse_condition(line), origin_of(line), 1))
+        elif keyword == "http-request" and len(line) > 1 and line[1] in {"redirect", *_STOPPING_ACTIONS}:
+            kind = "redirect" if line[1] == "redirect" else "stop"
+            switching.rules.append(Rule(kind, " ".join(line), parse_condition(line), origin_of(line), 0))
     if section.kind == "listen" and section.first("server") is not None:
         switching.default_backend = switching.default_backend or section.name
         switching.default_origin = switching.default_origin or section.origin
