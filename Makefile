@@ -17,7 +17,7 @@ ENGINE_DATA := /var/lib/lb-harness-docker
 
 setup: system-packages venv
 
-# nginx and HAProxy (wrk for benchmarks, chromium and its driver for the web UI's browser tests,
+# nginx, HAProxy and Caddy (wrk for benchmarks, chromium and its driver for the web UI's browser tests,
 # strace for the test that nginx -t of a user's config opens nothing outside the run)
 # from the distribution's packages, only when missing.
 # policy-rc.d keeps the package from starting the system nginx on port 80. apt's output is kept
@@ -26,6 +26,7 @@ system-packages:
 	@missing=""; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
 	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
+	command -v caddy >/dev/null 2>&1 || [ -x /usr/bin/caddy ] || missing="$$missing caddy"; \
 	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	[ -x /usr/bin/chromedriver ] || missing="$$missing chromium-driver"; \

@@ -60,6 +60,7 @@ class CheckResult:
 TOOLS: tuple[Part, ...] = (
     Part("nginx", "nginx", "nginx-light", "harness bench (default)", "-v", required=True),
     Part("HAProxy", "haproxy", "haproxy", "--balancer haproxy", "-v"),
+    Part("Caddy", "caddy", "caddy", "--balancer caddy", "version"),
     Part("wrk", "wrk", "wrk", "benchmarks, --driver wrk", "-v"),
     Part("nft", "nft", "nftables", "--balancer kube-proxy"),
     Part("ip", "ip", "iproute2", "--balancer kube-proxy", "-V"),
@@ -125,6 +126,7 @@ class SystemProbe:
     def locate(self, tool: str) -> str:
         # Imported here: the kube-proxy balancer pulls in gevent, which the doctor's callers
         # need not have loaded just to build a Probe.
+        from harness.balancers.caddy.config import caddy_binary
         from harness.balancers.haproxy.balancer import haproxy_binary
         from harness.balancers.kubeproxy.balancer import nft_binary
         from harness.balancers.nginx.balancer import nginx_binary
@@ -133,6 +135,7 @@ class SystemProbe:
         locators: dict[str, Callable[[], str]] = {
             "nginx": nginx_binary,
             "haproxy": haproxy_binary,
+            "caddy": caddy_binary,
             "wrk": wrk_binary,
             "nft": nft_binary,
             "ip": _which("ip"),  # as harness.netns finds it

@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,8 +38,10 @@ def spawn(
     log_path: Path,
     stdin: int | IO[Any] = subprocess.DEVNULL,
     stdout: int | IO[Any] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Starts ``argv`` in its own session with stderr (and stdout unless given) to ``log_path``."""
+    """Starts ``argv`` in its own session with stderr (and stdout unless given) to ``log_path``;
+    ``env`` is added to this process's environment."""
     log = log_path.open("ab")
     try:
         process = subprocess.Popen(
@@ -47,6 +49,7 @@ def spawn(
             stdin=stdin,
             stdout=log if stdout is None else stdout,
             stderr=log,
+            env={**os.environ, **env} if env else None,
             start_new_session=True,  # its own session: the group's id is its pid
             preexec_fn=functools.partial(_child_setup, os.getpid(), reaper.channel()),
         )

@@ -103,6 +103,7 @@ MARKER_SIGNATURE = (
 _BALANCER_TOOLS = {
     "nginx": (("nginx", "/usr/sbin/nginx"), "nginx-light"),
     "haproxy": (("haproxy", "/usr/sbin/haproxy"), "haproxy"),
+    "caddy": (("caddy", "/usr/bin/caddy"), "caddy"),
     "kube-proxy": (("nft", "/usr/sbin/nft"), "nftables"),
 }
 
@@ -179,7 +180,7 @@ def missing_balancer(balancer: str) -> str | None:
     sudo = "" if os.geteuid() == 0 else "sudo "
     install = f"{sudo}apt-get install -y {package}"
     variable = f"HARNESS_{command.upper()}"  # the balancers' own override of where the binary is
-    chosen = os.environ.get(variable) if command in {"nginx", "haproxy"} else None
+    chosen = os.environ.get(variable) if command in {"nginx", "haproxy", "caddy"} else None
     if chosen:
         if Path(chosen).is_file() and os.access(chosen, os.X_OK):
             return None

@@ -42,6 +42,26 @@ class ServerClaims:
     detect_s: float = 0.0  # how long until a killed primary is out (HAProxy: its checks; nginx: at once)
 
 
+class OneGroup:
+    """Defaults of a config with one group and nothing beside it: no other group's services, no
+    UNIX sockets, no TLS to the instances (client-side, kube-proxy and Caddy configs)."""
+
+    @property
+    def side_services(self) -> list[str]:
+        return []
+
+    @property
+    def socket_services(self) -> list[str]:
+        return []
+
+    @property
+    def tls_services(self) -> list[str]:
+        return []
+
+    def routed_groups(self) -> list[str]:
+        return []
+
+
 class BalancerConfig(Protocol):
     """A user's config for one balancer, parsed."""
 

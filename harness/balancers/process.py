@@ -60,11 +60,13 @@ class BalancerProcess:
             return self.container.master_pid(self.name)
         return self._process.pid
 
-    def _spawn(self, argv: list[str], log: Path, stdout: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, argv: list[str], log: Path, stdout: IO[bytes] | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         """Starts the balancer in the foreground: as a process, or as ``docker run`` of its container."""
         if self.container is not None:
             argv = self.container.command(argv, self.run_dir, self.name)
-        return spawn(argv, log, stdout=stdout)
+        return spawn(argv, log, stdout=stdout, env=env)
 
     def __enter__(self) -> Self:
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.balancers.caddy.kind import CaddyKind
 from harness.balancers.client.kind import ClientKind
 from harness.balancers.haproxy.kind import HaproxyKind
 from harness.balancers.kind import BalancerKind
@@ -10,7 +11,7 @@ from harness.balancers.nginx.kind import NginxKind
 from harness.errors import SpecError
 
 KINDS: dict[str, BalancerKind] = {
-    kind.name: kind for kind in (NginxKind(), HaproxyKind(), ClientKind(), KubeProxyKind())
+    kind.name: kind for kind in (NginxKind(), HaproxyKind(), CaddyKind(), ClientKind(), KubeProxyKind())
 }
 BALANCERS = tuple(KINDS)
 DEFAULT_BALANCER = "nginx"

@@ -22,6 +22,7 @@ Bench = Callable[..., BenchResult]
 
 GENERATED_CONFIG = {
     "nginx": "nginx.conf", "haproxy": "haproxy.cfg", "client": "client.toml", "kube-proxy": "kube-proxy.nft",
+    "caddy": "caddy.json",
 }  # fmt: skip
 
 

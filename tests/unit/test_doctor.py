@@ -25,6 +25,7 @@ from harness.errors import ToolMissingError
 MACHINE = {
     "nginx": ("/usr/sbin/nginx", "nginx version: nginx/1.22.1\n"),
     "haproxy": ("/usr/sbin/haproxy", "HAProxy version 2.6.12-1+deb12u4 2026/10/17 - https://haproxy.org/\n"),
+    "caddy": ("/usr/bin/caddy", "2.6.2\n"),
     "wrk": ("/usr/bin/wrk", "wrk debian/4.1.0-3+b2 [epoll] Copyright (C) 2012 Will Glozer\n"),
     "nft": ("/usr/sbin/nft", "nftables v1.0.6 (Lester Gooch #5)\n"),
     "ip": ("/usr/sbin/ip", "ip utility, iproute2-6.1.0, libbpf 1.1.2\n"),
@@ -99,6 +100,7 @@ def test_everything_present_is_found_with_versions_and_paths_and_exits_0() -> No
     expected = {
         "nginx": ("1.22.1", "/usr/sbin/nginx"),
         "HAProxy": ("2.6.12", "/usr/sbin/haproxy"),
+        "Caddy": ("2.6.2", "/usr/bin/caddy"),
         "wrk": ("4.1.0", "/usr/bin/wrk"),
         "nft": ("1.0.6", "/usr/sbin/nft"),
         "ip": ("6.1.0", "/usr/sbin/ip"),
@@ -192,7 +194,8 @@ def test_an_engine_that_does_not_answer_adds_no_package() -> None:
     ("output", "expected"),
     [(text, version) for (_, text), version in zip(
         MACHINE.values(),
-        ["1.22.1", "2.6.12", "4.1.0", "1.0.6", "6.1.0", "20.10.24", "1.0.128", "156.0.8078.114", "156.0.8078.114"],
+        ["1.22.1", "2.6.12", "2.6.2", "4.1.0", "1.0.6", "6.1.0", "20.10.24", "1.0.128", "156.0.8078.114",
+         "156.0.8078.114"],
         strict=True,
     )] + [("usage: nothing here\n", None)],
 )  # fmt: skip

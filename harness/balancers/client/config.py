@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.balancers.base import Peer, ServerClaims
+from harness.balancers.base import OneGroup, Peer, ServerClaims
 from harness.balancers.nginx.config import PassiveChecks, nginx_seconds
 from harness.errors import ConfigError
 
@@ -47,7 +47,7 @@ class ClientServer:
 
 
 @dataclass
-class ClientConfig:
+class ClientConfig(OneGroup):
     """A parsed client-side config; what the BalancerConfig protocol asks of every config."""
 
     path: Path
@@ -60,21 +60,6 @@ class ClientConfig:
     @property
     def services(self) -> list[str]:
         return list(dict.fromkeys(server.service for server in self.servers))
-
-    @property
-    def side_services(self) -> list[str]:
-        return []
-
-    @property
-    def socket_services(self) -> list[str]:
-        return []
-
-    @property
-    def tls_services(self) -> list[str]:
-        return []
-
-    def routed_groups(self) -> list[str]:
-        return []
 
     def claims(self) -> str:
         return ""

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from harness.balancers.base import Peer, ServerClaims
+from harness.balancers.base import OneGroup, Peer, ServerClaims
 from harness.errors import ConfigError
 
 DEFAULT_CLUSTER_IP = "10.96.0.10"  # an address of Kubernetes' default service range
@@ -38,7 +38,7 @@ class Readiness:
 
 
 @dataclass
-class KubeProxyConfig:
+class KubeProxyConfig(OneGroup):
     path: Path
     service: str
     cluster_ip: str
@@ -51,21 +51,6 @@ class KubeProxyConfig:
     @property
     def services(self) -> list[str]:
         return [self.app]
-
-    @property
-    def side_services(self) -> list[str]:
-        return []
-
-    @property
-    def socket_services(self) -> list[str]:
-        return []
-
-    @property
-    def tls_services(self) -> list[str]:
-        return []
-
-    def routed_groups(self) -> list[str]:
-        return []
 
     def claims(self) -> str:
         return ""
