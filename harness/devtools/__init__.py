@@ -1,0 +1,1 @@
+"""Tools that check the harness's own code: not used by runs."""
