@@ -15,7 +15,6 @@ from pathlib import Path
 import pandas as pd
 
 from harness.algorithms import ALGORITHMS, BALANCERS
-from harness.balancers.registry import kind_of
 from harness.bench import BenchResult, bench
 from harness.checks.failover import FailoverRow, percentile
 from harness.errors import SpecError
@@ -148,12 +147,6 @@ def compare_balancers(spec: BenchSpec, reporter: Reporter | None = None) -> Comp
     spec = replace(spec, algorithms=(algorithm.name,))
     spec.validate()
     skipped = {name: why for name, why in algorithm.unshipped_because.items() if name in BALANCERS}
-    if spec.scenario:
-        skipped.update(
-            (name, f"fault scenarios do not run on it yet: {why}")
-            for name in BALANCERS
-            if (why := kind_of(name).no_scenarios_because) is not None
-        )
     label = f"compare-{algorithm.name}" + (f"-{Path(spec.scenario).stem}" if spec.scenario else "")
     directory = new_run_dir(spec.results_dir, label)
     results = {

@@ -112,10 +112,6 @@ class BenchSpec:
             raise SpecError("--upstream, --route and --claims-from read your own config: give it with --config")
         if self.upstream == "all" and (self.route or self.scenario):
             raise SpecError("--upstream all judges each upstream on its own route, without a scenario: drop --route")
-        if self.scenario and kind.no_scenarios_because:
-            raise SpecError(
-                f"--scenario: fault scenarios do not run on {self.balancer} yet: {kind.no_scenarios_because}"
-            )
         if (self.upstream or self.route) and kind.group_word is None:
             raise SpecError(
                 f"--upstream and --route choose among nginx's upstreams or HAProxy's backends, not {self.balancer}'s"

@@ -84,7 +84,6 @@ class BalancerKind(ABC):
     group_word: ClassVar[str | None] = None  # "upstream", "backend": a config of several groups, one under test
     runs_in_cluster: ClassVar[bool] = False  # --runtime k8s runs it as the topology's own Deployment
     refused_commands: ClassVar[Mapping[str, str]] = {}  # a CLI command it cannot run under, and why
-    no_scenarios_because: ClassVar[str | None] = None  # why fault scenarios do not run on it yet, if they do not
 
     def ships(self, algorithm: str) -> bool:
         return algorithm in self.shipped
@@ -102,7 +101,7 @@ class BalancerKind(ABC):
 
     def watch_faults(self, balancer: Balancer, config: BalancerConfig) -> FailoverWatch:
         """Starts watching ``balancer`` for a fault scenario; SpecError where scenarios do not run."""
-        raise SpecError(f"fault scenarios do not run on {self.name}: {self.no_scenarios_because}")
+        raise SpecError(f"fault scenarios do not run on {self.name}")
 
     def exact_order_unless(self, weighted: bool) -> str | None:
         """Why sequential requests follow no order the harness can predict here; None when they do."""

@@ -371,11 +371,17 @@ def _recovery_time(row: FailoverRow, label: str, passive: PassiveChecks) -> Verd
         )
     low, high = passive.fail_timeout, passive.fail_timeout + _RECOVERY_SLACK_S
     recovery = row.recovery_after_last_failure_s
+    why = f"fail_timeout={passive.fail_timeout:g}s"
+    if passive.active_interval and recovery is not None:
+        # The active checks keep it out until one passes after the rollback.
+        rollback_after_last_failure = recovery - row.time_to_recover_s
+        high = max(passive.fail_timeout, rollback_after_last_failure + passive.active_interval) + _RECOVERY_SLACK_S
+        why += f" and an active check every {passive.active_interval:g}s after the rollback"
     return Verdict(
         check,
         recovery is not None and low - LOG_TIME_TOLERANCE_S <= recovery <= high,
         f"first success {recovery} s after the last failure, {row.time_to_recover_s} s after the rollback "
-        f"(expected {low:g} to {high:g} s after the last failure: fail_timeout={passive.fail_timeout:g}s)",
+        f"(expected {low:g} to {high:g} s after the last failure: {why})",
         observed,
         {"recovery_after_last_failure_s": [low, high]},
     )

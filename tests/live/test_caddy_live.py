@@ -87,3 +87,29 @@ def test_caddy_validate_writes_nothing_outside_the_run_and_reaches_nothing_outsi
     assert not [line for line in inet if not re.search(r'inet_addr\("127\.|inet_pton\(AF_INET6, "::1"', line)], inet
     written = re.findall(r'openat\([^"]*"([^"]+)", [^)]*O_(?:WRONLY|RDWR|CREAT)', text)
     assert [p for p in written if not p.startswith((str(run_dir), "/dev/"))] == [], written
+
+
+KILL = 'duration = 5\nwarmup = 1\n[[faults]]\nat = 1.5\nkind = "kill"\ninstance = 2\nrollback_after = 1.5\n'
+
+
+def test_a_killed_upstream_is_taken_out_retried_around_and_brought_back(lb_bench: Bench, tmp_path: Path) -> None:
+    scenario = tmp_path / "kill.toml"
+    scenario.write_text(KILL)
+    result = lb_bench("health_checks", balancer="caddy", scenario=str(scenario))
+    assert result.passed, verdict_report(result)
+    checks = [v.check for v in result.results[0].verdicts]
+    for wanted in ("GET requests lose nothing", "taken out after max_fails failures", "back in rotation"):
+        assert any(wanted in check for check in checks), checks
+    assert (result.results[0].run_dir / "proxy.log").stat().st_size > 0
+
+
+def test_without_lb_try_duration_a_kill_costs_requests_with_their_numbers(lb_bench: Bench, tmp_path: Path) -> None:
+    config = tmp_path / "Caddyfile"
+    text = shipped_config(ALGORITHMS["health_checks"], "caddy").read_text()
+    assert "lb_try_duration 1s" in text
+    config.write_text(text.replace("lb_try_duration 1s", ""))
+    scenario = tmp_path / "kill.toml"
+    scenario.write_text(KILL)
+    result = lb_bench("health_checks", balancer="caddy", config=config, scenario=str(scenario))
+    verdict = next(v for v in result.results[0].verdicts if "GET requests lose nothing" in v.check)
+    assert verdict.passed is False and re.search(r"[1-9]\d* client errors", verdict.summary), verdict

@@ -341,11 +341,11 @@ def test_compare_balancers_prints_and_saves_every_balancer_side_by_side(tmp_path
     for measure in ("user requests that reached the failed instance", "client-visible errors", "time to detect (s)"):
         assert measure in table, table
     header = next(line for line in table.splitlines() if "measure" in line)
-    assert all(name in header for name in ("nginx", "haproxy", "client", "kube-proxy")), header
+    assert all(name in header for name in ("nginx", "haproxy", "caddy", "client", "kube-proxy")), header
     (saved,) = tmp_path.glob("*-compare-health_checks-kill-*")
     latency = pd.read_csv(saved / "latency.csv")
-    assert list(latency["balancer"]) == ["nginx", "haproxy", "client", "kube-proxy"], latency
-    assert latency["p50_ms"].notna().all() and latency["extra_hop_p50_ms"].drop(index=2).notna().all(), latency
+    assert list(latency["balancer"]) == ["nginx", "haproxy", "caddy", "client", "kube-proxy"], latency
+    assert latency["p50_ms"].notna().all() and latency["extra_hop_p50_ms"].drop(index=3).notna().all(), latency
     failover = pd.read_csv(saved / "failover.csv")
     assert set(failover["measure"]) >= {"client-visible errors", "time to detect (s)"}, failover
     assert "extra hop" in result.stdout and f"comparison saved in {saved}" in result.stdout.replace("\n", "")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.balancers.base import OneGroup, Peer, ServerClaims
+from harness.balancers.nginx.config import PassiveChecks
 from harness.errors import ConfigError, ToolMissingError
 
 INSTALL_HINT = "install it with `apt-get install -y caddy` (or run `make setup`)"
@@ -27,6 +28,8 @@ _ALGORITHMS = {"round_robin": "round_robin", "least_conn": "least_conn", "ip_has
                "client_ip_hash": "ip_hash", "random": "random", "uri_hash": "hash", "header": "hash",
                "cookie": "hash"}  # fmt: skip
 NANOSECONDS = 1_000_000_000
+# Caddy waits for an upstream's answer as long as it takes unless told otherwise: longer than any run.
+NO_READ_TIMEOUT = 86_400
 
 
 def caddy_binary() -> str:
@@ -123,6 +126,30 @@ class CaddyConfig(OneGroup):
             # random_choose 2: of two picks, the one with fewer requests in flight.
             avoids_busy=name == "random_choose",
         )
+
+    def passive_checks(self) -> PassiveChecks:
+        """Caddy's passive health checks in the terms the failover analysis uses.
+
+        An upstream is out while it has ``max_fails`` failures younger than ``fail_duration``
+        (Caddy counts none without ``fail_duration``). A request is tried on another upstream
+        only when it could not be sent (a refused or timed-out dial), for ``lb_try_duration``."""
+        proxy = self.under_test
+        passive = proxy.passive
+        fail_duration = seconds(passive.get("fail_duration", 0))
+        tries = seconds(proxy.handler.get("load_balancing", {}).get("try_duration", 0)) > 0
+        transport = proxy.handler.get("transport", {})
+        return PassiveChecks(
+            max_fails=int(passive.get("max_fails", 1)) if fail_duration > 0 else 0,
+            fail_timeout=fail_duration,
+            next_upstream=("error",) if tries else ("off",),
+            connect_timeout=seconds(transport.get("dial_timeout", 3 * NANOSECONDS)),
+            read_timeout=seconds(transport["response_header_timeout"]) if "response_header_timeout" in transport
+            else float(NO_READ_TIMEOUT),
+            retry_setting="lb_try_duration", connect_setting="dial_timeout", read_setting="response_header_timeout",
+            reuses_connections=True,  # Caddy keeps its connections to the upstreams open
+            active_interval=seconds(proxy.active.get("interval", 30 * NANOSECONDS)) * int(
+                proxy.active.get("passes", 1)) if proxy.active else 0.0,
+        )  # fmt: skip
 
     def inferred_algorithm(self) -> str:
         name = str(self.under_test.policy.get("policy", "random"))

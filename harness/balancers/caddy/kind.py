@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from harness.balancers.base import Balancer, BalancerConfig
-from harness.balancers.kind import BalancerKind, BalancerSettings
+from harness.balancers.kind import BalancerKind, BalancerSettings, FailoverWatch
 from harness.runtimes.base import Runtime
 
 
@@ -22,10 +22,17 @@ class CaddyKind(BalancerKind):
         "health_checks": "caddy-health-checks.Caddyfile",
     }
     unshipped: ClassVar = {"weighted": "Caddy 2.6 has no weights (weighted_round_robin came in 2.7)"}
-    no_scenarios_because = (
-        "its access log names the upstream that answered, not the attempts before it, which the failover analysis needs"
-    )
     refused_commands: ClassVar = {"ui": "harness ui runs nginx, haproxy or client; caddy runs with harness bench"}
+
+    def watch_faults(self, balancer: Balancer, config: BalancerConfig) -> FailoverWatch:
+        # Caddy's passive checks follow nginx's rule closely enough to be judged by it: failures
+        # within a window take an upstream out for that window. Its attempts come from its debug log.
+        from harness.balancers.caddy.access_log import attempts
+        from harness.balancers.caddy.config import CaddyConfig
+        from harness.balancers.nginx.failover import PassiveFailover
+
+        assert isinstance(config, CaddyConfig)
+        return PassiveFailover(config.passive_checks(), read_attempts=attempts)
 
     def load_config(self, path: Path, upstream: str | None = None, route: str | None = None) -> BalancerConfig:
         from harness.balancers.caddy.config import load_config

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.balancers.caddy.access_log import PROXY_LOG
 from harness.balancers.caddy.config import CaddyConfig, service_of
 from harness.errors import ConfigError
 from harness.runtimes.base import Instance
@@ -39,11 +40,18 @@ def render(
         changes.append("logging: replaced by the run's access log")
     rendered["logging"] = {
         "logs": {
-            "default": {"exclude": ["http.log.access"]},
+            "default": {"exclude": ["http.log.access", "http.handlers.reverse_proxy"]},
             "access": {
                 "writer": {"output": "file", "filename": str(settings.run_dir / "access.log")},
                 "encoder": {"format": "json"},
                 "include": ["http.log.access"],
+            },
+            # Every round trip to an upstream, with its status or error: the balancer's view of attempts.
+            "proxy": {
+                "writer": {"output": "file", "filename": str(settings.run_dir / PROXY_LOG)},
+                "encoder": {"format": "json"},
+                "level": "DEBUG",
+                "include": ["http.handlers.reverse_proxy"],
             },
         }
     }

@@ -389,6 +389,9 @@ class PassiveChecks:
     read_setting: str = "proxy_read_timeout"
     # Whether requests may go out on connections opened before (upstream keepalive, or a client's own pool).
     reuses_connections: bool = False
+    # Active checks beside the passive ones (Caddy's health_uri): a peer they marked down comes back
+    # only at the first check that passes after it is up again, this many seconds at most.
+    active_interval: float = 0.0
 
     def retries(self, condition: str) -> bool:
         """Whether nginx passes a request to the next peer on ``condition`` (error, timeout, http_503...)."""

@@ -4,7 +4,11 @@ the same way."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
 
 from harness.balancers.kind import FaultRun
 from harness.balancers.nginx.access_log import attempts, read_access_log
@@ -18,12 +22,14 @@ class PassiveFailover:
     """Judges each fault against ``passive``: max_fails, fail_timeout and what nginx retries."""
 
     passive: PassiveChecks
+    # The balancer's attempts on its peers, from its log (nginx's by default).
+    read_attempts: Callable[[Path], pd.DataFrame] = lambda path: attempts(read_access_log(path))
 
     def stop(self) -> None:
         pass  # the access log is the whole record: nothing sampled while the load runs
 
     def analyze(self, run: FaultRun) -> tuple[list[Verdict], list[FailoverRow]]:
-        every_attempt = attempts(read_access_log(run.access_log))
+        every_attempt = self.read_attempts(run.access_log)
         shared = counts_together(run.workers, run.zone)
         verdicts: list[Verdict] = []
         rows: list[FailoverRow] = []
