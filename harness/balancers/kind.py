@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from harness.checks.failover import FailoverRow
     from harness.checks.verdict import Verdict
-    from harness.scenarios.timeline import FaultRecord
+    from harness.results.faults import FaultRecord
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.balancers.haproxy.config import ActiveChecks
 from harness.checks.failover import (
     FailoverRow,
     clients_view,
@@ -20,8 +19,9 @@ from harness.checks.failover import (
     no_lost_get,
     not_injected_row,
 )
+from harness.checks.health_models import ActiveChecks
 from harness.checks.verdict import Verdict, not_applicable
-from harness.scenarios.timeline import FaultRecord
+from harness.results.faults import FaultRecord
 
 # The stats socket is sampled every 50 ms and checks run on HAProxy's own timer; the
 # slack covers both.

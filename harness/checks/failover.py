@@ -13,9 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from harness.balancers.nginx.config import PassiveChecks
+from harness.checks.health_models import PassiveChecks
 from harness.checks.verdict import Verdict, not_applicable
-from harness.scenarios.timeline import FaultRecord
+from harness.results.faults import FaultRecord
 
 # nginx re-admits a peer fail_timeout to fail_timeout + 1 s after its last failure (it
 # keeps time in whole seconds; measured); the extra quarter second covers timer and

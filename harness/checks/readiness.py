@@ -14,10 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from harness.balancers.kubeproxy.config import Readiness
 from harness.checks.failover import FailoverRow, clients_view, did_not_run, fault_label, finished_at, not_injected_row
+from harness.checks.health_models import Readiness
 from harness.checks.verdict import Verdict, not_applicable
-from harness.scenarios.timeline import FaultRecord
+from harness.results.faults import FaultRecord
 
 _SLACK_S = 0.5  # scheduling on a busy 2-core machine
 

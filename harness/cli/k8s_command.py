@@ -9,8 +9,9 @@ import yaml
 from rich.console import Console
 
 from harness.algorithms import ALGORITHMS, shipped_config
-from harness.balancers.nginx.config import load_config
+from harness.balancers.nginx.config import load_config, passive_checks
 from harness.balancers.nginx.in_cluster import render_in_cluster
+from harness.checks.health_models import PassiveChecks
 from harness.errors import SpecError
 from harness.k8s.lint import lint
 from harness.k8s.topology import fit_to_run, overlay_for, render_overlay
@@ -18,12 +19,18 @@ from harness.k8s.validate import SUPPORTED_VERSIONS, validate
 from harness.runtimes.docker_engine import engine, ensure_runtime_image
 
 
+def shipped_passive_checks() -> tuple[str, PassiveChecks]:
+    """The shipped nginx health-checks config's name and passive checks, which probes are read against."""
+    path = shipped_config(ALGORITHMS["health_checks"])
+    return path.name, passive_checks(load_config(path))
+
+
 def k8s_check(console: Console, command: str, paths: list[Path]) -> int:
     if command == "validate":
         problems = validate(paths)
         what = f"the schemas of Kubernetes {', '.join(SUPPORTED_VERSIONS)} (strict)"
     else:
-        problems, mappings = lint(paths)
+        problems, mappings = lint(paths, shipped_passive_checks())
         what = "the lint checks"
         for mapping in mappings:
             console.print(f"note: {mapping}", highlight=False, soft_wrap=True)

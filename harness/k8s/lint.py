@@ -22,8 +22,7 @@ from typing import Any
 
 import yaml
 
-from harness.algorithms import ALGORITHMS, shipped_config
-from harness.balancers.nginx.config import load_config, passive_checks
+from harness.checks.health_models import PassiveChecks
 from harness.k8s.manifests import K8sObject, is_kustomization, manifest_files, read_objects
 from harness.k8s.validate import Problem
 
@@ -189,15 +188,14 @@ def _kustomizations(paths: Iterable[Path]) -> list[Problem]:
     return problems
 
 
-def mapping(readiness: list[tuple[str, float]]) -> list[Mapping]:
-    """Readiness removal times next to the shipped nginx health-checks config's passive checks."""
-    config_path = shipped_config(ALGORITHMS["health_checks"])
-    checks = passive_checks(load_config(config_path))
+def mapping(readiness: list[tuple[str, float]], against: tuple[str, PassiveChecks]) -> list[Mapping]:
+    """Readiness removal times next to a balancer config's passive checks (its name, its settings)."""
+    config_name, checks = against
     passive = (
         f"out after max_fails={checks.max_fails} failed requests (as fast as traffic brings them), "
         f"for fail_timeout={checks.fail_timeout:g} s"
     )
-    return [Mapping(where, seconds, config_path.name, passive) for where, seconds in readiness]
+    return [Mapping(where, seconds, config_name, passive) for where, seconds in readiness]
 
 
 def object_sets(path: Path) -> list[tuple[str, list[K8sObject]]]:
@@ -230,7 +228,9 @@ def _kustomized(directory: Path) -> list[K8sObject]:
     return objects
 
 
-def lint(paths: Iterable[Path]) -> tuple[list[Problem], list[Mapping]]:
+def lint(paths: Iterable[Path], against: tuple[str, PassiveChecks]) -> tuple[list[Problem], list[Mapping]]:
+    """Problems across the objects of ``paths``, and each readiness probe's removal time next to
+    ``against``: the name of a balancer config and its passive checks (the shipped nginx one's from the CLI)."""
     problems: list[Problem] = []
     readiness: list[tuple[str, float]] = []
     paths = list(paths)
@@ -241,4 +241,4 @@ def lint(paths: Iterable[Path]) -> tuple[list[Problem], list[Mapping]]:
         readiness += [item for item in found if item not in readiness]
     problems += _kustomizations(paths)
     unique = list(dict.fromkeys(problems))  # a file in several groups is reported once
-    return unique, mapping(readiness)
+    return unique, mapping(readiness, against)

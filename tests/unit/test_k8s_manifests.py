@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.cli.k8s_command import shipped_passive_checks
 from harness.infra import shipped_dir
 from harness.k8s.lint import lint
 from harness.k8s.validate import validate
@@ -31,7 +32,7 @@ def test_the_shipped_manifests_validate_against_every_supported_release() -> Non
 
 
 def test_the_shipped_manifests_pass_lint_and_report_readiness_against_passive_checks() -> None:
-    problems, mappings = lint([K8S])
+    problems, mappings = lint([K8S], shipped_passive_checks())
     assert problems == []
     (mapping,) = {str(m) for m in mappings}
     assert "16 s of readiness probes" in mapping and "max_fails=3" in mapping and "fail_timeout=30 s" in mapping
@@ -47,7 +48,7 @@ def test_a_typo_in_a_field_names_the_file_the_object_and_the_field(copy: Path) -
 
 def test_a_selector_that_matches_no_pod_is_named(copy: Path) -> None:
     mutate(copy / "01-service-clusterip.yaml", "  selector:\n    app: api-gateway", "  selector:\n    app: api-gatway")
-    problems, _ = lint([copy])
+    problems, _ = lint([copy], shipped_passive_checks())
     assert len(problems) == 1 and problems[0].field == "spec.selector", problems
     assert problems[0].where.endswith("01-service-clusterip.yaml: Service/api-gateway"), problems
 
@@ -67,11 +68,11 @@ def test_a_selector_that_matches_no_pod_is_named(copy: Path) -> None:
 )  # fmt: skip
 def test_lint_names_what_schemas_cannot_see(copy: Path, file: str, old: str, new: str, field: str, says: str) -> None:
     mutate(copy / file, old, new)
-    problems, _ = lint([copy])
+    problems, _ = lint([copy], shipped_passive_checks())
     assert any(p.field == field and says in p.message for p in problems), problems
 
 
 def test_a_kustomization_naming_a_missing_file_is_named(copy: Path) -> None:
     (copy.parent / "nginx" / "nginx-least-conn.conf").unlink()
-    problems, _ = lint([copy])
+    problems, _ = lint([copy], shipped_passive_checks())
     assert any("least-conn" in p.where and "nginx-least-conn.conf" in p.message for p in problems), problems

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.balancers.base import OneGroup, Peer, ServerClaims
-from harness.balancers.nginx.config import PassiveChecks
+from harness.checks.health_models import PassiveChecks
 from harness.errors import ConfigError, ToolMissingError
 
 INSTALL_HINT = "install it with `apt-get install -y caddy` (or run `make setup`)"

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.balancers.base import OneGroup, Peer, ServerClaims
-from harness.balancers.nginx.config import PassiveChecks, nginx_seconds
+from harness.balancers.nginx.config import nginx_seconds
+from harness.checks.health_models import PassiveChecks
 from harness.errors import ConfigError
 
 POLICIES = ("round_robin", "random", "least_outstanding", "hash")

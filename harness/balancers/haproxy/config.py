@@ -28,6 +28,7 @@ from harness.balancers.haproxy.parse import (
 )
 from harness.balancers.haproxy.routing import Request, Switching, switching_of
 from harness.balancers.origin import Origin
+from harness.checks.health_models import ActiveChecks
 from harness.errors import ConfigError
 
 # Binds on something other than an IP address and port: nothing the load can reach on loopback.
@@ -388,32 +389,6 @@ def _role(server: Server) -> str:
         if server.param("backup") is not None
         else "primary"
     )
-
-
-@dataclass(frozen=True)
-class ActiveChecks:
-    """The settings that decide how HAProxy finds and routes around a failed server."""
-
-    enabled: bool  # `check` on the servers
-    inter: float  # seconds between checks
-    fall: int  # failed checks that mark a server DOWN
-    rise: int  # passed checks that mark it UP again
-    redispatch: bool  # a request whose server failed may go to another server
-    retries: int
-    http: bool = False  # `option httpchk`: checks request the health endpoint, not just connect
-    check_timeout: float = 0.0  # `timeout check`, else inter
-
-    def detect_within(self, unanswered: bool) -> float:
-        """Latest a failed server is marked DOWN. HAProxy starts the next check ``inter`` after
-        the previous one ends; a refused check ends at once, an unanswered one (hung server,
-        dropped SYNs) only at its timeout: up to one interval until the first check, then
-        fall checks."""
-        timeout = (self.check_timeout or self.inter) if unanswered else 0.0
-        return self.inter + self.fall * timeout + (self.fall - 1) * self.inter + (0.0 if unanswered else self.inter)
-
-    @property
-    def recover_within(self) -> float:
-        return self.rise * self.inter + self.inter
 
 
 def active_checks(config: HaproxyConfig) -> ActiveChecks:

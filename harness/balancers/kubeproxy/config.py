@@ -15,26 +15,10 @@ from typing import Any
 import yaml
 
 from harness.balancers.base import OneGroup, Peer, ServerClaims
+from harness.checks.health_models import Readiness
 from harness.errors import ConfigError
 
 DEFAULT_CLUSTER_IP = "10.96.0.10"  # an address of Kubernetes' default service range
-
-
-@dataclass(frozen=True)
-class Readiness:
-    """A readiness probe's settings, with Kubernetes' defaults."""
-
-    path: str = "/api/health"
-    period_s: float = 10.0
-    timeout_s: float = 1.0
-    failure_threshold: int = 3
-    success_threshold: int = 1
-
-    @property
-    def removal_within_s(self) -> float:
-        """The longest a failing pod stays an endpoint: the next probe can be a period away,
-        then failureThreshold probes a period apart, the last one waiting its timeout."""
-        return self.period_s * self.failure_threshold + self.timeout_s
 
 
 @dataclass

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from harness.balancers.base import Peer, ServerClaims
 from harness.balancers.nginx.parse import Directive, Origin, ParsedTree, origin, read_tree, walk
+from harness.checks.health_models import PassiveChecks
 from harness.errors import ConfigError
 
 # Directives that send a request to an upstream, and the scheme each puts before its name.
@@ -372,30 +373,6 @@ def nginx_seconds(value: str) -> float:
         number = ""
         index += len(unit)
     return total + (float(number) if number else 0.0)
-
-
-@dataclass(frozen=True)
-class PassiveChecks:
-    """The settings that decide how nginx reacts to a failing peer, with nginx's defaults."""
-
-    max_fails: int
-    fail_timeout: float
-    next_upstream: tuple[str, ...]
-    connect_timeout: float
-    read_timeout: float
-    # What the balancer calls these settings, for verdicts that name them.
-    retry_setting: str = "proxy_next_upstream"
-    connect_setting: str = "proxy_connect_timeout"
-    read_setting: str = "proxy_read_timeout"
-    # Whether requests may go out on connections opened before (upstream keepalive, or a client's own pool).
-    reuses_connections: bool = False
-    # Active checks beside the passive ones (Caddy's health_uri): a peer they marked down comes back
-    # only at the first check that passes after it is up again, this many seconds at most.
-    active_interval: float = 0.0
-
-    def retries(self, condition: str) -> bool:
-        """Whether nginx passes a request to the next peer on ``condition`` (error, timeout, http_503...)."""
-        return "off" not in self.next_upstream and condition in self.next_upstream
 
 
 def passive_checks(config: NginxConfig) -> PassiveChecks:

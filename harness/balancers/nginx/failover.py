@@ -12,8 +12,8 @@ import pandas as pd
 
 from harness.balancers.kind import FaultRun
 from harness.balancers.nginx.access_log import attempts, read_access_log
-from harness.balancers.nginx.config import PassiveChecks
 from harness.checks.failover import FailoverRow, counts_together, failover_row, fault_verdicts, observe
+from harness.checks.health_models import PassiveChecks
 from harness.checks.verdict import Verdict
 
 
