@@ -16,8 +16,9 @@ from pathlib import Path
 
 import crossplane
 
-from harness.balancers.nginx.config import PASS_DIRECTIVES, NginxConfig, parse_listen, upstream_server
+from harness.balancers.nginx.config import NginxConfig, upstream_server
 from harness.balancers.nginx.parse import Directive, Origin, without_origins
+from harness.balancers.nginx.servers import PASS_DIRECTIVES, parse_listen
 from harness.balancers.tls import RunCertificates
 from harness.errors import ConfigError
 from harness.runtimes.base import Instance
