@@ -48,6 +48,12 @@ class BalancerProcess:
         return []
 
     @property
+    def rewrites_path(self) -> Path:
+        """What the run changed in the user's config, one line each (with the user's file and line
+        where the balancer's config has lines); read back for the run's notes."""
+        return self.run_dir / "rewrites.txt"
+
+    @property
     def access_log(self) -> Path:
         return self.run_dir / "access.log"
 

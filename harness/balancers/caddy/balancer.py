@@ -63,7 +63,7 @@ class CaddyBalancer(BalancerProcess):
             self._admin = f"{LOOPBACK}:{free_port()}"
         rendered, changes = render(self.config, instances, RenderSettings(self.run_dir, self._listens, self._admin))
         self.config_path.write_text(json.dumps(rendered, indent=2) + "\n")
-        (self.run_dir / "rewrites.txt").write_text("".join(f"{self.config.path.name}: {c}\n" for c in changes))
+        self.rewrites_path.write_text("".join(f"{self.config.path.name}: {c}\n" for c in changes))
         check = subprocess.run(
             [self.binary, "validate", "--config", str(self.config_path)],
             capture_output=True, text=True, check=False, env=self._environment(), timeout=60,

@@ -76,11 +76,6 @@ class HaproxyBalancer(BalancerProcess):
         return self.run_dir / "haproxy.cfg"
 
     @property
-    def rewrites_path(self) -> Path:
-        """What the run changed in the user's config, one line each with the user's file and line."""
-        return self.run_dir / "rewrites.txt"
-
-    @property
     def url(self) -> str:
         route = self.config.route
         scheme = "https" if route and route.bind.ssl and self.certificates else "http"

@@ -85,11 +85,6 @@ class NginxBalancer(BalancerProcess):
         return self.run_dir / "error.log"
 
     @property
-    def rewrites_path(self) -> Path:
-        """What the run changed in the user's config, one line each with the user's file and line."""
-        return self.run_dir / "rewrites.txt"
-
-    @property
     def url(self) -> str:
         scheme = "https" if self._route_listen_is_ssl() else "http"
         return f"{scheme}://{LOOPBACK}:{self.port}"
