@@ -6,8 +6,8 @@ import http.client
 import json
 from typing import Any
 
+from harness.backends.instance import Instance
 from harness.errors import HarnessError
-from harness.runtimes.base import Instance
 
 
 def _call(

@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 from harness.checks.verdict import Verdict
-from harness.load.probes import LeastConnProbe
 
 
-def avoids_busy_instance(probe: LeastConnProbe, check: str = "short requests avoid the busy instance") -> Verdict:
+class Answer(Protocol):
+    @property
+    def instance(self) -> str: ...
+
+
+class BusyProbe(Protocol):
+    """What the probe recorded (``harness.load.probes.LeastConnProbe``): checks judge, the load layer sends."""
+
+    @property
+    def busy_instance(self) -> str: ...
+
+    @property
+    def long_response(self) -> object | None: ...
+
+    @property
+    def shorts_while_busy(self) -> Sequence[Answer]: ...
+
+
+def avoids_busy_instance(probe: BusyProbe, check: str = "short requests avoid the busy instance") -> Verdict:
     """No short request sent while the long one was in flight went to the busy instance.
 
     Exact with one nginx worker or a shared zone: least_conn sees the busy instance's

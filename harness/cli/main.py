@@ -30,9 +30,9 @@ from harness.cli.up_command import up
 from harness.compare import compare_balancers
 from harness.errors import HarnessError, SpecError
 from harness.k8s.topology import k8s_algorithms
+from harness.matrix import run_matrix
 from harness.net import LOOPBACK
 from harness.reports.diff import Thresholds, compare_runs
-from harness.reports.matrix import run_matrix
 from harness.reports.report import write_report
 from harness.runtimes.local import MAX_INSTANCES
 from harness.scenarios.model import shipped_scenarios

@@ -10,8 +10,8 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from harness.compare import Comparison
+from harness.matrix import Matrix
 from harness.reports.diff import Change
-from harness.reports.matrix import Matrix
 from harness.run import AlgorithmResult
 
 _STATUS_STYLE = {"PASS": "bold green", "FAIL": "bold red", "N/A": "yellow"}

@@ -11,8 +11,8 @@ import pytest
 
 from harness.algorithms import ALGORITHMS, shipped_config
 from harness.bench import BenchResult
+from harness.matrix import Matrix, matrix_row
 from harness.reports.latency import percentiles
-from harness.reports.matrix import Matrix, matrix_row
 from tests.live.fixtures import kill_scenario, short_fail_timeout_nginx
 
 pytestmark = pytest.mark.lb

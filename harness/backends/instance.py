@@ -1,0 +1,58 @@
+"""A backend instance as the rest of the harness names it: the spec that starts one, the one running.
+
+These are the words every layer shares (the runtimes start them, the balancers point at them,
+the control client and the checks address them), so they live below all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class InstanceTls:
+    """The certificate an instance serves TLS with (``proxy_pass https://...``), and the CA that signed it."""
+
+    certificate: str
+    key: str
+    ca_file: str
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """An instance to start: its name, the service it belongs to, the address it binds."""
+
+    name: str
+    service: str
+    host: str
+    port: int = 0  # 0: the kernel picks a free port
+    control_port: int = 0
+    socket: str = ""  # a UNIX socket the instance serves on too (``server unix:...`` in the user's config)
+    tls: InstanceTls | None = None  # serve TLS on the service's sockets
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A running instance, as the balancer and the checks see it."""
+
+    name: str
+    service: str
+    host: str
+    port: int
+    control_port: int
+    pid: int
+    socket: str = ""  # the UNIX socket the balancer reaches it on, when it has one
+    tls: InstanceTls | None = None  # it serves TLS, with this certificate
+
+    @property
+    def address(self) -> str:
+        """``host:port`` (or ``unix:PATH``) exactly as nginx writes it in ``$upstream_addr``."""
+        return f"unix:{self.socket}" if self.socket else f"{self.host}:{self.port}"
+
+    @property
+    def control_url(self) -> str:
+        return f"http://{self.host}:{self.control_port}/control"
+
+    def same_place(self) -> InstanceSpec:
+        """The spec that starts this instance again on the same address and ports."""
+        return InstanceSpec(self.name, self.service, self.host, self.port, self.control_port, self.socket, self.tls)
