@@ -160,3 +160,7 @@ class Balancer(Protocol):
     def listen_checks(self) -> list[Verdict]:
         """Checks of the config's other listens (a server that only redirects answers its redirect)."""
         ...
+
+    def reported_version(self) -> str | None:
+        """The version the running balancer reports of itself (nginx in a pod); None: look up the binary's."""
+        ...

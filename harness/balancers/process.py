@@ -47,6 +47,9 @@ class BalancerProcess:
         """Checks of the config's other listens; none unless the balancer knows some."""
         return []
 
+    def reported_version(self) -> str | None:
+        return None  # the binary on this machine is the one that runs
+
     @property
     def rewrites_path(self) -> Path:
         """What the run changed in the user's config, one line each (with the user's file and line

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from scipy.stats import chisquare
 
-from harness.checks.verdict import Verdict
+from harness.checks.verdict import Verdict, not_applicable
 
 # A correct config fails a statistical check less than once in a thousand runs.
 FALSE_ALARM_RATE = 0.001
@@ -116,3 +116,15 @@ def exact_cycle(sequence: Sequence[str], period: Sequence[str], check: str = "ex
 
 def counts_of(names: Sequence[str]) -> dict[str, int]:
     return dict(Counter(names))
+
+
+EXACT_ORDER = "sequential requests follow the exact order"
+
+
+def order_not_kept(workers: int) -> Verdict:
+    """Several workers without a shared zone: each keeps its own rotation, so no one order holds."""
+    return not_applicable(
+        EXACT_ORDER,
+        f"{workers} nginx workers without a shared zone each keep their own rotation; "
+        "use --workers 1 or --zone for an exact order",
+    )

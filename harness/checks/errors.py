@@ -17,3 +17,16 @@ def no_client_errors(requests: pd.DataFrame, check: str = "clients saw no errors
     return Verdict(
         check, False, f"{len(failed)} of {len(requests)} requests failed: {by_kind}", observed, {"errors": 0}
     )
+
+
+def no_counted_errors(
+    requests: int, failed: int, statuses: dict[str, int], socket_errors: int, check: str = "clients saw no errors"
+) -> Verdict:
+    """A load without per-request records (wrk): its counts of failed requests and socket errors are zero."""
+    return Verdict(
+        check,
+        failed == 0,
+        f"{failed} errors in {requests} requests (statuses {statuses}, {socket_errors} socket errors)",
+        {"requests": requests, "errors": failed},
+        {"errors": 0},
+    )

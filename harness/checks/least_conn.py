@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from harness.checks.verdict import Verdict
+from harness.checks.verdict import Verdict, not_applicable
+
+AVOIDS_BUSY = "short requests avoid the busy instance"
 
 
 class Answer(Protocol):
@@ -26,7 +28,7 @@ class BusyProbe(Protocol):
     def shorts_while_busy(self) -> Sequence[Answer]: ...
 
 
-def avoids_busy_instance(probe: BusyProbe, check: str = "short requests avoid the busy instance") -> Verdict:
+def avoids_busy_instance(probe: BusyProbe, check: str = AVOIDS_BUSY) -> Verdict:
     """No short request sent while the long one was in flight went to the busy instance.
 
     Exact with one nginx worker or a shared zone: least_conn sees the busy instance's
@@ -49,3 +51,12 @@ def avoids_busy_instance(probe: BusyProbe, check: str = "short requests avoid th
         f"{hits} of {len(during)} short requests went to {probe.busy_instance}, which held a long request (expected 0)"
     )
     return Verdict(check, passed, summary, observed, expected)
+
+
+def busy_not_seen(workers: int) -> Verdict:
+    """Several workers without a shared zone: a worker sends to the busy instance it does not know is busy."""
+    return not_applicable(
+        AVOIDS_BUSY,
+        f"{workers} nginx workers without a shared zone each count only their own connections; "
+        "use --workers 1 or --zone",
+    )

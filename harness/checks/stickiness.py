@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.checks.verdict import Verdict
+from harness.checks.verdict import Verdict, not_applicable
 
 
 def each_client_on_one_instance(requests: pd.DataFrame, check: str = "each client sticks to one instance") -> Verdict:
@@ -69,3 +69,8 @@ def clients_not_pinned(requests: pd.DataFrame, instances: int, minimum_requests:
         observed,
         {"pinned": []},
     )
+
+
+def one_client_only() -> Verdict:
+    """A load from one address (wrk) is one client: stickiness cannot be told from it."""
+    return not_applicable("each client sticks to one instance", "wrk sends from one address: one client")

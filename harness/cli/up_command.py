@@ -2,40 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import gevent.event
 from rich.console import Console
 from rich.table import Table
 
 from harness.algorithms import ALGORITHMS
-from harness.balancers.registry import kind_of
-from harness.bench import single_config
-from harness.cluster import Cluster
-from harness.errors import SpecError
 from harness.infra import shipped_locustfile, shown_path
 from harness.load.route import FixedRoute, Route
+from harness.plan import open_cluster, prepare
 from harness.results.store import new_run_dir
-from harness.runtimes.factory import check_reachable, runtime_for
 from harness.spec import BenchSpec
 
 
 def up(spec: BenchSpec, console: Console) -> int:
     """Starts the cluster, prints where it is, and keeps it up until Ctrl-C or SIGTERM."""
-    # Without --algo the algorithm comes from --config, read below.
-    replace(spec, algorithms=spec.algorithms or ("round_robin",)).validate()
-    refused = kind_of(spec.balancer).refused_commands.get("up")
-    if refused:
-        raise SpecError(refused)
-    name, config = single_config(spec)
-    check_reachable(spec.runtime, spec.k8s_context)
+    plan = prepare(spec, command="up")
+    name = plan.only.algorithm.name
     run_dir = new_run_dir(spec.results_dir, f"up-{name}")
-    workers = config.effective_workers(spec.workers)
     try:
-        runtime = runtime_for(spec, name, run_dir)
-        with Cluster(
-            config, run_dir, spec.backends, workers, spec.zone, spec.weights, spec.port, runtime=runtime
-        ) as cluster:
+        with open_cluster(plan, plan.only, run_dir) as cluster:
             table = Table(title=f"{name}: {ALGORITHMS[name].claim}", title_justify="left")
             for column in ("instance", "address", "control", "pid"):
                 table.add_column(column)

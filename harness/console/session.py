@@ -15,9 +15,6 @@ from typing import Any
 from locust import User
 from locust.env import Environment
 
-from harness.algorithms import ALGORITHMS
-from harness.balancers.base import BalancerConfig
-from harness.cluster import Cluster
 from harness.console.live import LiveBackends
 from harness.console.web import attach
 from harness.expectations import expected_shares
@@ -25,33 +22,21 @@ from harness.load.distributed import Workers
 from harness.load.route import FixedRoute
 from harness.load.users import make_client_side_user_class, make_user_class
 from harness.net import LOOPBACK, free_port
+from harness.plan import Plan, open_cluster
 from harness.results.store import Journal
-from harness.runtimes.factory import runtime_for
-from harness.spec import BenchSpec
 
 
 class ConsoleSession:
-    def __init__(
-        self,
-        spec: BenchSpec,
-        algorithm: str,
-        config: BalancerConfig,
-        run_dir: Path,
-        web_host: str = LOOPBACK,
-        web_port: int = 8089,
-    ) -> None:
-        self.spec = spec
-        self.algorithm = ALGORITHMS[algorithm]
-        self.config = config
+    def __init__(self, plan: Plan, run_dir: Path, web_host: str = LOOPBACK, web_port: int = 8089) -> None:
+        """``plan``: prepared for ``ui``, with its one run."""
+        self.spec = plan.spec
+        self.algorithm = plan.only.algorithm
+        self.config = plan.only.config
         self.run_dir = run_dir
         self.web_host = web_host
         self.web_port = web_port
         self.journal = Journal(run_dir / "journal.jsonl")
-        workers = config.effective_workers(spec.workers)
-        self.cluster = Cluster(
-            config, run_dir, spec.backends, workers, spec.zone, spec.weights, spec.port, journal=self.journal,
-            runtime=runtime_for(spec, algorithm, run_dir),
-        )  # fmt: skip
+        self.cluster = open_cluster(plan, plan.only, run_dir, self.journal)
         self.environment: Environment | None = None
         self.live: LiveBackends | None = None
         self._workers: Workers | None = None

@@ -36,6 +36,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "algorithms cluster",
         "expectations faults spec server_claims",
         "scenarios",
+        "plan",
         "run",
         "bench",
         "compare matrix console doctor",

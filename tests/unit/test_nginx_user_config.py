@@ -16,10 +16,10 @@ from harness.balancers.nginx.render import (
     render_config,
 )
 from harness.balancers.tls import RunCertificates
-from harness.bench import single_config, upstreams_to_judge
 from harness.cli.up_command import curl_command
 from harness.errors import ConfigError, SpecError
 from harness.load.route import FixedRoute
+from harness.plan import single_config, upstreams_to_judge
 from harness.runtimes.base import Instance, InstanceTls
 from harness.spec import BenchSpec
 

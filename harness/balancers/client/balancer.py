@@ -112,6 +112,9 @@ class ClientSideBalancer:
     def listen_checks(self) -> list[Verdict]:
         return []
 
+    def reported_version(self) -> str | None:
+        return None
+
     def stop(self) -> None:
         with self._lock:
             if self._log is not None:

@@ -149,6 +149,9 @@ class KubeProxyBalancer:
     def listen_checks(self) -> list[Verdict]:
         return []
 
+    def reported_version(self) -> str | None:
+        return None
+
     def stop(self) -> None:
         if self._prober is not None:
             self._prober.kill()

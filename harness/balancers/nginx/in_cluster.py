@@ -143,6 +143,9 @@ class InClusterNginx:
     def listen_checks(self) -> list[Verdict]:
         return []
 
+    def reported_version(self) -> str | None:
+        return self.version()
+
     def stop(self) -> None:
         if self._forward is None:
             return

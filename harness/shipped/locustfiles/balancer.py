@@ -26,7 +26,6 @@ from locust.runners import WorkerRunner
 
 from harness.algorithms import ALGORITHMS
 from harness.backends import INSTANCE_HEADER
-from harness.bench import single_config
 from harness.cluster import Cluster
 from harness.console.live import LiveBackends
 from harness.console.web import attach
@@ -35,6 +34,7 @@ from harness.expectations import expected_shares
 from harness.infra import describe
 from harness.load.users import make_user_class
 from harness.net import is_loopback
+from harness.plan import open_cluster, prepare
 from harness.results.store import new_run_dir
 from harness.spec import BenchSpec
 
@@ -81,9 +81,9 @@ def start_cluster(environment: Any, **_: Any) -> None:
         results_dir=Path(options.lb_results_dir),
     )
     try:
-        spec.validate()
-        name, config = single_config(spec)
-        cluster = Cluster(config, new_run_dir(spec.results_dir, f"locust-{name}"), spec.backends).start()
+        plan = prepare(spec, command="locust")
+        name, config = plan.only.algorithm.name, plan.only.config
+        cluster = open_cluster(plan, plan.only, new_run_dir(spec.results_dir, f"locust-{name}")).start()
     except HarnessError as exc:
         sys.stderr.write(f"harness: error: {exc}\n")
         sys.exit(exc.exit_code)

@@ -1,0 +1,61 @@
+"""The load of a run: Locust's closed model of users, or an open model at a fixed rate."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from harness.load.locust_load import LoadSettings, LocustLoad
+from harness.load.open_model import OpenModelLoad, OpenModelSettings
+from harness.load.records import COLUMNS, empty_frame
+from harness.load.route import Route
+from harness.run.context import RunContext
+
+
+class RunLoad:
+    """Drives the run's load on a route and keeps what it has recorded so far (for an interrupted run)."""
+
+    def __init__(self, context: RunContext) -> None:
+        self.context = context
+        self.model: dict[str, Any] = {}  # closed (Locust users), open (a fixed rate) or wrk's capacity load
+        self.records_so_far: Callable[[], pd.DataFrame] = empty_frame
+
+    def run(self, route: Route, duration: float, timings: dict[str, float]) -> tuple[pd.DataFrame, int]:
+        """The records of every request, and how many requests the load itself counted."""
+        context, spec = self.context, self.context.spec
+        scenario = context.scenario
+        method, path = ("GET", "/api/count") if scenario is None else (scenario.method, scenario.request_path)
+        started = time.monotonic()
+        if spec.rate is not None:
+            context.phase(f"load: {spec.rate:g} requests/s (open model) for {duration:g} s")
+            settings = OpenModelSettings(spec.rate, duration, clients=spec.users, path=path, method=method)
+            open_load = OpenModelLoad(route, settings)
+            self.records_so_far = lambda: pd.DataFrame(open_load.rows, columns=COLUMNS)
+            frame = open_load.run()
+            self.model = {"model": "open", "rate": spec.rate, "late": open_load.late}
+            count = open_load.request_count
+        else:
+            context.phase(f"load: {spec.users} users for {duration:g} s")
+            name = context.algorithm.name
+            load = LocustLoad(
+                route,
+                LoadSettings(
+                    users=spec.users, duration=duration, spawn_rate=spec.spawn_rate,
+                    load_workers=spec.load_workers, path=path, method=method,
+                    # A balancer of connections: kept-alive ones would pin each user to one instance.
+                    new_connections=context.kind.balances_connections,
+                ),
+                progress=lambda elapsed, count: context.reporter.load_progress(name, elapsed, duration, count),
+                log_dir=context.run_dir,
+                on_workers=lambda pids: context.journal.record("load workers", pids=pids),
+            )  # fmt: skip
+            self.records_so_far = load.recorder.frame
+            frame = load.run()
+            self.model = {"model": "closed", "users": spec.users, "load_workers": spec.load_workers}
+            count = load.request_count
+        timings["load_s"] = time.monotonic() - started
+        context.journal.record("load", requests=len(frame), locust_requests=count, **self.model)
+        return frame, count

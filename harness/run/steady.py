@@ -1,0 +1,131 @@
+"""Steady state: the probes, then load, then the algorithm's and the servers' claims on what was recorded.
+
+Every verdict is made in ``harness.checks``; this module decides which checks the algorithm,
+the config and the balancer call for, and gathers what they judge.
+"""
+
+from __future__ import annotations
+
+import time
+
+from harness.checks.distribution import EXACT_ORDER, counts_of, exact_cycle, order_not_kept, spread_matches
+from harness.checks.errors import no_client_errors, no_counted_errors
+from harness.checks.failover import counts_together
+from harness.checks.least_conn import avoids_busy_instance, busy_not_seen
+from harness.checks.schedule import smooth_weighted_round_robin
+from harness.checks.stickiness import clients_not_pinned, clients_spread, each_client_on_one_instance, one_client_only
+from harness.checks.verdict import Verdict, not_applicable
+from harness.cluster import Cluster
+from harness.load import probes
+from harness.load.records import empty_frame
+from harness.load.route import FixedRoute, Route
+from harness.load.wrk import run_wrk
+from harness.run.context import RunContext
+from harness.run.load import RunLoad
+from harness.run.result import Measured
+from harness.runtimes.base import Instance
+from harness.server_claims import ServerClaimChecks
+
+SEQUENTIAL_CYCLES = 4  # periods of the pick order checked request by request
+
+
+def measure(context: RunContext, load: RunLoad, cluster: Cluster, timings: dict[str, float]) -> Measured:
+    """The steady-state checks on ``cluster``, in the order a user would run them by hand."""
+    instances = cluster.instances_under_test
+    route = cluster.route
+    verdicts: list[Verdict] = list(cluster.balancer.listen_checks())
+    servers = ServerClaimChecks(
+        context.server_claims, context.config, context.workers, context.zone, context.algorithm.avoids_busy
+    )
+    started = time.monotonic()
+    verdicts += servers.before_load(cluster, instances, context.phase)
+    timings["server_probes_s"] = time.monotonic() - started
+    verdicts += _probes(context, route, instances, timings)
+    if context.spec.driver == "wrk":
+        return _wrk(context, load, route, instances, timings, verdicts)
+    frame, count = load.run(route, context.spec.duration, timings)
+    verdicts.append(no_client_errors(frame))
+    verdicts += servers.after_load(frame, instances)
+    verdicts += servers.failover_to_backup(cluster, instances, context.phase)
+    counts = counts_of(frame.loc[frame["instance"] != "", "instance"].tolist())
+    verdicts += _spread(context, counts, instances)
+    if context.algorithm.sticky:
+        verdicts.append(each_client_on_one_instance(frame))
+        verdicts.append(clients_spread(frame, minimum=min(2, len(instances))))
+    elif context.kind.balances_connections:
+        verdicts.append(clients_not_pinned(frame, len(instances)))
+    return Measured(verdicts, frame, count)
+
+
+def _probes(context: RunContext, route: Route, instances: list[Instance], timings: dict[str, float]) -> list[Verdict]:
+    """Requests one at a time: the exact order where the algorithm has one, least_conn's busy instance."""
+    verdicts = []
+    together = counts_together(context.workers, context.zone)
+    if context.algorithm.exact_order or _least_conn_with_weights(context, instances):
+        context.phase("sequential requests")
+        verdicts.append(_exact_order(context, route, instances) if together else order_not_kept(context.workers))
+    if context.algorithm.avoids_busy and not together:
+        verdicts.append(busy_not_seen(context.workers))
+    elif context.algorithm.avoids_busy:
+        context.phase("least_conn probe: one long request, then short ones")
+        started = time.monotonic()
+        verdicts.append(avoids_busy_instance(probes.least_conn_probe(route, instances)))
+        timings["least_conn_probe_s"] = time.monotonic() - started
+    return verdicts
+
+
+def _spread(context: RunContext, counts: dict[str, int], instances: list[Instance]) -> list[Verdict]:
+    expected = context.expected_shares(instances)
+    if expected is None:
+        return []
+    check = f"spread under load matches {context.algorithm.spread} shares"
+    return [spread_matches(counts, expected, check=check, alpha=context.spec.false_alarm_rate)]
+
+
+def _wrk(
+    context: RunContext,
+    load: RunLoad,
+    route: Route,
+    instances: list[Instance],
+    timings: dict[str, float],
+    verdicts: list[Verdict],
+) -> Measured:
+    """Capacity load with wrk: the counts per instance and the statuses are all there is to check."""
+    assert isinstance(route, FixedRoute)  # the spec refuses wrk for client-side balancing
+    spec = context.spec
+    context.phase(f"load: wrk, {spec.users} connections for {spec.duration:g} s")
+    started = time.monotonic()
+    wrk = run_wrk(route.url, route.path_for("/api/count"), spec.users, spec.duration, headers=route.headers)
+    timings["load_s"] = time.monotonic() - started
+    load.model = {
+        "model": "wrk", "connections": max(spec.users, 2), "requests_per_s": wrk.requests_per_s,
+        "latency_ms": wrk.latency_ms, "statuses": wrk.statuses, "socket_errors": wrk.socket_errors,
+    }  # fmt: skip
+    context.journal.record("load", requests=wrk.requests, **load.model)
+    verdicts = [*verdicts, no_counted_errors(wrk.requests, wrk.failed, wrk.statuses, wrk.socket_errors)]
+    counts = dict(wrk.per_instance)
+    verdicts += _spread(context, counts, instances)
+    if context.algorithm.sticky:
+        verdicts.append(one_client_only())
+    return Measured(verdicts, empty_frame(), wrk.requests, counts)
+
+
+def _least_conn_with_weights(context: RunContext, instances: list[Instance]) -> bool:
+    """least_conn over weighted servers where the balancer breaks ties by weight (nginx): one
+    request at a time ties every server at no connection, so sequential requests follow the
+    weighted order."""
+    if context.algorithm.name != "least_conn" or not context.kind.least_conn_ties_by_weight:
+        return False
+    return len({weight for _, weight in context.peer_weights(instances)}) > 1
+
+
+def _exact_order(context: RunContext, route: Route, instances: list[Instance]) -> Verdict:
+    peers = context.peer_weights(instances)
+    if context.algorithm.spread == "even":
+        peers = [(name, 1) for name, _ in peers]
+    unless = context.kind.exact_order_unless(weighted=len({weight for _, weight in peers}) > 1)
+    if unless is not None:
+        return not_applicable(EXACT_ORDER, unless)
+    period = smooth_weighted_round_robin(peers)
+    responses = probes.sequential(route, SEQUENTIAL_CYCLES * len(period))
+    return exact_cycle([response.instance for response in responses], period, check=EXACT_ORDER)
