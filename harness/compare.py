@@ -16,7 +16,7 @@ import pandas as pd
 
 from harness.algorithms import ALGORITHMS, BALANCERS
 from harness.bench import BenchResult, bench
-from harness.checks.failover import FailoverRow, percentile
+from harness.checks.fault_rows import FailoverRow, percentile
 from harness.errors import SpecError
 from harness.results.store import new_run_dir, write_json, write_requests
 from harness.run import Reporter

@@ -19,6 +19,7 @@ from harness.balancers.factory import check_installed, load_balancer_config
 from harness.balancers.registry import DEFAULT_BALANCER, kind_of
 from harness.cluster import Cluster
 from harness.errors import SpecError
+from harness.results.faults import fault_kind
 from harness.results.store import Journal
 from harness.runtimes.factory import check_reachable, runtime_for
 from harness.scenarios.model import Scenario, load_scenario
@@ -146,7 +147,7 @@ def _check_instances(spec: BenchSpec, run: PlannedRun, scenario: Scenario | None
         return
     planned = [instance.name for instance in under_test + plan_side_instances(config.side_services, len(under_test))]
     for step in scenario.steps:
-        if step.fault.acts_on_instance:
+        if fault_kind(step.kind).acts_on_instance:
             scenario.instance_name(step, planned)
         elif step.kind == "scale" and len(config.services) != 1:
             raise SpecError(

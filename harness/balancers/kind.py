@@ -25,7 +25,7 @@ from harness.runtimes.base import BalancerContainer, Runtime
 if TYPE_CHECKING:
     import pandas as pd
 
-    from harness.checks.failover import FailoverRow
+    from harness.checks.fault_rows import FailoverRow
     from harness.checks.verdict import Verdict
     from harness.results.faults import FaultRecord
 

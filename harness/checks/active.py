@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.checks.failover import (
+from harness.checks.fault_rows import (
     FailoverRow,
     clients_view,
     did_not_run,
@@ -21,7 +21,17 @@ from harness.checks.failover import (
 )
 from harness.checks.health_models import ActiveChecks
 from harness.checks.verdict import Verdict, not_applicable
-from harness.results.faults import FaultRecord
+from harness.results.faults import (
+    CLUSTER_CHANGE,
+    FAILS_HEALTH,
+    HEALTH_ONLY,
+    NO_ANSWER,
+    NO_CONNECT,
+    READ_TIMEOUT,
+    RESTARTED,
+    FaultRecord,
+    fault_kind,
+)
 
 # The stats socket is sampled every 50 ms and checks run on HAProxy's own timer; the
 # slack covers both.
@@ -82,16 +92,16 @@ def active_fault_verdicts(
     if row.error or row.skipped:
         return [did_not_run(row)]
     verdicts: list[Verdict] = []
-    kind = record.kind
-    if kind in {"kill", "stop", "restart", "blackhole", "scale", "reload"}:
+    kind = fault_kind(record.kind)
+    if kind.has(NO_CONNECT) or kind.has(CLUSTER_CHANGE):
         if method == "GET":
             verdicts.append(_no_lost_get(row, label, checks))
         else:
             verdicts.append(
                 not_applicable(f"{label}: requests lose nothing", f"{method} load on HAProxy: not judged yet")
             )
-    if kind in {"kill", "stop", "hang", "blackhole", "unhealthy"}:
-        if kind in {"hang", "unhealthy"} and not checks.http:
+    if kind.has(FAILS_HEALTH):
+        if (kind.has(READ_TIMEOUT) or kind.has(HEALTH_ONLY)) and not checks.http:
             verdicts.append(
                 not_applicable(
                     f"{label}: active checks mark it DOWN",
@@ -100,8 +110,8 @@ def active_fault_verdicts(
                 )
             )
         else:
-            verdicts.append(_marked_down(row, label, checks, unanswered=kind in {"hang", "blackhole"}))
-    if kind in {"kill", "stop"} and record.planned_rollback and record.rolled_back_at is not None:
+            verdicts.append(_marked_down(row, label, checks, unanswered=kind.has(NO_ANSWER)))
+    if kind.has(RESTARTED) and record.planned_rollback and record.rolled_back_at is not None:
         verdicts.append(_marked_up(row, label, checks))
     return verdicts
 

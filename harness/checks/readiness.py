@@ -14,10 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from harness.checks.failover import FailoverRow, clients_view, did_not_run, fault_label, finished_at, not_injected_row
+from harness.checks.fault_rows import FailoverRow, clients_view, did_not_run, fault_label, finished_at, not_injected_row
 from harness.checks.health_models import Readiness
 from harness.checks.verdict import Verdict, not_applicable
-from harness.results.faults import FaultRecord
+from harness.results.faults import FAILS_HEALTH, HEALTHY_AGAIN, FaultRecord, fault_kind
 
 _SLACK_S = 0.5  # scheduling on a busy 2-core machine
 
@@ -79,7 +79,7 @@ def readiness_failover(
             continue
         label = fault_label(row)
         lasted = (record.rolled_back_at or load_end) - start
-        if record.kind in {"kill", "stop", "hang", "blackhole", "unhealthy"}:
+        if fault_kind(record.kind).has(FAILS_HEALTH):
             if removed is None and lasted < readiness.removal_within_s:
                 verdicts.append(
                     not_applicable(
@@ -90,7 +90,7 @@ def readiness_failover(
                 )
                 continue
             verdicts.append(_removed_in_time(row, label, readiness))
-        if record.kind in {"kill", "stop", "unhealthy"} and record.planned_rollback and record.rolled_back_at:
+        if fault_kind(record.kind).has(HEALTHY_AGAIN) and record.planned_rollback and record.rolled_back_at:
             verdicts.append(_rejoined_in_time(row, label, readiness))
     return verdicts, rows
 

@@ -20,6 +20,7 @@ from harness.backends.behaviour import KnobError, pick_delay_ms
 from harness.cluster import Cluster
 from harness.errors import SpecError
 from harness.processes import wait_gone
+from harness.results.faults import FAULTS
 from harness.runtimes.local import MAX_INSTANCES
 
 
@@ -30,7 +31,6 @@ class FaultUnavailable(Exception):
 class Fault(Protocol):
     kind: ClassVar[str]
     heals_itself: ClassVar[bool]  # the instance is back when inject() returns (a restart)
-    acts_on_instance: ClassVar[bool]  # False: it acts on the cluster (a scale)
 
     def inject(self, cluster: Cluster, instance_name: str) -> None: ...
 
@@ -45,7 +45,6 @@ class KillFault:
 
     kind: ClassVar[str] = "kill"
     heals_itself: ClassVar[bool] = False
-    acts_on_instance: ClassVar[bool] = True
     signum: ClassVar[int] = signal.SIGKILL
 
     def inject(self, cluster: Cluster, instance_name: str) -> None:
@@ -74,7 +73,6 @@ class HangFault:
 
     kind: ClassVar[str] = "hang"
     heals_itself: ClassVar[bool] = False
-    acts_on_instance: ClassVar[bool] = True
 
     def inject(self, cluster: Cluster, instance_name: str) -> None:
         cluster.runtime.signal(cluster.instance(instance_name), signal.SIGSTOP)
@@ -108,7 +106,6 @@ class ModeFault:
 
     kind: ClassVar[str] = "mode"
     heals_itself: ClassVar[bool] = False
-    acts_on_instance: ClassVar[bool] = True
     mode: dict[str, Any] = field(default_factory=dict)
 
     def inject(self, cluster: Cluster, instance_name: str) -> None:
@@ -159,7 +156,6 @@ class BlackholeFault:
 
     kind: ClassVar[str] = "blackhole"
     heals_itself: ClassVar[bool] = False
-    acts_on_instance: ClassVar[bool] = True
     held: list[socket.socket] = field(default_factory=list)
     backlog: int = 0  # the instance's backlog before the fault, restored by the rollback
 
@@ -229,7 +225,6 @@ class ScaleFault:
 
     kind: ClassVar[str] = "scale"
     heals_itself: ClassVar[bool] = True
-    acts_on_instance: ClassVar[bool] = False
     to: int = 3
 
     def inject(self, cluster: Cluster, instance_name: str) -> None:
@@ -248,7 +243,6 @@ class ReloadFault:
 
     kind: ClassVar[str] = "reload"
     heals_itself: ClassVar[bool] = True
-    acts_on_instance: ClassVar[bool] = False
 
     def inject(self, cluster: Cluster, instance_name: str) -> None:
         cluster.balancer.reload(cluster.instances)
@@ -261,26 +255,14 @@ class ReloadFault:
         return self.kind
 
 
-_PARAMETERS: dict[str, dict[str, type]] = {
-    "kill": {},
-    "stop": {},
-    "hang": {},
-    "restart": {},
-    "blackhole": {},
-    "slow": {"delay_ms": float, "delay": str},
-    "fail": {"fail_rate": float, "fail_status": int},
-    "unhealthy": {},
-    "scale": {"to": int},
-    "reload": {},
-}
-FAULT_KINDS = tuple(_PARAMETERS)
+FAULT_KINDS = tuple(FAULTS)
 
 
 def make_fault(kind: str, parameters: Mapping[str, Any], where: str) -> Fault:
     """Builds a fault from a scenario step; SpecError names ``where`` and what is wrong."""
-    if kind not in _PARAMETERS:
+    if kind not in FAULTS:
         raise SpecError(f"{where}: unknown fault {kind!r}; known faults: {', '.join(FAULT_KINDS)}")
-    allowed = _PARAMETERS[kind]
+    allowed = FAULTS[kind].parameters
     unknown = set(parameters) - set(allowed)
     if unknown:
         raise SpecError(f"{where}: fault {kind!r} takes no parameter {', '.join(sorted(unknown))}")
@@ -308,12 +290,10 @@ def make_fault(kind: str, parameters: Mapping[str, Any], where: str) -> Fault:
         if to is None or not 1 <= to <= MAX_INSTANCES:
             raise SpecError(f"{where}: scale needs `to`, a number of instances from 1 to {MAX_INSTANCES}")
         return ScaleFault(to)
-    simple: dict[str, type[Fault]] = {
-        "kill": KillFault,
-        "stop": StopFault,
-        "hang": HangFault,
-        "restart": RestartFault,
-        "blackhole": BlackholeFault,
-        "reload": ReloadFault,
-    }
-    return simple[kind]()
+    return _WITHOUT_PARAMETERS[kind]()
+
+
+# The build step of the faults that take no parameter; the others are built above from theirs.
+_WITHOUT_PARAMETERS: dict[str, type[Fault]] = {
+    fault.kind: fault for fault in (KillFault, StopFault, HangFault, RestartFault, BlackholeFault, ReloadFault)
+}

@@ -11,7 +11,7 @@ import pandas as pd
 
 from harness.balancers import factory
 from harness.checks.distribution import counts_of
-from harness.checks.failover import FailoverRow
+from harness.checks.fault_rows import FailoverRow
 from harness.checks.verdict import Verdict
 from harness.results.store import write_json, write_requests
 from harness.run.context import RunContext

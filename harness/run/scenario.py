@@ -9,7 +9,7 @@ import gevent
 import pandas as pd
 
 from harness.balancers.kind import FaultRun
-from harness.checks.failover import finished_at
+from harness.checks.fault_rows import finished_at
 from harness.cluster import Cluster
 from harness.run.context import RunContext
 from harness.run.load import RunLoad

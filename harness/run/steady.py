@@ -10,7 +10,7 @@ import time
 
 from harness.checks.distribution import EXACT_ORDER, counts_of, exact_cycle, order_not_kept, spread_matches
 from harness.checks.errors import no_client_errors, no_counted_errors
-from harness.checks.failover import counts_together
+from harness.checks.fault_rows import counts_together
 from harness.checks.least_conn import avoids_busy_instance, busy_not_seen
 from harness.checks.schedule import smooth_weighted_round_robin
 from harness.checks.stickiness import clients_not_pinned, clients_spread, each_client_on_one_instance, one_client_only

@@ -8,7 +8,7 @@ import gevent.event
 
 from harness.cluster import Cluster
 from harness.faults.kinds import FaultUnavailable
-from harness.results.faults import FaultRecord
+from harness.results.faults import FaultRecord, fault_kind
 from harness.results.store import Journal
 from harness.scenarios.model import FaultStep, Scenario
 
@@ -24,7 +24,7 @@ class Timeline:
         self.records: list[FaultRecord] = []
         self._steps: list[tuple[FaultStep, FaultRecord]] = []
         for index, step in enumerate(scenario.steps, start=1):
-            acts_on_instance = step.fault.acts_on_instance
+            acts_on_instance = fault_kind(step.kind).acts_on_instance
             name = scenario.instance_name(step, names) if acts_on_instance else "all"
             record = FaultRecord(
                 index=index,

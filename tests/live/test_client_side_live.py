@@ -11,7 +11,7 @@ from harness.balancers.client.balancer import ClientSideBalancer
 from harness.balancers.client.config import load_config
 from harness.balancers.nginx.access_log import attempts, read_access_log
 from harness.bench import BenchResult
-from harness.checks.failover import LOG_TIME_TOLERANCE_S
+from harness.checks.fault_rows import LOG_TIME_TOLERANCE_S
 from harness.load.probes import sequential
 from harness.pytest_plugin import verdict_report
 from harness.runtimes.base import InstanceSpec

@@ -12,7 +12,7 @@ import pytest
 
 from harness.algorithms import ALGORITHMS, shipped_config
 from harness.bench import BenchResult
-from harness.checks.failover import LOG_TIME_TOLERANCE_S
+from harness.checks.fault_rows import LOG_TIME_TOLERANCE_S
 from harness.checks.verdict import Verdict
 from harness.pytest_plugin import verdict_report
 

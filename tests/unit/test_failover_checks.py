@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from harness.checks.failover import ejection, recovery
+from harness.checks.passive import ejection, recovery
 
 
 def attempt_rows(rows: list[tuple[float, float, str, int]]) -> pd.DataFrame:

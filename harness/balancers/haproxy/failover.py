@@ -10,7 +10,7 @@ from harness.balancers.haproxy.balancer import HaproxyBalancer
 from harness.balancers.haproxy.states import StateRecorder, spawn_recorder
 from harness.balancers.kind import FaultRun
 from harness.checks.active import active_failover_row, active_fault_verdicts
-from harness.checks.failover import FailoverRow
+from harness.checks.fault_rows import FailoverRow
 from harness.checks.health_models import ActiveChecks
 from harness.checks.verdict import Verdict
 

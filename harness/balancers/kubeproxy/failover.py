@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.balancers.kind import FaultRun
-from harness.checks.failover import FailoverRow
+from harness.checks.fault_rows import FailoverRow
 from harness.checks.health_models import Readiness
 from harness.checks.readiness import read_endpoint_changes, readiness_failover
 from harness.checks.verdict import Verdict

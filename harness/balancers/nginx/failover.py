@@ -12,8 +12,9 @@ import pandas as pd
 
 from harness.balancers.kind import FaultRun
 from harness.balancers.nginx.access_log import attempts, read_access_log
-from harness.checks.failover import FailoverRow, counts_together, failover_row, fault_verdicts, observe
+from harness.checks.fault_rows import FailoverRow, counts_together, observe
 from harness.checks.health_models import PassiveChecks
+from harness.checks.passive import failover_row, fault_verdicts
 from harness.checks.verdict import Verdict
 
 
