@@ -52,6 +52,12 @@ class BenchSpec:
 
     def validate(self) -> BenchSpec:
         """Returns self; raises SpecError naming the first option that cannot work."""
+        self._check_names_and_ranges()
+        self._check_combinations()
+        self._check_files()
+        return self
+
+    def _check_names_and_ranges(self) -> None:
         if not self.algorithms:
             raise SpecError("no algorithm given")
         if self.balancer not in BALANCERS:
@@ -77,6 +83,13 @@ class BenchSpec:
             raise AddressInUseError(f"{LOOPBACK}:{self.port} is already in use: choose another --port or leave it out")
         if not 0 <= self.load_workers <= MAX_LOAD_WORKERS:
             raise SpecError(f"--load-workers must be between 0 and {MAX_LOAD_WORKERS}, got {self.load_workers}")
+        if not 0 < self.false_alarm_rate < 1:
+            raise SpecError(f"--false-alarm-rate must be above 0 and below 1, got {self.false_alarm_rate:g}")
+        if self.spawn_rate <= 0:
+            raise SpecError(f"--spawn-rate must be above 0, got {self.spawn_rate:g}")
+
+    def _check_combinations(self) -> None:
+        """Options that each make sense but not together, or not with this balancer."""
         kind = kind_of(self.balancer)
         if self.load_workers and kind.one_load_process:
             raise SpecError("client-side balancing keeps its picking state in one process: drop --load-workers")
@@ -102,24 +115,21 @@ class BenchSpec:
             raise SpecError(f"--rate must be above 0 and at most {MAX_RATE:g} requests/s, got {self.rate:g}")
         if self.rate is not None and self.load_workers:
             raise SpecError("--rate runs the open-model load in the harness itself: drop --load-workers")
-        if not 0 < self.false_alarm_rate < 1:
-            raise SpecError(f"--false-alarm-rate must be above 0 and below 1, got {self.false_alarm_rate:g}")
-        if self.spawn_rate <= 0:
-            raise SpecError(f"--spawn-rate must be above 0, got {self.spawn_rate:g}")
+
+    def _check_files(self) -> None:
         if self.config is not None and not self.config.is_file():
             raise SpecError(f"config file not found: {self.config}")
         if (self.upstream or self.route or self.claims_from) and self.config is None:
             raise SpecError("--upstream, --route and --claims-from read your own config: give it with --config")
         if self.upstream == "all" and (self.route or self.scenario):
             raise SpecError("--upstream all judges each upstream on its own route, without a scenario: drop --route")
-        if (self.upstream or self.route) and kind.group_word is None:
+        if (self.upstream or self.route) and kind_of(self.balancer).group_word is None:
             raise SpecError(
                 f"--upstream and --route choose among nginx's upstreams or HAProxy's backends, not {self.balancer}'s"
             )
         if self.claims_from is not None and not self.claims_from.is_file():
             raise SpecError(f"--claims-from: config file not found: {self.claims_from}")
         self._check_results_dir()
-        return self
 
     def _check_k8s(self) -> None:
         if not kind_of(self.balancer).runs_in_cluster:

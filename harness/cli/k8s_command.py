@@ -9,7 +9,8 @@ import yaml
 from rich.console import Console
 
 from harness.algorithms import ALGORITHMS, shipped_config
-from harness.balancers.nginx.config import load_config, passive_checks
+from harness.balancers.nginx.config import load_config
+from harness.balancers.nginx.health import passive_checks
 from harness.balancers.nginx.in_cluster import render_in_cluster
 from harness.checks.health_models import PassiveChecks
 from harness.errors import SpecError

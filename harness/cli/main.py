@@ -9,259 +9,29 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from pathlib import Path
-from typing import NoReturn
 
 import locust  # noqa: F401  (first: Locust patches the standard library for gevent before ssl is imported)
 from rich.console import Console
 
 from harness import infra
-from harness.algorithms import ALGORITHM_NAMES, BALANCERS, algorithms_for
+from harness.algorithms import ALGORITHM_NAMES
 from harness.bench import RunInterrupted, bench
-from harness.checks.distribution import FALSE_ALARM_RATE
 from harness.cli.doctor_command import doctor
 from harness.cli.k8s_command import build_image, k8s_check, render_topology
 from harness.cli.output import RichReporter, print_changes, print_comparison, print_matrix, print_result
+from harness.cli.parser import build_parser, spec_from_args
 from harness.cli.signals import interrupt_main_on_signals
 from harness.cli.ui_command import ui
 from harness.cli.up_command import up
 from harness.compare import compare_balancers
 from harness.errors import HarnessError, SpecError
-from harness.k8s.topology import k8s_algorithms
 from harness.matrix import run_matrix
-from harness.net import LOOPBACK
 from harness.reports.diff import Thresholds, compare_runs
 from harness.reports.report import write_report
 from harness.runtimes.local import MAX_INSTANCES
-from harness.scenarios.model import shipped_scenarios
 from harness.spec import BenchSpec
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """Bad options get one clear line and exit code 2, without the usage block."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"harness: error: {message} (see {self.prog} --help)\n")
-
-
-def _weights(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"weights must be integers separated by commas, got {text!r}") from None
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog="harness", description="Test and benchmark load-balancer configurations.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
-    run = commands.add_parser("bench", help="run algorithms on a real balancer over real backends, check what it did")
-    _add_cluster_options(run, algo_default="all; with --config, inferred from the config")
-    _add_load_options(run)
-    cluster = commands.add_parser("up", help="start one algorithm's cluster and keep it up until Ctrl-C")
-    _add_cluster_options(cluster, algo_default="round_robin")
-    console = commands.add_parser(
-        "ui", help="start one algorithm's cluster with Locust's web UI and the Backends console, until Ctrl-C"
-    )
-    _add_cluster_options(console, algo_default="round_robin")
-    console.add_argument("--web-host", default=LOOPBACK, help=f"the web UI's address (default {LOOPBACK})")
-    console.add_argument("--web-port", type=int, default=8089, help="the web UI's port (default 8089)")
-    console.add_argument(
-        "--web-any-interface",
-        action="store_true",
-        help="allow a --web-host outside loopback: anyone who reaches it can start load and kill instances",
-    )
-    console.add_argument("--load-workers", type=int, default=0, help="Locust worker processes under the UI's master")
-    report = commands.add_parser("report", help="write report.html into a run directory (harness bench does it too)")
-    report.add_argument("run", type=Path, help="a run directory under results/")
-    matrix = commands.add_parser("matrix", help="every algorithm on every balancer, one table (CSV and HTML too)")
-    _add_load_options(matrix)
-    matrix.add_argument("--backends", type=int, help="instances to start (default 3, or one per service)")
-    matrix.add_argument("--results-dir", type=Path, default=Path("results"), help="where run directories go")
-    matrix.add_argument("--scenarios", action="store_true", help="also run every shipped scenario")
-    k8s = commands.add_parser(
-        "k8s", help="Kubernetes: validate and lint the manifests, render a run's topology, build its image"
-    )
-    k8s_commands = k8s.add_subparsers(dest="k8s_command", required=True, parser_class=_OneLineParser)
-    for name, text in (
-        ("validate", "every manifest against the official schemas of the supported Kubernetes releases"),
-        ("lint", "selectors, ports, Ingress backends, probes, kustomizations; readiness against passive checks"),
-    ):
-        check = k8s_commands.add_parser(name, help=text)
-        check.add_argument("paths", nargs="*", type=Path, help="files or directories (default: the infra folder's k8s)")
-    render = k8s_commands.add_parser("render", help="print the objects --runtime k8s applies for an algorithm (YAML)")
-    render.add_argument("--algo", default="round_robin", help="the algorithm's overlay (default round_robin)")
-    render.add_argument("--config", type=Path, help="your own nginx config instead of the algorithm's")
-    render.add_argument("--backends", type=int, default=3, help="api-gateway replicas (default 3)")
-    render.add_argument("--image", default="lb-harness/runtime:latest", help="the image the nodes hold")
-    image = k8s_commands.add_parser("image", help="build the harness's image on the Docker engine and tag it")
-    image.add_argument("--tag", default="lb-harness/runtime:latest", help="the tag to give it (default: latest)")
-    image.add_argument("--docker-base", default="offline", help="offline (built from Debian's mirror) or official")
-    commands.add_parser(
-        "doctor",
-        help="what the harness needs on this machine, found or missing, and one line to install what is missing; "
-        "exit code 1 when the default `harness bench` (nginx) cannot run",
-    )
-    diff = commands.add_parser(
-        "compare", help="what changed between two runs of the same spec; exit code 1 on a regression"
-    )
-    diff.add_argument("run_a", type=Path, help="the baseline run directory")
-    diff.add_argument("run_b", type=Path, help="the run to judge against it")
-    defaults = Thresholds()
-    diff.add_argument("--share-points", type=float, default=defaults.share_points, help="allowed move of a share")
-    diff.add_argument("--latency-ratio", type=float, default=defaults.latency_ratio, help="latency: allowed ratio")
-    diff.add_argument("--latency-ms", type=float, default=defaults.latency_ms, help="latency: allowed step (ms)")
-    diff.add_argument("--tail-ratio", type=float, default=defaults.tail_ratio, help="p95/p99: allowed ratio")
-    diff.add_argument("--tail-ms", type=float, default=defaults.tail_ms, help="p95/p99: allowed step (ms)")
-    compare = commands.add_parser(
-        "compare-balancers",
-        help="run one algorithm (and scenario) on nginx, HAProxy and client-side balancing, side by side",
-    )
-    _add_cluster_options(compare, algo_default="the scenario's")
-    _add_load_options(compare)
-    for command in (run, cluster, console, matrix, compare, *k8s_commands.choices.values()):
-        command.add_argument(
-            "--infra-dir",
-            type=Path,
-            help="your own folder of configs, scenarios and manifests, overriding the shipped ones file by file "
-            f"(default: ${infra.ENVIRONMENT_VARIABLE}, else ./infra when present)",
-        )
-    return parser
-
-
-def _add_load_options(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--users", type=int, default=10, help="concurrent Locust users (default 10)")
-    command.add_argument("--duration", type=float, default=5.0, help="seconds of load per algorithm (default 5)")
-    command.add_argument(
-        "--driver",
-        default="locust",
-        help="locust (default), or wrk: capacity numbers with the split per instance, no per-request records",
-    )
-    command.add_argument(
-        "--rate",
-        type=float,
-        help="open-model load: this many requests/s whatever the answers (instead of --users in a closed loop)",
-    )
-    command.add_argument(
-        "--false-alarm-rate",
-        type=float,
-        default=FALSE_ALARM_RATE,
-        help=f"each statistical check's chance of failing a correct config (default {FALSE_ALARM_RATE:g})",
-    )
-    command.add_argument(
-        "--load-workers",
-        type=int,
-        default=0,
-        help="run Locust distributed: a master plus this many worker processes on loopback (default 0: in-process)",
-    )
-    command.add_argument(
-        "--scenario",
-        help=f"faults on a timeline: a shipped scenario ({_scenario_names()}) "
-        "or a path to a scenario file; its duration replaces --duration",
-    )
-
-
-def _scenario_names() -> str:
-    # The help is built before the options are read: a bad $HARNESS_INFRA_DIR is refused in
-    # one line by the command itself, not by its help text.
-    try:
-        return ", ".join(shipped_scenarios())
-    except SpecError:
-        return "see the infra folder's scenarios"
-
-
-def _add_cluster_options(command: argparse.ArgumentParser, algo_default: str) -> None:
-    names = ", ".join(ALGORITHM_NAMES)
-    command.add_argument(
-        "--balancer",
-        default="nginx",
-        help=f"the balancer under test: {', '.join(BALANCERS)} (client: no balancer; default nginx)",
-    )
-    command.add_argument("--algo", default=None, help=f"one of {names}, or all (default: {algo_default})")
-    command.add_argument(
-        "--config",
-        type=Path,
-        help="your own config for --balancer (nginx.conf, haproxy.cfg or client-side TOML); its servers name services",
-    )
-    command.add_argument(
-        "--upstream",
-        "--backend",
-        dest="upstream",
-        help="the nginx upstream or HAProxy backend under test, or all (each in turn; default: the one `/` reaches)",
-    )
-    command.add_argument(
-        "--route", help="HOST/PATH the load takes, e.g. api.example.com/v1/ (default: `/` of the default server)"
-    )
-    command.add_argument(
-        "--claims-from",
-        type=Path,
-        help="hold --config to the claims of this config (e.g. the one in production before your change)",
-    )
-    command.add_argument("--backends", type=int, help="instances to start (default 3, or one per service)")
-    command.add_argument("--workers", type=int, help="nginx worker_processes (default: the config's, else 1)")
-    command.add_argument("--zone", action="store_true", help="add a shared memory zone to the upstream")
-    command.add_argument("--weights", type=_weights, help="per-instance weights, e.g. 3,1,1 (overrides the config)")
-    command.add_argument("--port", type=int, help="the balancer's listen port on 127.0.0.1 (default: a free one)")
-    command.add_argument("--results-dir", type=Path, default=Path("results"), help="where run directories go")
-    command.add_argument(
-        "--runtime",
-        default="local",
-        help="where instances run: local (processes, default), docker (containers) or k8s (the kubeconfig's cluster)",
-    )
-    command.add_argument("--k8s-context", help="--runtime k8s: the kubeconfig context (default: the current one)")
-    command.add_argument(
-        "--k8s-image",
-        default="lb-harness/runtime:latest",
-        help="--runtime k8s: the harness's image as the cluster's nodes know it (see infra/k8s/README.md)",
-    )
-    command.add_argument(
-        "--docker-base",
-        default="offline",
-        help="docker's base image: offline (built from Debian's mirror, no registry; default) or official",
-    )
-
-
-def spec_from_args(args: argparse.Namespace) -> BenchSpec:
-    if args.command == "compare-balancers" and args.algo is None and not args.scenario:
-        algorithms: tuple[str, ...] = ("health_checks",)
-    elif args.command in ("up", "ui") and args.algo is None and args.config is None:
-        algorithms = ("round_robin",)
-    elif args.algo is None and getattr(args, "scenario", None):
-        algorithms = ()  # the scenario names its algorithm
-    elif (args.algo == "all" or (args.algo is None and args.config is None)) and args.runtime == "k8s":
-        algorithms = k8s_algorithms()
-    elif args.algo == "all" or (args.algo is None and args.config is None):
-        algorithms = algorithms_for(args.balancer)
-    elif args.algo is None:
-        algorithms = ()
-    else:
-        algorithms = (args.algo,)
-    return BenchSpec(
-        algorithms=algorithms,
-        backends=args.backends,
-        users=getattr(args, "users", 10),
-        duration=getattr(args, "duration", 5.0),
-        workers=args.workers,
-        zone=args.zone,
-        config=args.config,
-        weights=args.weights,
-        results_dir=args.results_dir,
-        port=args.port,
-        scenario=getattr(args, "scenario", None),
-        balancer=args.balancer,
-        load_workers=getattr(args, "load_workers", 0),
-        rate=getattr(args, "rate", None),
-        false_alarm_rate=getattr(args, "false_alarm_rate", FALSE_ALARM_RATE),
-        driver=getattr(args, "driver", "locust"),
-        runtime=args.runtime,
-        docker_base=args.docker_base,
-        k8s_context=args.k8s_context,
-        k8s_image=args.k8s_image,
-        upstream=args.upstream,
-        route=args.route,
-        claims_from=args.claims_from,
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -274,66 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             infra.use_infra_dir(args.infra_dir)
         if hasattr(args, "infra_dir") and not (args.command == "k8s" and args.k8s_command == "render"):
             console.print(infra.describe(), highlight=False, style="dim", soft_wrap=True)
-        if args.command == "k8s" and args.k8s_command == "render":
-            if args.algo not in ALGORITHM_NAMES or not 1 <= args.backends <= MAX_INSTANCES:
-                raise SpecError(f"--algo must be one of {', '.join(ALGORITHM_NAMES)}; --backends 1-{MAX_INSTANCES}")
-            # The YAML is the standard output, so the line saying where it came from is a comment in it.
-            print(f"# {infra.describe()}\n{render_topology(args.algo, args.config, args.backends, args.image)}", end="")
-            return 0
-        if args.command == "k8s" and args.k8s_command == "image":
-            built = build_image(args.tag, args.docker_base)
-            console.print(f"{args.tag} (built as {built})", highlight=False)
-            return 0
-        if args.command == "k8s":
-            return k8s_check(console, args.k8s_command, args.paths or [infra.infra_path("k8s")])
-        if args.command == "doctor":
-            return doctor(console)
-        if args.command == "compare":
-            limits = replace(
-                Thresholds(),
-                share_points=args.share_points,
-                latency_ratio=args.latency_ratio,
-                latency_ms=args.latency_ms,
-                tail_ratio=args.tail_ratio,
-                tail_ms=args.tail_ms,
-            )
-            changes = compare_runs(args.run_a, args.run_b, limits)
-            print_changes(console, changes)
-            return 1 if any(change.regression for change in changes) else 0
-        if args.command == "matrix":
-            matrix_spec = BenchSpec(
-                algorithms=ALGORITHM_NAMES,
-                backends=args.backends,
-                users=args.users,
-                duration=args.duration,
-                results_dir=args.results_dir,
-                load_workers=args.load_workers,
-            )
-            with RichReporter(console) as reporter:
-                table = run_matrix(matrix_spec, args.scenarios, reporter)
-            print_matrix(console, table)
-            return 0 if table.passed else 1
-        if args.command == "report":
-            console.print(f"report: {write_report(args.run)}")
-            return 0
-        spec = spec_from_args(args)
-        if args.command == "up":
-            if len(spec.algorithms) > 1:
-                raise SpecError("harness up runs one algorithm: give --algo NAME")
-            return up(spec, console)
-        if args.command == "ui":
-            if len(spec.algorithms) > 1:
-                raise SpecError("harness ui runs one algorithm: give --algo NAME")
-            return ui(spec, console, args.web_host, args.web_port, args.web_any_interface)
-        if args.command == "compare-balancers":
-            if len(spec.algorithms) > 1 or spec.config is not None:
-                raise SpecError("compare-balancers runs one algorithm on the shipped configs: give --algo NAME")
-            with RichReporter(console) as reporter:
-                comparison = compare_balancers(spec, reporter)
-            print_comparison(console, comparison)
-            return 0 if comparison.passed else 1
-        with RichReporter(console) as reporter:
-            result = bench(spec, reporter)
+        return _COMMANDS[args.command](args, console)
     except HarnessError as exc:
         errors.print(f"harness: error: {exc}", highlight=False, markup=False, soft_wrap=True)
         return exc.exit_code
@@ -346,6 +57,84 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         errors.print("harness: interrupted; everything the run started has been stopped", highlight=False)
         return 130
+
+
+def _k8s(args: argparse.Namespace, console: Console) -> int:
+    if args.k8s_command == "render":
+        if args.algo not in ALGORITHM_NAMES or not 1 <= args.backends <= MAX_INSTANCES:
+            raise SpecError(f"--algo must be one of {', '.join(ALGORITHM_NAMES)}; --backends 1-{MAX_INSTANCES}")
+        # The YAML is the standard output, so the line saying where it came from is a comment in it.
+        print(f"# {infra.describe()}\n{render_topology(args.algo, args.config, args.backends, args.image)}", end="")
+        return 0
+    if args.k8s_command == "image":
+        built = build_image(args.tag, args.docker_base)
+        console.print(f"{args.tag} (built as {built})", highlight=False)
+        return 0
+    return k8s_check(console, args.k8s_command, args.paths or [infra.infra_path("k8s")])
+
+
+def _compare(args: argparse.Namespace, console: Console) -> int:
+    limits = replace(
+        Thresholds(),
+        share_points=args.share_points,
+        latency_ratio=args.latency_ratio,
+        latency_ms=args.latency_ms,
+        tail_ratio=args.tail_ratio,
+        tail_ms=args.tail_ms,
+    )
+    changes = compare_runs(args.run_a, args.run_b, limits)
+    print_changes(console, changes)
+    return 1 if any(change.regression for change in changes) else 0
+
+
+def _matrix(args: argparse.Namespace, console: Console) -> int:
+    matrix_spec = BenchSpec(
+        algorithms=ALGORITHM_NAMES,
+        backends=args.backends,
+        users=args.users,
+        duration=args.duration,
+        results_dir=args.results_dir,
+        load_workers=args.load_workers,
+    )
+    with RichReporter(console) as reporter:
+        table = run_matrix(matrix_spec, args.scenarios, reporter)
+    print_matrix(console, table)
+    return 0 if table.passed else 1
+
+
+def _report(args: argparse.Namespace, console: Console) -> int:
+    console.print(f"report: {write_report(args.run)}")
+    return 0
+
+
+def _one_algorithm(args: argparse.Namespace) -> BenchSpec:
+    spec = spec_from_args(args)
+    if len(spec.algorithms) > 1:
+        raise SpecError(f"harness {args.command} runs one algorithm: give --algo NAME")
+    return spec
+
+
+def _up(args: argparse.Namespace, console: Console) -> int:
+    return up(_one_algorithm(args), console)
+
+
+def _ui(args: argparse.Namespace, console: Console) -> int:
+    return ui(_one_algorithm(args), console, args.web_host, args.web_port, args.web_any_interface)
+
+
+def _compare_balancers(args: argparse.Namespace, console: Console) -> int:
+    spec = spec_from_args(args)
+    if len(spec.algorithms) > 1 or spec.config is not None:
+        raise SpecError("compare-balancers runs one algorithm on the shipped configs: give --algo NAME")
+    with RichReporter(console) as reporter:
+        comparison = compare_balancers(spec, reporter)
+    print_comparison(console, comparison)
+    return 0 if comparison.passed else 1
+
+
+def _bench(args: argparse.Namespace, console: Console) -> int:
+    with RichReporter(console) as reporter:
+        result = bench(spec_from_args(args), reporter)
     for algorithm_result in result.results:
         print_result(console, algorithm_result)
     verdict = "[bold green]all checks passed[/]" if result.passed else "[bold red]some checks failed[/]"
@@ -353,6 +142,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if result.report is not None:
         console.print(f"report: {result.report}")
     return 0 if result.passed else 1
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
+    "bench": _bench,
+    "up": _up,
+    "ui": _ui,
+    "report": _report,
+    "matrix": _matrix,
+    "k8s": _k8s,
+    "doctor": lambda args, console: doctor(console),
+    "compare": _compare,
+    "compare-balancers": _compare_balancers,
+}
 
 
 def run() -> None:

@@ -19,7 +19,7 @@ from harness.balancers.client.balancer import ClientSideBalancer
 from harness.balancers.haproxy.balancer import HaproxyBalancer
 from harness.balancers.nginx.access_log import COLUMNS, _split, is_failure
 from harness.balancers.nginx.balancer import NginxBalancer
-from harness.balancers.nginx.config import passive_checks
+from harness.balancers.nginx.health import passive_checks
 from harness.runtimes.base import Instance
 
 HealthView = Callable[[Sequence[Instance]], dict[str, str]]

@@ -6,11 +6,12 @@ from pathlib import Path
 import crossplane
 import pytest
 
-from harness.balancers.nginx.config import load_config, passive_checks
+from harness.balancers.nginx.config import load_config
+from harness.balancers.nginx.health import passive_checks
+from harness.balancers.nginx.messages import in_users_terms
 from harness.balancers.nginx.render import (
     OUTSIDE_THE_RUN,
     RenderSettings,
-    in_users_terms,
     listen_keys,
     plan_listens,
     render_config,

@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 
 from harness.algorithms import ALGORITHMS, shipped_config
-from harness.balancers.nginx.config import load_config, nginx_seconds, passive_checks
+from harness.balancers.nginx.config import load_config
+from harness.balancers.nginx.health import passive_checks
+from harness.balancers.nginx.units import nginx_seconds
 from harness.errors import ConfigError
 
 

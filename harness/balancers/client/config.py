@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.balancers.base import OneGroup, Peer, ServerClaims
-from harness.balancers.nginx.config import nginx_seconds
+from harness.balancers.nginx.units import nginx_seconds
 from harness.checks.health_models import PassiveChecks
 from harness.errors import ConfigError
 

@@ -10,17 +10,15 @@ so that their routes answer too.
 
 from __future__ import annotations
 
-import itertools
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.balancers.base import Peer, ServerClaims
+from harness.balancers.haproxy.files import referenced_files
+from harness.balancers.haproxy.health import active_checks_of
 from harness.balancers.haproxy.parse import (
     Section,
     Server,
-    haproxy_seconds,
     origin_of,
     parse_server,
     read_sections,
@@ -257,7 +255,7 @@ def load_config(path: Path, backend: str | None = None, route: str | None = None
     sends; by default the backend that ``/`` reaches on the first frontend.
     """
     config = HaproxyConfig(path=path, sections=read_sections(path))
-    config.files = _referenced_files(config)
+    config.files = referenced_files(config.path, config.sections)
     backends = {b.name for b in config.backends()}
     if not backends:
         raise ConfigError(f"{path} has no backend with a server: nothing for the harness to balance")
@@ -281,43 +279,6 @@ def load_config(path: Path, backend: str | None = None, route: str | None = None
             f"{under_test.name}; name the request with --route HOST/PATH"
         )
     return config
-
-
-SYSTEM_CONFIG_DIR = "/etc/haproxy/"
-# Words that name a file the config needs: ACL patterns (-f), maps (map_dom(FILE,...)), Lua.
-_MAP_FILE = re.compile(r"\bmap(?:_\w+)?\(([^,)]+)")
-
-
-def resolve_file(main: Path, written: str) -> Path | None:
-    """Where a file the config names is, here: beside the config (``/etc/haproxy/X`` as ``X`` in its
-    folder, a relative path from it), else on this machine as written (read only); None when nowhere."""
-    folder = main.parent
-    candidates = [folder / written.removeprefix(SYSTEM_CONFIG_DIR)] if written.startswith(SYSTEM_CONFIG_DIR) else []
-    candidates += [folder / written] if not written.startswith("/") else [Path(written), folder / Path(written).name]
-    return next((c for c in candidates if c.is_file()), None)
-
-
-def _referenced_files(config: HaproxyConfig) -> dict[str, str]:
-    """Every file an ACL, a map or ``lua-load`` needs, and where it is here; ConfigError at the line
-    of one that is nowhere, saying where to put it."""
-    found: dict[str, str] = {}
-    for section in config.sections:
-        for line in section.lines:
-            wanted = [word for key, word in itertools.pairwise(line) if key == "-f"]
-            wanted += [m.group(1) for word in line for m in _MAP_FILE.finditer(word)]
-            if line[0] in {"lua-load", "lua-load-per-thread"} and len(line) > 1:
-                wanted.append(line[1])
-            for written in wanted:
-                local = resolve_file(config.path, written)
-                if local is None:
-                    beside = config.path.parent / (written.removeprefix(SYSTEM_CONFIG_DIR) if written.startswith(
-                        SYSTEM_CONFIG_DIR) else Path(written).name)  # fmt: skip
-                    raise ConfigError(
-                        f"{origin_of(line) or config.path}: {written} is not here: put a copy at {beside} "
-                        "(the harness reads /etc/haproxy/X as X beside the config)"
-                    )
-                found[written] = str(local.resolve())
-    return found
 
 
 def _routes(config: HaproxyConfig) -> list[HaproxyRoute]:
@@ -392,44 +353,7 @@ def _role(server: Server) -> str:
 
 
 def active_checks(config: HaproxyConfig) -> ActiveChecks:
-    """Reads the check settings of the backend under test, with HAProxy's defaults (inter 2s fall 3
-    rise 2, retries 3): ``defaults``, then the backend, then ``default-server``, then the server line."""
-    backend = config.under_test
-    sections = [*[s for s in config.sections if s.kind == "defaults"][-1:], backend]
-    words: dict[str, str] = {"inter": "2s", "fall": "3", "rise": "2", "retries": "3"}
-    redispatch = False
-    http = False
-    check_timeout = 0.0
-    default_check = False  # `default-server check`: every server is checked
-    for section in sections:
-        for line in section.lines:
-            if line[:2] == ["option", "httpchk"]:
-                http = True
-            if line[:2] == ["timeout", "check"] and len(line) > 2:
-                check_timeout = haproxy_seconds(line[2])
-            if line[:2] == ["option", "redispatch"]:
-                redispatch = True
-            if line[:3] == ["no", "option", "redispatch"]:
-                redispatch = False
-            if line[0] == "retries" and len(line) > 1:
-                words["retries"] = line[1]
-            if line[0] == "default-server":
-                words.update(_pairs(line[1:]))
-                default_check = default_check or "check" in line[1:]
-    server = config.peers_servers()[0]
-    words.update(_pairs(list(server.params)))
-    return ActiveChecks(
-        enabled=default_check or server.param("check") is not None,
-        inter=haproxy_seconds(words["inter"]),
-        fall=int(words["fall"]),
-        rise=int(words["rise"]),
-        redispatch=redispatch,
-        retries=int(words["retries"]),
-        http=http,
-        check_timeout=check_timeout,
-    )
-
-
-def _pairs(words: Sequence[str]) -> dict[str, str]:
-    keys = {"inter", "fall", "rise"}
-    return {word: words[i + 1] for i, word in enumerate(words[:-1]) if word in keys}
+    """The check settings of the backend under test's first server: ``defaults``, then the backend,
+    then ``default-server``, then the server line."""
+    sections = [*[s for s in config.sections if s.kind == "defaults"][-1:], config.under_test]
+    return active_checks_of(sections, config.peers_servers()[0])

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.balancers.haproxy.config import Bind, HaproxyConfig
-from harness.balancers.haproxy.parse import Line, Server, origin_of, parse_server, quote
+from harness.balancers.haproxy.parse import Line, origin_of, quote
+from harness.balancers.haproxy.server_lines import SERVER_DNS_OPTIONS, SERVER_TLS_OPTIONS, expand_servers, without
 from harness.balancers.origin import Origin
 from harness.balancers.tls import RunCertificates
-from harness.errors import ConfigError
 from harness.net import LOOPBACK, free_port
 from harness.runtimes.base import Instance
 
@@ -56,27 +56,6 @@ _BIND_FILE_OPTIONS = {
 }
 # strict-sni: the load sends no server name, so a handshake would fail.
 _BIND_DROPPED_FLAGS = {"v4v6", "v6only", "transparent", "generate-certificates", "quic-force-retry", "strict-sni"}
-# Server options that make HAProxy speak TLS to the instances, which serve plain HTTP here.
-_SERVER_TLS_OPTIONS = {
-    "ssl": 0,
-    "check-ssl": 0,
-    "verify": 1,
-    "ca-file": 1,
-    "crl-file": 1,
-    "crt": 1,
-    "sni": 1,
-    "alpn": 1,
-    "check-sni": 1,
-    "check-alpn": 1,
-    "ssl-min-ver": 1,
-    "ssl-max-ver": 1,
-    "ciphers": 1,
-    "ciphersuites": 1,
-    "no-ssl-reuse": 0,
-    "force-tlsv12": 0,
-    "force-tlsv13": 0,
-}
-_SERVER_DNS_OPTIONS = {"resolvers": 1, "resolve-prefer": 1, "resolve-net": 1, "resolve-opts": 1, "init-addr": 1}
 _HAPROXY_LINE = re.compile(r"\[([^\]\s]+):(\d+)\]")
 
 
@@ -174,7 +153,7 @@ def render_config(config: HaproxyConfig, instances: Sequence[Instance], settings
             names = config.switching(section).host_names()
             lines = logging + list(_binds(config, section.name, lines, listens, settings, names, rewrites))
         if section.kind in {"backend", "listen"}:
-            lines = list(_expand_servers(lines, by_service, settings, section.name, rewrites))
+            lines = list(expand_servers(lines, by_service, settings.weights, section.name, rewrites))
         sections.append((section.kind, section.name, lines, section.origin))
     # HAProxy (2.6 on) makes a `default` resolvers section of /etc/resolv.conf and connects to
     # its nameservers at start, even with no server that resolves; this one keeps that on loopback.
@@ -239,9 +218,9 @@ def _proxy_lines(
         if line[0] in {"http-check", "tcp-check"} and "addr" in line[:-1]:
             # A check that connects somewhere else than the instance: to the instance here.
             rewrites.append((origin_of(line), f"{line[0]} {line[1]}: addr dropped, the check goes to the instance"))
-            line = Line.at(_without(line, {"addr": 1}), origin_of(line))
+            line = Line.at(without(line, {"addr": 1}), origin_of(line))
         if line[0] == "default-server":
-            kept_words = _without(_without(line[1:], _SERVER_DNS_OPTIONS), _SERVER_TLS_OPTIONS)
+            kept_words = without(without(line[1:], SERVER_DNS_OPTIONS), SERVER_TLS_OPTIONS)
             if kept_words != line[1:]:
                 rewrites.append((origin_of(line), "default-server: DNS resolution and TLS to the instances dropped"))
             yield Line.at(["default-server", *kept_words], origin_of(line))
@@ -346,84 +325,3 @@ def _global_lines(settings: RenderSettings) -> list[list[str]]:
         # -db keeps HAProxy in the foreground; its logs go to stdout, which is the run's log file.
         ["log", "stdout", "format", "raw", "local0"],
     ]
-
-
-# Server options that reach somewhere else than the instance (another address, a proxy) or tie
-# the line to one server (a fixed id, another server's state): dropped when it becomes several.
-_SERVER_ELSEWHERE_OPTIONS = {"addr": 1, "agent-addr": 1, "socks4": 1, "track": 1, "id": 1}
-
-
-def _expand_servers(
-    lines: Iterable[list[str]],
-    by_service: Mapping[str, list[Instance]],
-    settings: RenderSettings,
-    backend: str,
-    rewrites: list[tuple[Origin | None, str]],
-) -> Iterable[list[str]]:
-    names: dict[str, list[str]] = {}  # a server line's name -> its instances' names
-    expanded: list[list[str]] = []  # in the user's order: default-server applies to the servers after it
-    for line in lines:
-        if line[0] not in {"server", "server-template"}:
-            expanded.append(line)
-            continue
-        server = parse_server(line)
-        instances = by_service.get(server.service)
-        if not instances:
-            known = ", ".join(sorted(by_service)) or "none"
-            raise ConfigError(
-                f"{server.origin or 'config'}: backend {backend} names service {server.service!r}, which has no "
-                f"instance (services started: {known})"
-            )
-        names[server.name] = [instance.name for instance in instances]
-        plain = _server_params(server, instances, rewrites)
-        for number, instance in enumerate(instances, start=1):
-            params = list(plain)
-            if settings.weights and instance.name in settings.weights:
-                params = [*_without(params, {"weight": 1}), "weight", str(settings.weights[instance.name])]
-            if "cookie" in params[:-1] and len(instances) > 1:
-                # Each instance its own cookie value, or every sticky client would name the first.
-                index = params.index("cookie") + 1
-                params[index] = f"{params[index]}.{number}"
-            expanded.append(Line.at(["server", instance.name, instance.address, *params], server.origin))
-    for line in expanded:
-        if line[:1] == ["use-server"] and len(line) > 1 and line[1] in names:
-            # `use-server app1`: the first instance of what was server app1.
-            rewrites.append((origin_of(line), f"use-server {line[1]}: its first instance, {names[line[1]][0]}"))
-            line = Line.at([line[0], names[line[1]][0], *line[2:]], origin_of(line))
-        yield line
-
-
-def _server_params(
-    server: Server, instances: Sequence[Instance], rewrites: list[tuple[Origin | None, str]]
-) -> list[str]:
-    """A server line's options as each of its instances gets them."""
-    params = _without(list(server.params), _SERVER_DNS_OPTIONS)
-    if len(params) != len(server.params):
-        rewrites.append((server.origin, f"server {server.name}: DNS resolution dropped, the instances have addresses"))
-    elsewhere = _without(params, _SERVER_ELSEWHERE_OPTIONS)
-    if elsewhere != params:
-        dropped = sorted(set(params) & set(_SERVER_ELSEWHERE_OPTIONS))
-        rewrites.append((server.origin, f"server {server.name}: {', '.join(dropped)} dropped (one per instance here)"))
-        params = elsewhere
-    plain = _without(params, _SERVER_TLS_OPTIONS)
-    ca_file = next((i.tls.ca_file for i in instances if i.tls), None)
-    if plain != params and ca_file is not None and all(i.tls for i in instances):
-        # The instances serve TLS: verified against the run's CA when the line verifies, no client certificate.
-        verifies = "verify" in params and params[params.index("verify") + 1 :][:1] != ["none"]
-        plain = [*_without(params, {"ca-file": 1, "crt": 1}), *(["ca-file", ca_file] if verifies else [])]
-        rewrites.append((server.origin, f"server {server.name}: TLS kept, the instances serve it"))
-    elif plain != params:
-        rewrites.append((server.origin, f"server {server.name}: TLS to the instances dropped, they serve plain HTTP"))
-    return plain
-
-
-def _without(params: list[str], options: Mapping[str, int]) -> list[str]:
-    kept: list[str] = []
-    index = 0
-    while index < len(params):
-        if params[index] in options:
-            index += 1 + options[params[index]]
-            continue
-        kept.append(params[index])
-        index += 1
-    return kept

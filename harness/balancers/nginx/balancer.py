@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.balancers.nginx.config import NginxConfig
+from harness.balancers.nginx.messages import in_users_terms
 from harness.balancers.nginx.parse import Origin
-from harness.balancers.nginx.render import RenderSettings, in_users_terms, plan_listens, render_config
+from harness.balancers.nginx.render import RenderSettings, plan_listens, render_config
 from harness.balancers.process import BalancerContainer, BalancerProcess
 from harness.balancers.tls import RunCertificates
 from harness.checks.listens import answers_redirect

@@ -12,7 +12,7 @@ that route. Reading the files is ``parse``'s job, the servers and their routes
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,11 +23,10 @@ from harness.balancers.nginx.servers import (
     Server,
     http_blocks,
     nginx_location,
-    pass_target,
     route_rank,
     servers_and_routes,
 )
-from harness.checks.health_models import PassiveChecks
+from harness.balancers.nginx.units import nginx_seconds
 from harness.errors import ConfigError
 
 # NGINX Plus only: open source nginx refuses them, so a config using them cannot run here.
@@ -246,74 +245,6 @@ def _server_claims(config: NginxConfig) -> ServerClaims:
 def _fail_timeout(server: UpstreamServer) -> float:
     value = server.param("fail_timeout")
     return nginx_seconds(value) if value else 10.0
-
-
-_TIME_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def nginx_seconds(value: str) -> float:
-    """nginx's time syntax (``30s``, ``500ms``, ``1m30s``, ``10``) in seconds."""
-    total, number = 0.0, ""
-    index = 0
-    while index < len(value):
-        char = value[index]
-        if char.isdigit() or char == ".":
-            number += char
-            index += 1
-            continue
-        unit = "ms" if value.startswith("ms", index) else char
-        if unit not in _TIME_UNITS or not number:
-            raise ConfigError(f"not an nginx time: {value!r}")
-        total += float(number) * _TIME_UNITS[unit]
-        number = ""
-        index += len(unit)
-    return total + (float(number) if number else 0.0)
-
-
-def passive_checks(config: NginxConfig) -> PassiveChecks:
-    """Reads max_fails/fail_timeout of the upstream under test's first server and the proxy
-    settings in effect where ``proxy_pass`` sends to it (the innermost block that sets them wins)."""
-    upstream = config.under_test
-    server = upstream.servers[0]
-    settings = {
-        "proxy_next_upstream": ("error", "timeout"),
-        "proxy_connect_timeout": ("60s",),
-        "proxy_read_timeout": ("60s",),
-    }
-    route = config.route
-    if route is not None and route.upstream == upstream.name:
-        # The settings of the route the load takes: another location may pass to the same upstream.
-        _collect_proxy_settings(config.tree, lambda d: d.get("origin") == route.origin, settings, {})
-    else:
-        _collect_proxy_settings(config.tree, lambda d: pass_target(d)[0] == upstream.name, settings, {})
-    max_fails = server.param("max_fails")
-    fail_timeout = server.param("fail_timeout")
-    return PassiveChecks(
-        max_fails=int(max_fails) if max_fails else 1,
-        fail_timeout=nginx_seconds(fail_timeout) if fail_timeout else 10.0,
-        next_upstream=tuple(settings["proxy_next_upstream"]),
-        connect_timeout=nginx_seconds(settings["proxy_connect_timeout"][0]),
-        read_timeout=nginx_seconds(settings["proxy_read_timeout"][0]),
-        reuses_connections=upstream.has("keepalive"),
-    )
-
-
-def _collect_proxy_settings(
-    block: list[Directive],
-    is_target: Callable[[Directive], bool],
-    found: dict[str, tuple[str, ...]],
-    inherited: dict[str, tuple[str, ...]],
-) -> bool:
-    """Walks down to the block whose ``proxy_pass`` is the target; fills ``found`` with what applies there."""
-    here = dict(inherited)
-    for directive in block:
-        if directive["directive"] in found:
-            here[directive["directive"]] = tuple(directive["args"])
-    for directive in block:
-        if directive["directive"] == "proxy_pass" and is_target(directive):
-            found.update(here)
-            return True
-    return any(_collect_proxy_settings(d["block"], is_target, found, here) for d in block if "block" in d)
 
 
 def load_config(path: Path, upstream: str | None = None, route: str | None = None) -> NginxConfig:

@@ -27,8 +27,9 @@ class NginxKind(BalancerKind):
     runs_in_cluster = True
 
     def watch_faults(self, balancer: Balancer, config: BalancerConfig) -> FailoverWatch:
-        from harness.balancers.nginx.config import NginxConfig, passive_checks
+        from harness.balancers.nginx.config import NginxConfig
         from harness.balancers.nginx.failover import PassiveFailover
+        from harness.balancers.nginx.health import passive_checks
 
         assert isinstance(config, NginxConfig)
         return PassiveFailover(passive_checks(config))
