@@ -6,6 +6,7 @@ the control client and the checks address them), so they live below all of them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -56,3 +57,11 @@ class Instance:
     def same_place(self) -> InstanceSpec:
         """The spec that starts this instance again on the same address and ports."""
         return InstanceSpec(self.name, self.service, self.host, self.port, self.control_port, self.socket, self.tls)
+
+
+def by_service(instances: Iterable[Instance]) -> dict[str, list[Instance]]:
+    """The instances of each service, in the order given: what a config's group of servers expands into."""
+    grouped: dict[str, list[Instance]] = {}
+    for instance in instances:
+        grouped.setdefault(instance.service, []).append(instance)
+    return grouped

@@ -164,3 +164,14 @@ class Balancer(Protocol):
     def reported_version(self) -> str | None:
         """The version the running balancer reports of itself (nginx in a pod); None: look up the binary's."""
         ...
+
+
+class BalancerDefaults:
+    """What a balancer without more to say answers: no other listens to check, and its version is
+    the binary's on this machine."""
+
+    def listen_checks(self) -> list[Verdict]:
+        return []
+
+    def reported_version(self) -> str | None:
+        return None

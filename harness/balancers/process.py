@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import IO, Self
 
-from harness.checks.verdict import Verdict
+from harness.balancers.base import BalancerDefaults
 from harness.errors import StartupError
 from harness.load.route import FixedRoute
 from harness.net import LOOPBACK
@@ -20,7 +20,7 @@ from harness.runtimes.base import BalancerContainer
 __all__ = ["BalancerContainer", "BalancerProcess"]
 
 
-class BalancerProcess:
+class BalancerProcess(BalancerDefaults):
     """Base of the balancer classes; a context manager that stops the balancer on exit."""
 
     name = "balancer"
@@ -36,19 +36,21 @@ class BalancerProcess:
 
     @property
     def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
+        scheme = "https" if self.route_tls_ca() else "http"
+        return f"{scheme}://{LOOPBACK}:{self.port}"
 
     @property
     def route(self) -> FixedRoute:
         """Every client request goes to the balancer's address."""
         return FixedRoute(self.url)
 
-    def listen_checks(self) -> list[Verdict]:
-        """Checks of the config's other listens; none unless the balancer knows some."""
-        return []
+    def route_tls_ca(self) -> Path | None:
+        """The CA of the certificate the route's listen serves, when it serves TLS; None: plain HTTP."""
+        return None
 
-    def reported_version(self) -> str | None:
-        return None  # the binary on this machine is the one that runs
+    def _route_at(self, host: str | None, prefix: str) -> FixedRoute:
+        """The balancer's address with the Host and path prefix the route under test is reached on."""
+        return FixedRoute(self.url, host=host, prefix=prefix, ca_file=self.route_tls_ca())
 
     @property
     def rewrites_path(self) -> Path:

@@ -48,7 +48,7 @@ class CaddyBalancer(BalancerProcess):
     @property
     def route(self) -> FixedRoute:
         proxy = self.config.under_test
-        return FixedRoute(self.url, host=proxy.host, prefix=proxy.prefix)
+        return self._route_at(proxy.host, proxy.prefix)
 
     def write_config(self, instances: Sequence[Instance]) -> Path:
         """Renders the config for ``instances`` and checks it with ``caddy validate``."""

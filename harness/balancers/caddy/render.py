@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.backends.instance import by_service as instances_by_service
 from harness.balancers.caddy.access_log import PROXY_LOG
 from harness.balancers.caddy.config import CaddyConfig, service_of
 from harness.errors import ConfigError
@@ -27,9 +28,7 @@ def render(
     config: CaddyConfig, instances: Sequence[Instance], settings: RenderSettings
 ) -> tuple[dict[str, Any], list[str]]:
     """(the JSON config Caddy runs, what was changed for the run, one line each)."""
-    by_service: dict[str, list[Instance]] = {}
-    for instance in instances:
-        by_service.setdefault(instance.service, []).append(instance)
+    by_service = instances_by_service(instances)
     rendered = copy.deepcopy(config.adapted)
     changes: list[str] = []
     # The admin endpoint on loopback (reloads post the new config there), never saved elsewhere.

@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+from harness.balancers.base import BalancerDefaults
 from harness.balancers.client.config import ClientConfig
 from harness.balancers.client.health import PassiveHealth
 from harness.balancers.client.policies import Target, make_policy
-from harness.checks.verdict import Verdict
 from harness.load.route import Answer, Attempt
 from harness.runtimes.base import Instance
 
@@ -40,7 +40,7 @@ def _condition(error: OSError | None, answer: Answer | None) -> str | None:
     return f"http_{answer.status}" if answer.status >= 500 else None
 
 
-class ClientSideBalancer:
+class ClientSideBalancer(BalancerDefaults):
     name = "client"
 
     def __init__(self, config: ClientConfig, run_dir: Path, weights: dict[str, int] | None = None) -> None:
@@ -108,12 +108,6 @@ class ClientSideBalancer:
             ]
             self._addresses = {instance.name: instance.address for instance in instances}
         return time.monotonic() - started
-
-    def listen_checks(self) -> list[Verdict]:
-        return []
-
-    def reported_version(self) -> str | None:
-        return None
 
     def stop(self) -> None:
         with self._lock:

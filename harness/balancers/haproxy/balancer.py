@@ -75,22 +75,15 @@ class HaproxyBalancer(BalancerProcess):
     def config_path(self) -> Path:
         return self.run_dir / "haproxy.cfg"
 
-    @property
-    def url(self) -> str:
+    def route_tls_ca(self) -> Path | None:
         route = self.config.route
-        scheme = "https" if route and route.bind.ssl and self.certificates else "http"
-        return f"{scheme}://{LOOPBACK}:{self.port}"
+        return self.certificates.ca_file if route and route.bind.ssl and self.certificates else None
 
     @property
     def route(self) -> FixedRoute:
         """The balancer's address on the route under test, with the Host and path it routes on."""
         route = self.config.route
-        return FixedRoute(
-            self.url,
-            host=route.request.host if route else None,
-            prefix=route.prefix if route else "/",
-            ca_file=self.certificates.ca_file if self.certificates and self.url.startswith("https") else None,
-        )
+        return self._route_at(route.request.host if route else None, route.prefix if route else "/")
 
     @property
     def listens(self) -> dict[str, str]:

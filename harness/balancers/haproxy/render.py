@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.backends.instance import by_service as instances_by_service
 from harness.balancers.haproxy.config import Bind, HaproxyConfig
 from harness.balancers.haproxy.parse import Line, origin_of, quote
 from harness.balancers.haproxy.server_lines import SERVER_DNS_OPTIONS, SERVER_TLS_OPTIONS, expand_servers, without
@@ -118,9 +119,7 @@ def render_config(config: HaproxyConfig, instances: Sequence[Instance], settings
 
     Raises ConfigError when a server names a service that has no instance.
     """
-    by_service: dict[str, list[Instance]] = {}
-    for instance in instances:
-        by_service.setdefault(instance.service, []).append(instance)
+    by_service = instances_by_service(instances)
     listens = dict(settings.listens) or plan_listens(config, settings.listen)
     if config.route is not None:
         listens[config.route.bind.key] = settings.listen

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import gevent
 
+from harness.balancers.base import BalancerDefaults
 from harness.balancers.kubeproxy.config import KubeProxyConfig
 from harness.balancers.kubeproxy.rules import deletion, ruleset
-from harness.checks.verdict import Verdict
 from harness.errors import StartupError, ToolMissingError
 from harness.load.route import FixedRoute
 from harness.readiness import WaitStrategy
@@ -49,7 +49,7 @@ def nft_version() -> str:
     return f"kube-proxy's nftables mode, {done.stdout.strip()}"
 
 
-class KubeProxyBalancer:
+class KubeProxyBalancer(BalancerDefaults):
     name = "kube-proxy"
 
     def __init__(self, config: KubeProxyConfig, run_dir: Path) -> None:
@@ -145,12 +145,6 @@ class KubeProxyBalancer:
         self._instances = list(instances)
         self._probe_all()
         return time.monotonic() - started
-
-    def listen_checks(self) -> list[Verdict]:
-        return []
-
-    def reported_version(self) -> str | None:
-        return None
 
     def stop(self) -> None:
         if self._prober is not None:

@@ -85,25 +85,15 @@ class NginxBalancer(BalancerProcess):
     def error_log(self) -> Path:
         return self.run_dir / "error.log"
 
-    @property
-    def url(self) -> str:
-        scheme = "https" if self._route_listen_is_ssl() else "http"
-        return f"{scheme}://{LOOPBACK}:{self.port}"
+    def route_tls_ca(self) -> Path | None:
+        route = self.config.route
+        return self.certificates.ca_file if route and route.server.ssl and self.certificates else None
 
     @property
     def route(self) -> FixedRoute:
         """The balancer's address on the route under test, with the Host and path prefix it routes on."""
         route = self.config.route
-        return FixedRoute(
-            self.url,
-            host=route.server.host if route else None,
-            prefix=(route.path_prefix or "/") if route else "/",
-            ca_file=self.certificates.ca_file if self.certificates and self._route_listen_is_ssl() else None,
-        )
-
-    def _route_listen_is_ssl(self) -> bool:
-        route = self.config.route
-        return bool(route and route.server.ssl)
+        return self._route_at(route.server.host if route else None, (route.path_prefix or "/") if route else "/")
 
     @property
     def listens(self) -> dict[str, str]:

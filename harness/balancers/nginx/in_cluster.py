@@ -20,9 +20,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.balancers.base import BalancerDefaults
 from harness.balancers.nginx.config import NginxConfig
 from harness.balancers.nginx.render import RenderSettings, plan_listens, render
-from harness.checks.verdict import Verdict
 from harness.errors import SpecError
 from harness.k8s.port_forward import LocalForward
 from harness.k8s.topology import BALANCER, BALANCER_PORT, INSTANCE_PORT, RUNNING_CONFIG, STATE_DIR
@@ -55,7 +55,7 @@ def render_in_cluster(
     return render(config, upstreams, settings)
 
 
-class InClusterNginx:
+class InClusterNginx(BalancerDefaults):
     name = "nginx"
 
     def __init__(
@@ -139,9 +139,6 @@ class InClusterNginx:
         """The pod's nginx version (``nginx -v`` writes it to stderr)."""
         printed = self.runtime.api.execute(self.runtime.namespace, self.pod, ["sh", "-c", "nginx -v 2>&1"])
         return printed.strip().removeprefix("nginx version: ")
-
-    def listen_checks(self) -> list[Verdict]:
-        return []
 
     def reported_version(self) -> str | None:
         return self.version()

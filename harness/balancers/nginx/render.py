@@ -15,6 +15,7 @@ from pathlib import Path
 
 import crossplane
 
+from harness.backends.instance import by_service as instances_by_service
 from harness.balancers.nginx.config import NginxConfig, upstream_server
 from harness.balancers.nginx.parse import Directive, Origin, without_origins
 from harness.balancers.nginx.servers import PASS_DIRECTIVES, parse_listen
@@ -111,9 +112,7 @@ def render_config(config: NginxConfig, instances: Sequence[Instance], settings: 
 
     Raises ConfigError when an upstream names a service that has no instance.
     """
-    by_service: dict[str, list[Instance]] = {}
-    for instance in instances:
-        by_service.setdefault(instance.service, []).append(instance)
+    by_service = instances_by_service(instances)
     renderer = _Renderer(config, by_service, settings)
     tree = renderer.block(config.tree, parent="main")
     tree = _main_directives(settings) + [d for d in tree if d["directive"] != "worker_processes"]
