@@ -9,18 +9,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import jinja2
 import pandas as pd
 
 from harness.algorithms import ALGORITHMS, BALANCERS, algorithms_for
 from harness.bench import bench
 from harness.reports import latency
+from harness.reports.matrix_page import write_matrix_page
 from harness.results.store import new_run_dir, write_requests
 from harness.run import AlgorithmResult, Reporter
 from harness.scenarios.model import load_scenario, shipped_scenarios
 from harness.spec import BenchSpec
-
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 @dataclass(frozen=True)
@@ -83,12 +81,7 @@ class Matrix:
 
     def save(self) -> tuple[Path, Path]:
         csv = write_requests(self.frame(), self.directory / "matrix.csv")
-        environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
-        page = environment.get_template("matrix.html.j2").render(
-            title=self.directory.name, rows=[asdict(row) for row in self.rows], precision=latency.PRECISION
-        )
-        html = self.directory / "matrix.html"
-        html.write_text(page)
+        html = write_matrix_page(self.directory / "matrix.html", self.directory.name, [asdict(r) for r in self.rows])
         return csv, html
 
 
