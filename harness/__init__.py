@@ -6,6 +6,9 @@ The library is the product; ``harness`` (the CLI) and the pytest plugin are fron
     result = bench(BenchSpec(algorithms=("round_robin",), duration=3))
     assert result.passed, [str(v) for r in result.results for v in r.verdicts]
 
+    plan = prepare(spec, command="up")              # every check of the input, nothing started
+    with open_cluster(plan, plan.only, run_dir) as cluster: ...
+
 Names are imported on first use: backend instances import ``harness.backends`` and must
 not pay for (or be monkey-patched by) Locust, which the load layer imports.
 """
@@ -27,8 +30,12 @@ _EXPORTS = {
     "BenchResult": "harness.bench",
     "BenchSpec": "harness.spec",
     "HarnessError": "harness.errors",
+    "Plan": "harness.plan",
+    "PlannedRun": "harness.plan",
     "Verdict": "harness.checks.verdict",
     "bench": "harness.bench",
+    "open_cluster": "harness.plan",
+    "prepare": "harness.plan",
 }
 
 __all__ = [
@@ -41,9 +48,13 @@ __all__ = [
     "BenchResult",
     "BenchSpec",
     "HarnessError",
+    "Plan",
+    "PlannedRun",
     "Verdict",
     "__version__",
     "bench",
+    "open_cluster",
+    "prepare",
 ]
 
 if TYPE_CHECKING:
@@ -51,6 +62,7 @@ if TYPE_CHECKING:
     from harness.bench import BenchResult, bench
     from harness.checks.verdict import Verdict
     from harness.errors import BadInputError, HarnessError
+    from harness.plan import Plan, PlannedRun, open_cluster, prepare
     from harness.run import AlgorithmResult, AlgorithmRun
     from harness.spec import BenchSpec
 
