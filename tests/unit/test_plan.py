@@ -17,9 +17,9 @@ def _spec(tmp_path: Path, **options: object) -> BenchSpec:
 def test_a_scenario_step_on_an_instance_the_run_will_not_have_is_named_before_anything_exists(tmp_path: Path) -> None:
     scenario = tmp_path / "s.toml"
     scenario.write_text('duration = 5\n[[faults]]\nat = 1\nkind = "kill"\ninstance = 5\n')
-    with pytest.raises(SpecError, match="s.toml") as refused:
+    with pytest.raises(SpecError, match=r"s\.toml: fault at 1 s names instance 5, but the run has 3 instances"):
         prepare(_spec(tmp_path, algorithms=("health_checks",), scenario=str(scenario), backends=3))
-    assert "5" in str(refused.value)
+
     assert not (tmp_path / "results").exists()
 
 
