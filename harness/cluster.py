@@ -1,9 +1,10 @@
-"""A balancer over N instances on loopback, up and ready, as one context manager.
+"""A balancer over N instances, up and ready, as one context manager (open one with
+``harness.plan.open_cluster``).
 
-``start()`` returns once every instance accepts connections, nginx accepts connections,
-and every instance has answered through nginx (so no traffic meets the start-up trap
-where nginx marks not-yet-listening peers down). ``stop()`` stops nginx first, then the
-instances, and is safe to call twice.
+``start()`` returns once every instance accepts connections, the balancer accepts
+connections, and every instance under test has answered through the balancer (so no
+traffic meets the start-up trap where nginx marks not-yet-listening peers down).
+``stop()`` stops the balancer first, then the instances, and is safe to call twice.
 """
 
 from __future__ import annotations

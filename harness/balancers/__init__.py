@@ -1,1 +1,3 @@
-"""Balancers under test: nginx now; HAProxy and others implement the same protocol."""
+"""Balancers under test, one folder each (nginx, haproxy, caddy, client, kubeproxy): its config
+reader and renderer, its process, and a ``kind.py`` the core asks for everything else.
+``registry.py`` names them; ``base.py`` is the protocol every balancer and config keeps."""

@@ -1,5 +1,5 @@
-"""What the nginx and HAProxy processes have in common: a master the harness owns, a
-loopback port, a graceful reload that replaces the workers, a graceful stop."""
+"""What the balancers that run as a process (nginx, HAProxy, Caddy) have in common: a master the
+harness owns, a loopback port, a graceful reload, a graceful stop, the route's TLS."""
 
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare_parser(commands)
     compare = commands.add_parser(
         "compare-balancers",
-        help="run one algorithm (and scenario) on nginx, HAProxy and client-side balancing, side by side",
+        help="run one algorithm (and scenario) on every balancer that ships a config for it, side by side",
     )
     _add_cluster_options(compare, algo_default="the scenario's")
     _add_load_options(compare)
@@ -174,7 +174,8 @@ def _add_cluster_options(command: argparse.ArgumentParser, algo_default: str) ->
     command.add_argument(
         "--config",
         type=Path,
-        help="your own config for --balancer (nginx.conf, haproxy.cfg or client-side TOML); its servers name services",
+        help="your own config for --balancer (nginx.conf, haproxy.cfg, a Caddyfile, a client-side TOML or a "
+        "Service manifest); its servers name services",
     )
     command.add_argument(
         "--upstream",

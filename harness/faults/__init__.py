@@ -1,1 +1,2 @@
-"""Faults injected into one instance, each with the rollback that undoes it."""
+"""Faults injected into one instance (or the cluster: a scale, a reload), each with the rollback
+that undoes it. Their kinds, parameters and check families are declared in ``harness.results.faults``."""

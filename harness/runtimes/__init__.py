@@ -1,2 +1,3 @@
-"""Runtimes start and stop backend instances: local processes now; Docker and Kubernetes
-implement the same :class:`~harness.runtimes.base.Runtime` protocol."""
+"""Runtimes start and stop backend instances: local processes on 127.0.1.N, Docker containers, or
+the pods of a Kubernetes Deployment, all behind the :class:`~harness.runtimes.base.Runtime`
+protocol, which also declares what each can do (:class:`~harness.runtimes.base.RuntimeTraits`)."""

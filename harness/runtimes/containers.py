@@ -151,7 +151,7 @@ class DockerRuntime:
 
 
 class ContainerForBalancer:
-    """nginx or HAProxy in a container of the run's image: ``docker run`` in the foreground
+    """A balancer's binary in a container of the run's image: ``docker run`` in the foreground
     (signals to it reach the balancer), the run directory mounted at the same path, so the
     rendered config, its logs and the access log are where the harness reads them."""
 

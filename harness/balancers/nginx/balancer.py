@@ -1,4 +1,4 @@
-"""Runs the real nginx binary on a generated config inside the run directory."""
+"""Runs nginx on the config rendered from the user's (or the shipped one) inside the run directory."""
 
 from __future__ import annotations
 
