@@ -93,12 +93,6 @@ def open_cluster(plan: Plan, run: PlannedRun, run_dir: Path, journal: Journal | 
     )  # fmt: skip
 
 
-def single_config(spec: BenchSpec, command: str = "up") -> tuple[str, BalancerConfig]:
-    """The one algorithm and config a cluster of ``harness up``, ``ui`` or the locustfile brings up."""
-    run = prepare(spec, command).only
-    return run.algorithm.name, run.config
-
-
 def upstreams_to_judge(spec: BenchSpec) -> list[str | None]:
     """``--upstream all``: every upstream (backend) some route passes to, in config order; else the one asked for."""
     if spec.upstream != "all" or spec.config is None:

@@ -20,7 +20,7 @@ from harness.balancers.tls import RunCertificates
 from harness.cli.up_command import curl_command
 from harness.errors import ConfigError, SpecError
 from harness.load.route import FixedRoute
-from harness.plan import single_config, upstreams_to_judge
+from harness.plan import prepare, upstreams_to_judge
 from harness.runtimes.base import Instance, InstanceTls
 from harness.spec import BenchSpec
 
@@ -402,7 +402,7 @@ def test_upstream_all_is_for_bench_only(tmp_path: Path) -> None:
     spec = BenchSpec(algorithms=(), config=Path(__file__).parents[1] / "configs" / "two-upstreams" / "nginx.conf")
     assert upstreams_to_judge(replace(spec, upstream="all")) == ["api", "web"]
     with pytest.raises(SpecError, match="--upstream all judges each upstream in turn"):
-        single_config(replace(spec, upstream="all"))
+        prepare(replace(spec, upstream="all"), command="up")
 
 
 def test_the_routes_listen_gets_the_balancers_port_even_without_a_listen(tmp_path: Path) -> None:
