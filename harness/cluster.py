@@ -69,6 +69,9 @@ class Cluster:
         self.balancer: Balancer = kind_of(config.balancer).make(config, run_dir, settings, self.runtime)
         self.instances: list[Instance] = []
         self.ever_started: dict[str, Instance] = {}  # every instance of the run, latest process each
+        # When the balancer started and each reload began, with the group's instances it was given:
+        # a replay of its picks models each config the balancer ran.
+        self.generations: list[tuple[float, list[Instance]]] = []
         self.timings: dict[str, float] = {}
 
     @property
@@ -92,6 +95,7 @@ class Cluster:
         self.ever_started.update((instance.name, instance) for instance in self.instances)
         self.journal.record("instances", pids=self.runtime.pids, instances=[i.__dict__ for i in self.instances])
         self.timings["instances_ready_s"] = time.monotonic() - started
+        self.generations.append((time.time(), self.instances_under_test))
         self.balancer.start(self.instances)
         self.journal.record("balancer", pids=[self.balancer.pid], url=self.balancer.url)
         under_test = self.instances_under_test
@@ -113,6 +117,7 @@ class Cluster:
         self.instances = [restarted if i.name == name else i for i in self.instances]
         self.ever_started[name] = restarted
         if self.runtime.traits.addresses_change_on_restart:
+            self.generations.append((time.time(), self.instances_under_test))
             self.balancer.reload(self.instances)  # a balancer that resolved the old address learns the new one
         self.journal.record("instance restarted", name=name, pids=[restarted.pid])
         return restarted
@@ -139,6 +144,7 @@ class Cluster:
         removed = [instance for instance in self.instances if instance not in kept]
         self.instances = kept + added
         self.ever_started.update((instance.name, instance) for instance in added)
+        self.generations.append((time.time(), self.instances_under_test))
         seconds = self.balancer.reload(self.instances)
         for instance in removed:
             self.runtime.stop(instance)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 from harness.balancers.base import Balancer, BalancerConfig
 from harness.errors import SpecError
 from harness.infra import infra_path
-from harness.runtimes.base import BalancerContainer, Runtime
+from harness.runtimes.base import BalancerContainer, Instance, Runtime
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,6 +54,18 @@ class FaultRun:
     workers: int
     zone: bool  # the workers share their counts
     algorithm: str
+
+
+@dataclass(frozen=True)
+class PicksRun:
+    """What a steady run leaves for a replay of the balancer's picks through its algorithm's model."""
+
+    access_log: Path  # the balancer's own record, complete once it stopped
+    # When the balancer started and each reload began, with the group's instances it rendered.
+    generations: Sequence[tuple[float, Sequence[Instance]]]
+    weights: Mapping[str, int] | None  # --weights by instance
+    workers: int
+    zone: bool
 
 
 class FailoverWatch(Protocol):
@@ -102,6 +114,13 @@ class BalancerKind(ABC):
     def watch_faults(self, balancer: Balancer, config: BalancerConfig) -> FailoverWatch:
         """Starts watching ``balancer`` for a fault scenario; SpecError where scenarios do not run."""
         raise SpecError(f"fault scenarios do not run on {self.name}")
+
+    def replay(self, config: BalancerConfig, run: PicksRun) -> list[Verdict]:
+        """The balancer's picks replayed through the model of its algorithm: one verdict."""
+        from harness.checks.replay import REPLAY_CHECK
+        from harness.checks.verdict import not_applicable
+
+        return [not_applicable(REPLAY_CHECK, f"no model of {self.name}'s picks yet")]
 
     def exact_order_unless(self, weighted: bool) -> str | None:
         """Why sequential requests follow no order the harness can predict here; None when they do."""

@@ -26,7 +26,7 @@ MAX_FUNCTION_LINES = 60
 LAYERS: tuple[frozenset[str], ...] = tuple(
     frozenset(f"harness.{name}" for name in layer.split()) or frozenset({"harness"})
     for layer in (
-        "errors tools net devtools pytest_plugin",
+        "errors tools net devtools pytest_plugin models",
         "readiness reaper infra results reports",
         "processes netns backends checks",
         "k8s",

@@ -3,17 +3,26 @@
 One row per client request. When nginx tried several peers (a retry after a refused
 connection or a timeout), ``$upstream_addr`` and ``$upstream_status`` list them in order,
 separated by ", "; ``attempts`` keeps them as lists of equal length.
+
+Parsing is column-wise (pandas' C reader, string methods on whole columns): a log of a
+long scenario holds hundreds of thousands of lines, and only the few retried requests take
+a per-row path.
 """
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from harness.balancers.nginx.render import ACCESS_LOG_FIELDS
 
 COLUMNS = [name for name, _ in ACCESS_LOG_FIELDS]
+# Logs written before the hash key was logged (and the client-side balancer's) end one field early.
+_REQUIRED = COLUMNS[: COLUMNS.index("connection") + 1]
+CLIENT_CLOSED = 499
 
 
 def _split(value: str) -> list[str]:
@@ -30,6 +39,31 @@ def _seconds(value: str) -> float | None:
         return None
 
 
+def _raw(path: Path) -> pd.DataFrame:
+    if not path.exists() or path.stat().st_size == 0:
+        return pd.DataFrame({column: pd.Series(dtype=str) for column in COLUMNS})
+    frame = pd.read_csv(
+        path, sep="\t", header=None, names=COLUMNS, dtype=str, quoting=csv.QUOTE_NONE,
+        keep_default_na=False, na_values=[], on_bad_lines="skip", engine="c",
+    )  # fmt: skip
+    # A line cut short by a crash has fewer fields (the reader fills them with NaN); the rest counts.
+    frame = frame.dropna(subset=_REQUIRED)
+    frame["hash_key"] = frame["hash_key"].fillna("-")
+    return frame.reset_index(drop=True)
+
+
+def _split_column(column: pd.Series) -> pd.Series:
+    """``_split`` of every value, without a Python call per row where a value holds one entry."""
+    lists: pd.Series = pd.Series([[]] * len(column), index=column.index, dtype=object)
+    present = (column != "-") & (column != "")
+    single = present & ~column.str.contains(",| : ", regex=True)
+    lists[single] = column[single].str.strip().map(lambda value: [value])
+    several = present & ~single
+    if several.any():
+        lists[several] = column[several].map(_split)
+    return lists
+
+
 def read_access_log(path: Path) -> pd.DataFrame:
     """Parses the harness's access log format; an absent or empty log gives an empty frame.
 
@@ -37,32 +71,39 @@ def read_access_log(path: Path) -> pd.DataFrame:
     plus ``upstream_addrs`` and ``upstream_statuses`` (lists, one entry per attempt),
     ``attempts`` (int) and ``retried`` (bool: more than one peer was tried).
     """
-    rows: list[dict[str, object]] = []
-    if path.exists():
-        with path.open() as log:
-            for line in log:
-                values = line.rstrip("\n").split("\t")
-                if len(values) != len(COLUMNS):
-                    continue  # a line cut short by a crash; the rest of the log still counts
-                rows.append(dict(zip(COLUMNS, values, strict=True)))
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    frame["msec"] = frame["msec"].astype(float)
-    frame["status"] = frame["status"].astype(int)
-    frame["request_time"] = frame["request_time"].map(_seconds)
-    frame["upstream_addrs"] = frame["upstream_addr"].map(_split)
-    frame["upstream_statuses"] = frame["upstream_status"].map(_split)
-    frame["attempts"] = frame["upstream_addrs"].map(len)
+    frame = _raw(path)
+    msec = pd.to_numeric(frame["msec"], errors="coerce")
+    status = pd.to_numeric(frame["status"], errors="coerce")
+    keep = msec.notna() & status.notna()
+    frame = frame[keep].reset_index(drop=True)
+    frame["msec"] = msec[keep].to_numpy(dtype=float)
+    frame["status"] = status[keep].to_numpy(dtype=int)
+    frame["request_time"] = pd.to_numeric(frame["request_time"], errors="coerce")
+    frame["upstream_addrs"] = _split_column(frame["upstream_addr"])
+    frame["upstream_statuses"] = _split_column(frame["upstream_status"])
+    frame["attempts"] = frame["upstream_addrs"].map(len).astype(int)
     frame["retried"] = frame["attempts"] > 1
     return frame
-
-
-CLIENT_CLOSED = 499
 
 
 def is_failure(upstream_status: str) -> bool:
     """An attempt nginx may count against the peer: no answer ("-": refused, reset, timed
     out) or a 5xx. A 3xx or 4xx answer is the application's, never a peer failure."""
     return upstream_status == "-" or upstream_status.startswith("5")
+
+
+ATTEMPT_COLUMNS = [
+    "start",
+    "end",
+    "msec",
+    "address",
+    "upstream_status",
+    "failed",
+    "try",
+    "tries",
+    "pid",
+    "request_status",
+]
 
 
 def attempts(log: pd.DataFrame) -> pd.DataFrame:
@@ -76,27 +117,51 @@ def attempts(log: pd.DataFrame) -> pd.DataFrame:
     client abandoned (499, at the end of a load) are left out: nginx gave up on them, not
     the peer.
     """
+    log = log[(log["status"] != CLIENT_CLOSED) & (log["attempts"] > 0)]
+    single = log[log["attempts"] == 1]
+    begun = single["msec"] - single["request_time"].fillna(0.0)
+    spent = pd.to_numeric(single["upstream_response_time"], errors="coerce")
+    status = single["upstream_status"].where(single["upstream_status"] != "", "-").str.strip()
+    one = pd.DataFrame(
+        {
+            "start": begun,
+            "end": (begun + spent.fillna(0.0)).where(spent.notna(), single["msec"]),
+            "msec": single["msec"],
+            "address": single["upstream_addr"].str.strip(),
+            "upstream_status": status,
+            "failed": (status == "-") | status.str.startswith("5"),
+            "try": 0,
+            "tries": 1,
+            "pid": single["pid"],
+            "request_status": single["status"],
+            "_line": single.index,
+        }
+    )
+    several = _several_attempts(log[log["attempts"] > 1])
+    rows = pd.concat([one, several], ignore_index=True) if len(several) else one
+    rows = rows.sort_values(["_line", "try"], kind="stable").drop(columns="_line").reset_index(drop=True)
+    rows["failed"] = rows["failed"].astype(bool)
+    return rows[ATTEMPT_COLUMNS]
+
+
+def _several_attempts(log: pd.DataFrame) -> pd.DataFrame:
+    """The attempts of retried requests, one by one: each begins where the one before it ended."""
     rows = []
-    for line in log[log["status"] != CLIENT_CLOSED].to_dict("records"):
-        addresses: list[str] = line["upstream_addrs"]
-        statuses = list(line["upstream_statuses"]) + ["-"] * (len(addresses) - len(line["upstream_statuses"]))
-        spent = [_seconds(value) or 0.0 for value in _split(str(line["upstream_response_time"]))]
-        request_time = line["request_time"]
-        begun = float(line["msec"]) - (float(request_time) if pd.notna(request_time) else 0.0)
+    for line, request in zip(log.index, log.to_dict("records"), strict=True):
+        addresses: list[str] = request["upstream_addrs"]
+        statuses = list(request["upstream_statuses"]) + ["-"] * (len(addresses) - len(request["upstream_statuses"]))
+        spent = [_seconds(value) or 0.0 for value in _split(str(request["upstream_response_time"]))]
+        request_time = request["request_time"]
+        begun = float(request["msec"]) - (float(request_time) if pd.notna(request_time) else 0.0)
+        elapsed = np.cumsum([0.0, *spent])
         for index, address in enumerate(addresses):
             rows.append(
                 {
-                    "start": begun + sum(spent[:index]),
-                    "end": begun + sum(spent[: index + 1]) if index < len(spent) else float(line["msec"]),
-                    "msec": line["msec"],
-                    "address": address,
-                    "upstream_status": statuses[index],
-                    "failed": is_failure(statuses[index]),
-                    "try": index,
-                    "tries": len(addresses),
-                    "pid": line["pid"],
-                    "request_status": line["status"],
+                    "start": begun + elapsed[min(index, len(spent))],
+                    "end": begun + elapsed[index + 1] if index < len(spent) else float(request["msec"]),
+                    "msec": request["msec"], "address": address, "upstream_status": statuses[index],
+                    "failed": is_failure(statuses[index]), "try": index, "tries": len(addresses),
+                    "pid": request["pid"], "request_status": request["status"], "_line": line,
                 }
-            )
-    columns = ["start", "end", "msec", "address", "upstream_status", "failed", "try", "tries", "pid", "request_status"]
-    return pd.DataFrame(rows, columns=columns)
+            )  # fmt: skip
+    return pd.DataFrame(rows, columns=[*ATTEMPT_COLUMNS, "_line"])

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from harness.balancers.base import Balancer, BalancerConfig
-from harness.balancers.kind import BalancerKind, BalancerSettings, FailoverWatch
+from harness.balancers.kind import BalancerKind, BalancerSettings, FailoverWatch, PicksRun
+from harness.checks.verdict import Verdict
 from harness.runtimes.base import Runtime
 
 
@@ -33,6 +34,15 @@ class NginxKind(BalancerKind):
 
         assert isinstance(config, NginxConfig)
         return PassiveFailover(passive_checks(config))
+
+    def replay(self, config: BalancerConfig, run: PicksRun) -> list[Verdict]:
+        from harness.balancers.nginx.config import NginxConfig
+        from harness.balancers.nginx.replay import replay_run
+
+        assert isinstance(config, NginxConfig)
+        if not run.access_log.exists():
+            return super().replay(config, run)
+        return replay_run(config, run)
 
     def load_config(self, path: Path, upstream: str | None = None, route: str | None = None) -> BalancerConfig:
         from harness.balancers.nginx.config import load_config

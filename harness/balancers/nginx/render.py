@@ -37,6 +37,9 @@ ACCESS_LOG_FIELDS = (
     ("request_time", "$request_time"),
     ("pid", "$pid"),
     ("connection", "$connection"),
+    # The upstream's hash key as nginx computed it for the request ("-" when it hashes none), so
+    # a replay of its picks needs no guess of variables the log does not hold.
+    ("hash_key", "-"),
 )
 _TEMP_PATH_DIRECTIVES = (
     "client_body_temp_path",
@@ -155,8 +158,9 @@ def _main_directives(settings: RenderSettings) -> list[Directive]:
     ]
 
 
-def _http_directives(settings: RenderSettings) -> list[Directive]:
-    log_format = "\t".join(variable for _, variable in ACCESS_LOG_FIELDS)
+def _http_directives(settings: RenderSettings, hash_key: str | None) -> list[Directive]:
+    variables = [hash_key or "-" if name == "hash_key" else variable for name, variable in ACCESS_LOG_FIELDS]
+    log_format = "\t".join(variables)
     directives: list[Directive] = [
         {"directive": "log_format", "args": [ACCESS_LOG_FORMAT_NAME, log_format], "origin": None},
         # Buffered: one write per 64 KiB instead of one per request (timestamps are taken per
@@ -241,7 +245,7 @@ class _Renderer:
             self._listened = []
         block = self.block(directive["block"], parent=name)
         if name == "http":
-            block = _http_directives(self.settings) + block
+            block = _http_directives(self.settings, self.config.server_claims().hash_key) + block
         if name == "server":
             block = self.server(directive, block)
         directive["block"] = block

@@ -1,0 +1,155 @@
+"""nginx's picks in a run, replayed through the model of the upstream's algorithm.
+
+The peers are the upstream's servers as the run's config writes them (each service expanded into
+its instances, in order, with the run's weights), named as ``$upstream_addr`` names them. The
+picks come from the access log: each request that went to one peer of the upstream, when it
+began (``$msec - $request_time``, the millisecond nginx picked in) and, for its connection's
+end, ``$upstream_response_time`` later.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from harness.balancers.kind import PicksRun
+from harness.balancers.nginx.access_log import read_access_log
+from harness.balancers.nginx.config import NginxConfig
+from harness.checks.replay import REPLAY_CHECK, Replay, combined, replay_allowed, replay_by_key, replay_in_order
+from harness.checks.verdict import Verdict, not_applicable
+from harness.models.nginx_hash import ConsistentHashRing, hash_key, ip_hash
+from harness.models.nginx_random import random_allowed
+from harness.models.nginx_round_robin import LeastConn, SmoothWeightedRoundRobin
+from harness.models.peers import ModelPeer, Prediction, usable
+from harness.runtimes.base import Instance
+
+
+def model_peers(
+    config: NginxConfig, instances: Sequence[Instance], weights: Mapping[str, int] | None = None
+) -> list[ModelPeer]:
+    """The upstream's peers in the order nginx holds them, as the run renders them."""
+    peers = []
+    for server in config.under_test.servers:
+        for instance in instances:
+            if instance.service != server.service:
+                continue
+            max_conns = server.param("max_conns")
+            peers.append(
+                ModelPeer(
+                    instance.address, (weights or {}).get(instance.name, server.weight), backup=server.backup,
+                    down=server.down, max_conns=int(max_conns) if max_conns and max_conns.isdigit() else 0,
+                )
+            )  # fmt: skip
+    return peers
+
+
+def _key(logged: str) -> str:
+    """The key as nginx hashed it: the log escapes quotes, backslashes and control bytes as \\xHH,
+    and writes an empty value as "-"."""
+    if logged == "-":
+        return ""
+    return re.sub(r"\\x([0-9A-F]{2})", lambda match: chr(int(match.group(1), 16)), logged)
+
+
+def picks_from_log(log: pd.DataFrame, names: set[str], key: str) -> tuple[pd.DataFrame, int]:
+    """One row per request nginx sent to one peer of the group, and how many it retried (left out).
+
+    Requests the client gave up on (499) count: nginx picked their peer all the same."""
+    log = log[log["attempts"] > 0]
+    first = log["upstream_addrs"].map(lambda addresses: addresses[0])
+    log = log[first.isin(names)]
+    retried = int(log["retried"].sum())
+    log = log[~log["retried"]]
+    start_ms = np.rint((log["msec"] - log["request_time"].fillna(0.0)).to_numpy() * 1000).astype(np.int64)
+    spent = pd.to_numeric(log["upstream_response_time"], errors="coerce").fillna(0.0).to_numpy()
+    keys = log["hash_key"].map(_key) if key == "hash_key" else log[key]
+    picks = pd.DataFrame(
+        {
+            "ms": start_ms,
+            "end_ms": start_ms + np.rint(spent * 1000).astype(np.int64),
+            "scope": log["pid"].to_numpy(),
+            "key": keys.to_numpy(),
+            "address": log["upstream_addr"].str.strip().to_numpy(),
+        }
+    )
+    return picks, retried
+
+
+def _generation_of_each_worker(picks: pd.DataFrame, started: Sequence[float]) -> pd.Series:
+    """The config each pick was made under: a worker (pid) serves the config of the start or
+    reload before its first pick, until it exits; an old worker only finishes what it began."""
+    first_ms = picks.groupby("scope")["ms"].transform("min").to_numpy()
+    starts_ms = np.array([round(at * 1000) for at in started], dtype=np.int64)
+    return pd.Series(np.maximum(np.searchsorted(starts_ms, first_ms, side="right") - 1, 0), index=picks.index)
+
+
+def replay_run(config: NginxConfig, run: PicksRun) -> list[Verdict]:
+    """The replay verdict of a run: every pick nginx logged for the upstream against its model,
+    each under the config (start or reload) its worker ran."""
+    upstream = config.under_test
+    order_free = upstream.option("hash") is not None or upstream.has("ip_hash")
+    shared = run.workers > 1 and run.zone
+    if shared and not order_free:
+        return [not_applicable(REPLAY_CHECK, "workers sharing a zone pick in an order the log does not keep "
+                               "across workers (milliseconds of separate clocks); hash algorithms replay")]  # fmt: skip
+    generations = [model_peers(config, instances, run.weights) for _, instances in run.generations]
+    names = {peer.name for peers in generations for peer in peers}
+    key = "hash_key" if upstream.option("hash") is not None else "remote_addr"
+    picks, retried = picks_from_log(read_access_log(run.access_log), names, key)
+    generation = _generation_of_each_worker(picks, [at for at, _ in run.generations])
+    if shared:
+        picks["scope"] = generation.map(lambda index: f"config {index + 1}")
+    replays = [
+        _replay(config, peers, picks[generation.to_numpy() == index].reset_index(drop=True))
+        for index, peers in enumerate(generations)
+    ]
+    left_out = f"; {retried:,} retried requests left out" if retried else ""
+    if len(generations) > 1:
+        left_out += f"; {len(generations)} configs (start and reloads), each replayed with its peers"
+    return [combined(replays).verdict(left_out)]
+
+
+def _replay(config: NginxConfig, peers: list[ModelPeer], picks: pd.DataFrame) -> Replay:
+    upstream = config.under_test
+    hashed = upstream.option("hash")
+    if hashed is not None:
+        if "consistent" in hashed[1:]:
+            ring = ConsistentHashRing(peers)
+            return replay_by_key(picks, f"nginx's hash {hashed[0]} consistent", ring.pick)
+        return replay_by_key(picks, f"nginx's hash {hashed[0]}", lambda key: hash_key(key, peers))
+    if upstream.has("ip_hash"):
+        return replay_by_key(picks, "nginx's ip_hash", lambda address: ip_hash(address, peers))
+    random = upstream.option("random")
+    if random is not None:
+        two = "two" in random
+        name = "nginx's random two" if two else "nginx's random"
+        return replay_allowed(picks, name, peers, lambda low, high: random_allowed(peers, two, low, high))
+    if upstream.has("least_conn"):
+        least = LeastConn(peers)
+        return replay_allowed(picks, least.name, peers, least.allowed)
+    return _round_robin(peers, picks)
+
+
+def _round_robin(peers: list[ModelPeer], picks: pd.DataFrame) -> Replay:
+    model = SmoothWeightedRoundRobin(peers)
+    if any(peer.max_conns for peer in peers):
+        # Which peers max_conns leaves usable depends on connection counts: judged by membership.
+        return replay_allowed(
+            picks, f"{model.name} under max_conns", peers,
+            lambda low, high: Prediction.any_of({p.name for p in peers if not p.backup and usable(p, low)}),
+        )  # fmt: skip
+    period = model.period()
+
+    def sequence(count: int) -> list[str]:
+        return [period[index % len(period)] for index in range(count)] if period else [""] * count
+
+    def state_at(position: int) -> Mapping[str, object]:
+        replayed = SmoothWeightedRoundRobin(peers)
+        for _ in range(position % max(len(period), 1)):
+            replayed.pick()
+        return {"current_weights": replayed.state(), "picks_before": position}
+
+    return replay_in_order(picks, model.name, sequence, state_at)

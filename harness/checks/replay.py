@@ -1,0 +1,196 @@
+"""A run's picks replayed through a reference model of the balancer's algorithm (``harness.models``):
+for each request, the peer the model predicts and the one the balancer took, and one verdict.
+
+The balancer's log gives each pick's time in milliseconds, and the order of picks within one
+millisecond is not in it. Order-dependent algorithms are therefore judged millisecond by
+millisecond: within one, the picks must be the predicted ones in some order; across them, in
+order. Connection counts at a pick come from the attempts' start and end times, known to a
+millisecond, so least_conn and ``random two`` are judged by the peers allowed under the bounds
+those times give. Hash algorithms need no order: each request's key decides its peer.
+
+``picks`` frames have one row per pick: ``ms`` (int, when it was made), ``end_ms``, ``scope``
+(the worker whose state made it, or one scope when workers share a zone), ``key`` (the
+client address or the hash key), ``address`` (the peer taken).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from harness.checks.verdict import Verdict
+from harness.models.peers import ModelPeer, Prediction
+
+REPLAY_CHECK = "replay: every pick as the config's algorithm predicts"
+CONTEXT_PICKS = 5  # requests shown around the first disagreement
+TIME_TOLERANCE_MS = 1  # a logged end may be a millisecond off the moment the peer's count fell
+
+
+@dataclass(frozen=True)
+class Replay:
+    """Predicted and observed, request by request, and how many agree."""
+
+    model: str
+    how: str  # "in the order nginx took them", "by key", "among the allowed peers"
+    picks: pd.DataFrame  # the picks, with ``predicted`` (str) and ``agrees`` (bool) added
+    first_disagreement: int | None = None  # row of ``picks``
+    state: Mapping[str, object] | None = None  # what the model assumed there
+
+    @property
+    def agreed(self) -> int:
+        return int(self.picks["agrees"].sum())
+
+    def verdict(self, left_out: str = "") -> Verdict:
+        total = len(self.picks)
+        check = REPLAY_CHECK
+        observed: dict[str, object] = {"picks": total, "as_predicted": self.agreed}
+        if total == 0:
+            return Verdict(check, None, "no picks in the balancer's log to replay" + left_out)
+        summary = f"{self.agreed:,} of {total:,} picks as {self.model} predicts ({self.how}){left_out}"
+        if self.first_disagreement is None:
+            return Verdict(check, True, summary, observed, {"as_predicted": total})
+        row = self.picks.iloc[self.first_disagreement]
+        ms = int(self.picks["ms"].to_numpy()[self.first_disagreement])
+        window = self.picks.iloc[
+            max(0, self.first_disagreement - CONTEXT_PICKS) : self.first_disagreement + CONTEXT_PICKS + 1
+        ]
+        observed["first_disagreement"] = {
+            "ms": ms, "key": row["key"], "predicted": row["predicted"], "observed": row["address"],
+            "around": window[["ms", "scope", "key", "predicted", "address"]].to_dict("records"),
+            "model_state": dict(self.state or {}),
+        }  # fmt: skip
+        first = (
+            f"; first at request {self.first_disagreement + 1:,} (ms {ms}, key {row['key']}): "
+            f"predicted {row['predicted']}, nginx took {row['address']}"
+        )
+        return Verdict(check, False, summary + first, observed, {"as_predicted": total})
+
+
+def combined(replays: Sequence[Replay]) -> Replay:
+    """Replays of one run's parts (one per config the balancer ran) as one, in time order."""
+    if len(replays) == 1:
+        return replays[0]
+    picks = pd.concat([replay.picks for replay in replays], ignore_index=True)
+    order = np.argsort(picks["ms"].to_numpy(), kind="stable")
+    picks = picks.iloc[order].reset_index(drop=True)
+    first = _first_false(picks["agrees"]) if "agrees" in picks else None
+    failing = next((replay for replay in replays if replay.first_disagreement is not None), replays[0])
+    models = list(dict.fromkeys(replay.model for replay in replays))
+    return Replay(" then ".join(models), failing.how, picks, first, failing.state)
+
+
+def replay_by_key(picks: pd.DataFrame, model: str, predict: Callable[[str], Prediction]) -> Replay:
+    """Each pick against the prediction for its key; one model call per distinct key."""
+    predictions = {key: predict(key) for key in picks["key"].unique()}
+    exact = {key: str(prediction) for key, prediction in predictions.items()}
+    picks = picks.assign(predicted=picks["key"].map(exact))
+    allowed = pd.Series(
+        [predictions[key].admits(address) for key, address in zip(picks["key"], picks["address"], strict=True)],
+        index=picks.index, dtype=bool,
+    )  # fmt: skip
+    picks = picks.assign(agrees=allowed)
+    return Replay(model, "each request by its key", picks, _first_false(picks["agrees"]))
+
+
+def replay_in_order(
+    picks: pd.DataFrame,
+    model: str,
+    sequence: Callable[[int], list[str]],
+    state_at: Callable[[int], Mapping[str, object]],
+) -> Replay:
+    """Each scope's picks against ``sequence(n)``, the model's first n picks, a millisecond at a time.
+
+    Within one millisecond the picks agree as a multiset: every name as often as predicted there.
+    """
+    parts = []
+    for _, scope in picks.sort_values(["scope", "ms"], kind="stable").groupby("scope", sort=False):
+        scope = scope.sort_values("ms", kind="stable").copy()
+        scope["predicted"] = sequence(len(scope))
+        scope["position"] = np.arange(len(scope))
+        observed = scope.groupby(["ms", "address"]).size()
+        predicted = scope.groupby(["ms", "predicted"]).size()
+        predicted.index = predicted.index.set_names(["ms", "address"])
+        both = pd.concat([observed.rename("observed"), predicted.rename("predicted")], axis=1).fillna(0)
+        both["agreed"] = both[["observed", "predicted"]].min(axis=1)
+        # Within a millisecond, the first picks of each name agree, up to the predicted count.
+        scope["rank"] = scope.groupby(["ms", "address"]).cumcount()
+        limits = both["predicted"].reindex(pd.MultiIndex.from_arrays([scope["ms"], scope["address"]])).to_numpy()
+        scope["agrees"] = scope["rank"].to_numpy() < limits
+        parts.append(scope)
+    if not parts:
+        return Replay(model, "in the order nginx took them", picks.assign(predicted="", agrees=True))
+    replayed = pd.concat(parts).sort_values(["ms", "scope"], kind="stable").reset_index(drop=True)
+    first = _first_false(replayed["agrees"])
+    state = None
+    if first is not None:
+        # The state the millisecond began from: its picks' order within it is not known.
+        same = (replayed["scope"] == replayed.loc[first, "scope"]) & (replayed["ms"] == replayed.loc[first, "ms"])
+        state = state_at(int(replayed.loc[same, "position"].min()))
+    return Replay(
+        model, "per worker, each millisecond's picks in any order", replayed.drop(columns=["position", "rank"]),
+        first, state,
+    )  # fmt: skip
+
+
+def connection_bounds(picks: pd.DataFrame, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """For each pick and peer, the fewest and the most connections the peer can have had open in
+    the pick's scope when it was made: (picks x peers) arrays of lows and highs.
+
+    Sure to be open: begun in an earlier millisecond and ended in a later one (with the log's
+    millisecond of tolerance). May be open: begun no later and ended no earlier.
+    """
+    low = np.zeros((len(picks), len(names)), dtype=np.int64)
+    high = np.zeros_like(low)
+    positions = {scope: np.flatnonzero(picks["scope"].to_numpy() == scope) for scope in picks["scope"].unique()}
+    for rows in positions.values():
+        scope = picks.iloc[rows]
+        ms = scope["ms"].to_numpy()
+        for column, name in enumerate(names):
+            mine = scope[scope["address"] == name]
+            starts = np.sort(mine["ms"].to_numpy())
+            ends = np.sort(mine["end_ms"].to_numpy())
+            begun_before = np.searchsorted(starts, ms, side="left")
+            ended_by = np.searchsorted(ends, ms + TIME_TOLERANCE_MS, side="right")
+            low[rows, column] = np.maximum(begun_before - ended_by, 0)
+            begun_by = np.searchsorted(starts, ms, side="right")
+            ended_before = np.searchsorted(ends, ms - TIME_TOLERANCE_MS, side="left")
+            high[rows, column] = begun_by - ended_before
+    return low, high
+
+
+def replay_allowed(
+    picks: pd.DataFrame,
+    model: str,
+    peers: Sequence[ModelPeer],
+    allowed: Callable[[Mapping[str, int], Mapping[str, int]], Prediction],
+) -> Replay:
+    """Each pick against the peers ``allowed(low, high)`` admits under its connection bounds."""
+    names = [peer.name for peer in peers]
+    low, high = connection_bounds(picks, names)
+    verdicts = []
+    predicted = []
+    cache: dict[tuple[bytes, bytes], Prediction] = {}
+    for row, address in enumerate(picks["address"].to_numpy()):
+        signature = (low[row].tobytes(), high[row].tobytes())
+        prediction = cache.get(signature)
+        if prediction is None:
+            at_least = dict(zip(names, low[row].tolist(), strict=True))
+            prediction = allowed(at_least, dict(zip(names, high[row].tolist(), strict=True)))
+            cache[signature] = prediction
+        verdicts.append(prediction.admits(address))
+        predicted.append(str(prediction))
+    picks = picks.assign(predicted=predicted, agrees=np.array(verdicts, dtype=bool))
+    first = _first_false(picks["agrees"])
+    state = None
+    if first is not None:
+        state = {"connections_at_least": dict(zip(names, low[first].tolist(), strict=True)),
+                 "connections_at_most": dict(zip(names, high[first].tolist(), strict=True))}  # fmt: skip
+    return Replay(model, "among the peers its connection counts allow", picks, first, state)
+
+
+def _first_false(flags: pd.Series) -> int | None:
+    misses = np.flatnonzero(~flags.to_numpy(dtype=bool))
+    return int(misses[0]) if len(misses) else None
