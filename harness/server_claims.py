@@ -133,6 +133,15 @@ class ServerClaimChecks:
         }
         if not idle:
             return []
+        if self.claims.backup_takes_overflow:
+            idle = {name: role for name, role in idle.items() if role != "backup"}
+            reason = (
+                f"every primary has max_conns ({self.claims.where}): nginx sends requests to the backup while "
+                "every primary is full; the replay judges each of those picks"
+            )
+            verdicts = [not_applicable("backup server gets no request while a primary serves", reason)]
+            served = frame.loc[frame["instance"] != "", "instance"].tolist()
+            return verdicts + idle_instances(counts_of(served), idle, len(frame), self.claims.where)
         served = frame.loc[frame["instance"] != "", "instance"].tolist()
         return idle_instances(counts_of(served), idle, len(frame), self.claims.where)
 

@@ -31,6 +31,7 @@ class ServerClaims:
 
     where: str = ""  # the group's file and line, for verdicts
     down: tuple[str, ...] = ()  # never get a request
+    primary_services: tuple[str, ...] = ()  # the services that serve while every one is up
     backup: tuple[str, ...] = ()  # get nothing while a primary serves
     max_conns: tuple[tuple[str, int], ...] = ()  # never more than N requests in flight at one instance
     hash_key: str | None = None  # one key, one instance, whatever client sends it
@@ -39,6 +40,12 @@ class ServerClaims:
     avoids_busy: bool = False  # new requests avoid an instance holding a long one (random two least_conn)
     keepalive: int | None = None  # idle upstream connections kept per worker: requests reuse connections
     recovery_s: float = 10.0  # how long a failed primary stays out (nginx: its fail_timeout)
+
+    @property
+    def backup_takes_overflow(self) -> bool:
+        """Every primary has a max_conns: once all are full, nginx sends requests to the backup."""
+        limited = {service for service, _ in self.max_conns}
+        return bool(self.backup) and bool(limited) and not (set(self.primary_services) - limited)
     detect_s: float = 0.0  # how long until a killed primary is out (HAProxy: its checks; nginx: at once)
 
 

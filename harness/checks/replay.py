@@ -153,12 +153,28 @@ def connection_bounds(picks: pd.DataFrame, names: Sequence[str]) -> tuple[np.nda
             starts = np.sort(mine["ms"].to_numpy())
             ends = np.sort(mine["end_ms"].to_numpy())
             begun_before = np.searchsorted(starts, ms, side="left")
+            # Begun before and ended by g + tolerance: every attempt ended by then, less those
+            # begun at g or later (short ones lying wholly inside [g, g + tolerance]).
             ended_by = np.searchsorted(ends, ms + TIME_TOLERANCE_MS, side="right")
-            low[rows, column] = np.maximum(begun_before - ended_by, 0)
+            inside = _wholly_inside(mine["ms"].to_numpy(), mine["end_ms"].to_numpy(), ms)
+            low[rows, column] = np.maximum(begun_before - (ended_by - inside), 0)
             begun_by = np.searchsorted(starts, ms, side="right")
             ended_before = np.searchsorted(ends, ms - TIME_TOLERANCE_MS, side="left")
             high[rows, column] = begun_by - ended_before
     return low, high
+
+
+def _wholly_inside(starts: np.ndarray, ends: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """For each time in ``at``, how many attempts began at it or later and ended by it plus the tolerance."""
+    span = TIME_TOLERANCE_MS + 1
+    short = (ends - starts) <= TIME_TOLERANCE_MS
+    codes = np.sort(starts[short] * span + (ends[short] - starts[short]))
+    counts = np.zeros(len(at), dtype=np.int64)
+    for offset in range(span):
+        for length in range(span - offset):
+            code = (at + offset) * span + length
+            counts += np.searchsorted(codes, code, side="right") - np.searchsorted(codes, code, side="left")
+    return counts
 
 
 def replay_allowed(

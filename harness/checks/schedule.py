@@ -1,30 +1,18 @@
-"""The order in which nginx picks peers, computed the way nginx computes it.
-
-nginx's round robin is smooth weighted round robin (ngx_http_upstream_get_peer): each
-pick adds every peer's weight to its current value, takes the highest (the first in
-config order on a tie), and subtracts the total weight from the winner. With equal
-weights that is plain rotation in config order. After ``sum(weights)`` picks every
-current value is back to zero, so the sequence is periodic with that period.
-"""
+"""The order in which nginx picks peers one request at a time: one period of its smooth weighted
+round robin (``harness.models.nginx_round_robin``), for the sequential-order check."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from harness.models.nginx_round_robin import SmoothWeightedRoundRobin
+from harness.models.peers import ModelPeer
+
 
 def smooth_weighted_round_robin(peers: Sequence[tuple[str, int]]) -> list[str]:
-    """One full period of nginx's pick order for ``(name, weight)`` peers in config order."""
+    """One full period of nginx's pick order for ``(name, weight)`` peers in config order.
+
+    After ``sum(weights)`` picks every current weight is back to zero, so the sequence repeats."""
     if not peers or any(weight < 1 for _, weight in peers):
         raise ValueError("peers need a positive weight each")
-    total = sum(weight for _, weight in peers)
-    current = [0] * len(peers)
-    picks: list[str] = []
-    for _ in range(total):
-        best = 0
-        for index, (_, weight) in enumerate(peers):
-            current[index] += weight
-            if current[index] > current[best]:
-                best = index
-        current[best] -= total
-        picks.append(peers[best][0])
-    return picks
+    return SmoothWeightedRoundRobin([ModelPeer(name, weight) for name, weight in peers]).period()

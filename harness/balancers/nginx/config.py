@@ -230,6 +230,7 @@ def _server_claims(config: NginxConfig) -> ServerClaims:
         where=str(upstream.origin),
         down=tuple(dict.fromkeys(s.service for s in servers if s.down)),
         backup=tuple(dict.fromkeys(s.service for s in servers if s.backup)),
+        primary_services=tuple(dict.fromkeys(s.service for s in servers if not (s.backup or s.down))),
         # max_conns=0, nginx's default, is no limit.
         max_conns=tuple((s.service, int(n)) for s in servers if (n := s.param("max_conns")) and int(n) > 0),
         hash_key=hash_args[0] if hash_args else None,

@@ -54,16 +54,28 @@ def _key(logged: str) -> str:
     return re.sub(r"\\x([0-9A-F]{2})", lambda match: chr(int(match.group(1), 16)), logged)
 
 
-def picks_from_log(log: pd.DataFrame, names: set[str], key: str) -> tuple[pd.DataFrame, int]:
-    """One row per request nginx sent to one peer of the group, and how many it retried (left out).
+# Answers nginx takes for a failed peer ("-": refused, reset or timed out; 502 and 504 its own).
+_FAILED = {"-", "502", "504"}
 
-    Requests the client gave up on (499) count: nginx picked their peer all the same."""
+
+def picks_from_log(log: pd.DataFrame, names: set[str], key: str) -> tuple[pd.DataFrame, int]:
+    """One row per request nginx sent to one peer of the group, and how many were left out.
+
+    Requests the client gave up on (499) count: nginx picked their peer all the same. From the
+    first failed attempt on (a check that kills instances, after the load), nginx's failure state
+    (max_fails, fail_timeout, the lowered effective weight) decides picks too: those are the
+    failover checks' to judge, and left out here."""
     log = log[log["attempts"] > 0]
     first = log["upstream_addrs"].map(lambda addresses: addresses[0])
     log = log[first.isin(names)]
-    retried = int(log["retried"].sum())
-    log = log[~log["retried"]]
     start_ms = np.rint((log["msec"] - log["request_time"].fillna(0.0)).to_numpy() * 1000).astype(np.int64)
+    failed = log["retried"].to_numpy() | log["upstream_status"].str.strip().isin(_FAILED).to_numpy()
+    if failed.any():
+        keep = start_ms < start_ms[failed].min()
+        left_out = len(log) - int(keep.sum())
+        log, start_ms = log[keep], start_ms[keep]
+    else:
+        left_out = 0
     spent = pd.to_numeric(log["upstream_response_time"], errors="coerce").fillna(0.0).to_numpy()
     keys = log["hash_key"].map(_key) if key == "hash_key" else log[key]
     picks = pd.DataFrame(
@@ -75,7 +87,7 @@ def picks_from_log(log: pd.DataFrame, names: set[str], key: str) -> tuple[pd.Dat
             "address": log["upstream_addr"].str.strip().to_numpy(),
         }
     )
-    return picks, retried
+    return picks, left_out
 
 
 def _generation_of_each_worker(picks: pd.DataFrame, started: Sequence[float]) -> pd.Series:
@@ -98,7 +110,7 @@ def replay_run(config: NginxConfig, run: PicksRun) -> list[Verdict]:
     generations = [model_peers(config, instances, run.weights) for _, instances in run.generations]
     names = {peer.name for peers in generations for peer in peers}
     key = "hash_key" if upstream.option("hash") is not None else "remote_addr"
-    picks, retried = picks_from_log(read_access_log(run.access_log), names, key)
+    picks, after_failure = picks_from_log(read_access_log(run.access_log), names, key)
     generation = _generation_of_each_worker(picks, [at for at, _ in run.generations])
     if shared:
         picks["scope"] = generation.map(lambda index: f"config {index + 1}")
@@ -106,7 +118,7 @@ def replay_run(config: NginxConfig, run: PicksRun) -> list[Verdict]:
         _replay(config, peers, picks[generation.to_numpy() == index].reset_index(drop=True))
         for index, peers in enumerate(generations)
     ]
-    left_out = f"; {retried:,} retried requests left out" if retried else ""
+    left_out = f"; {after_failure:,} picks from the first failed attempt on left out" if after_failure else ""
     if len(generations) > 1:
         left_out += f"; {len(generations)} configs (start and reloads), each replayed with its peers"
     return [combined(replays).verdict(left_out)]
@@ -137,10 +149,8 @@ def _round_robin(peers: list[ModelPeer], picks: pd.DataFrame) -> Replay:
     model = SmoothWeightedRoundRobin(peers)
     if any(peer.max_conns for peer in peers):
         # Which peers max_conns leaves usable depends on connection counts: judged by membership.
-        return replay_allowed(
-            picks, f"{model.name} under max_conns", peers,
-            lambda low, high: Prediction.any_of({p.name for p in peers if not p.backup and usable(p, low)}),
-        )  # fmt: skip
+        name = f"{model.name} under max_conns"
+        return replay_allowed(picks, name, peers, lambda low, high: _under_max_conns(peers, low, high))
     period = model.period()
 
     def sequence(count: int) -> list[str]:
@@ -153,3 +163,11 @@ def _round_robin(peers: list[ModelPeer], picks: pd.DataFrame) -> Replay:
         return {"current_weights": replayed.state(), "picks_before": position}
 
     return replay_in_order(picks, model.name, sequence, state_at)
+
+
+def _under_max_conns(peers: Sequence[ModelPeer], low: Mapping[str, int], high: Mapping[str, int]) -> Prediction:
+    """The primaries that may have had room, and the backups when every primary may have been full."""
+    open_primaries = {p.name for p in peers if not p.backup and usable(p, low)}
+    all_may_be_full = all(not usable(p, high) for p in peers if not p.backup)
+    spares = {p.name for p in peers if p.backup and usable(p, low)} if all_may_be_full else set()
+    return Prediction.any_of(open_primaries | spares)
