@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from dataclasses import dataclass
 
 LOOPBACK = "127.0.0.1"
 
@@ -43,6 +44,41 @@ def accepts_connections(host: str, port: int, timeout: float = 0.2) -> bool | No
             return True
     except OSError:
         return None
+
+
+MAX_CLIENT_NETWORKS = 200 * 256
+HOSTS_PER_NETWORK = 254
+
+
+@dataclass(frozen=True)
+class ClientPopulation:
+    """``clients`` client addresses spread over ``networks`` /24 networks, in turn: client i is
+    host ``1 + i // networks`` of network ``i % networks`` (127.10.0.0/24, 127.10.1.0/24, ...).
+
+    What a balancer sees of real traffic: 1,000 clients behind 4 NAT addresses are 4 clients
+    (``ClientPopulation(4, 4)``); 1,000 clients of one office are one /24 (``(1000, 4)`` is four)."""
+
+    clients: int
+    networks: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.networks <= min(self.clients, MAX_CLIENT_NETWORKS):
+            raise ValueError(f"networks must be between 1 and {min(self.clients, MAX_CLIENT_NETWORKS)}")
+        if self.clients > HOSTS_PER_NETWORK * self.networks:
+            raise ValueError(f"{self.clients} clients do not fit in {self.networks} /24 networks")
+
+    def address(self, index: int) -> str:
+        client = index % self.clients
+        network, host = client % self.networks, 1 + client // self.networks
+        second, third = divmod(network, 256)
+        return f"127.{10 + second}.{third}.{host}"
+
+    def addresses(self) -> list[str]:
+        return [self.address(index) for index in range(self.clients)]
+
+    def describe(self) -> str:
+        where = "one /24 network" if self.networks == 1 else f"{self.networks:,} /24 networks"
+        return f"{self.clients:,} clients from {where}"
 
 
 def client_address(index: int) -> str:

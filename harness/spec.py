@@ -11,7 +11,7 @@ from harness.balancers.registry import DEFAULT_BALANCER, kind_of
 from harness.checks.distribution import FALSE_ALARM_RATE
 from harness.errors import AddressInUseError, SpecError
 from harness.k8s.topology import overlay_for
-from harness.net import LOOPBACK, port_is_free
+from harness.net import HOSTS_PER_NETWORK, LOOPBACK, MAX_CLIENT_NETWORKS, ClientPopulation, port_is_free
 from harness.runtimes.factory import DOCKER_BASES, RUNTIMES
 from harness.runtimes.local import MAX_INSTANCES
 
@@ -19,6 +19,7 @@ MAX_USERS = 1000
 MAX_DURATION = 3600.0
 MAX_LOAD_WORKERS = 16
 MAX_RATE = 20_000.0
+MAX_CLIENTS = 100_000
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,16 @@ class BenchSpec:
     upstream: str | None = None  # the nginx upstream or HAProxy backend under test; None: the one the route reaches
     route: str | None = None  # nginx: HOST/PATH the load takes; None: `/` of the default server
     claims_from: Path | None = None  # a config whose claims the run's config must keep (a changed config's check)
+    clients: int | None = None  # distinct client addresses the load and the population check send from
+    client_networks: int | None = None  # the /24 networks they come from; None: each client its own
+
+    @property
+    def population(self) -> ClientPopulation | None:
+        """The clients of --clients and --client-networks; None: each Locust user is a client of its own /24."""
+        if self.clients is None:
+            return None
+        networks = self.client_networks or min(self.clients, MAX_CLIENT_NETWORKS)
+        return ClientPopulation(self.clients, networks)
 
     def validate(self) -> BenchSpec:
         """Returns self; raises SpecError naming the first option that cannot work."""
@@ -87,6 +98,25 @@ class BenchSpec:
             raise SpecError(f"--false-alarm-rate must be above 0 and below 1, got {self.false_alarm_rate:g}")
         if self.spawn_rate <= 0:
             raise SpecError(f"--spawn-rate must be above 0, got {self.spawn_rate:g}")
+        self._check_population()
+
+    def _check_population(self) -> None:
+        if self.client_networks is not None and self.clients is None:
+            raise SpecError("--client-networks spreads the clients of --clients: give --clients too")
+        if self.clients is None:
+            return
+        if not 1 <= self.clients <= MAX_CLIENTS:
+            raise SpecError(f"--clients must be between 1 and {MAX_CLIENTS:,}, got {self.clients}")
+        networks = self.client_networks or min(self.clients, MAX_CLIENT_NETWORKS)
+        if not 1 <= networks <= self.clients:
+            raise SpecError(f"--client-networks must be between 1 and --clients ({self.clients}), got {networks}")
+        if self.clients > HOSTS_PER_NETWORK * networks:
+            raise SpecError(
+                f"--clients {self.clients} do not fit in {networks} /24 networks of {HOSTS_PER_NETWORK} hosts: "
+                f"give --client-networks {-(-self.clients // HOSTS_PER_NETWORK)} or more"
+            )
+        if self.rate is not None:
+            raise SpecError("--clients sets the addresses of Locust's users; --rate's open model has its own: drop one")
 
     def _check_combinations(self) -> None:
         """Options that each make sense but not together, or not with this balancer."""

@@ -46,6 +46,7 @@ class ServerClaims:
         """Every primary has a max_conns: once all are full, nginx sends requests to the backup."""
         limited = {service for service, _ in self.max_conns}
         return bool(self.backup) and bool(limited) and not (set(self.primary_services) - limited)
+
     detect_s: float = 0.0  # how long until a killed primary is out (HAProxy: its checks; nginx: at once)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from harness.checks.fault_rows import FailoverRow
     from harness.checks.verdict import Verdict
+    from harness.models.peers import Prediction
     from harness.results.faults import FaultRecord
 
 
@@ -121,6 +122,12 @@ class BalancerKind(ABC):
         from harness.checks.verdict import not_applicable
 
         return [not_applicable(REPLAY_CHECK, f"no model of {self.name}'s picks yet")]
+
+    def client_model(
+        self, config: BalancerConfig, instances: Sequence[Instance], weights: Mapping[str, int] | None
+    ) -> tuple[str, Callable[[str], Prediction]] | None:
+        """The model naming each client address's instance, where the algorithm hashes the address."""
+        return None
 
     def exact_order_unless(self, weighted: bool) -> str | None:
         """Why sequential requests follow no order the harness can predict here; None when they do."""

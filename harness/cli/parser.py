@@ -124,6 +124,18 @@ def _add_compare_parser(commands: Any) -> None:
 
 def _add_load_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--users", type=int, default=10, help="concurrent Locust users (default 10)")
+    command.add_argument(
+        "--clients",
+        type=int,
+        help="distinct client addresses the users send from in turn, each checked against the algorithm's "
+        "model (ip_hash, hash $remote_addr); default: each user its own",
+    )
+    command.add_argument(
+        "--client-networks",
+        type=int,
+        help="the /24 networks --clients come from (clients behind 4 NAT addresses: --clients 4); "
+        "default: each client its own",
+    )
     command.add_argument("--duration", type=float, default=5.0, help="seconds of load per algorithm (default 5)")
     command.add_argument(
         "--driver",
@@ -254,4 +266,6 @@ def spec_from_args(args: argparse.Namespace) -> BenchSpec:
         upstream=args.upstream,
         route=args.route,
         claims_from=args.claims_from,
+        clients=getattr(args, "clients", None),
+        client_networks=getattr(args, "client_networks", None),
     )

@@ -24,7 +24,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from harness.load.records import RequestRecorder
 from harness.load.users import make_user_class
-from harness.net import LOOPBACK
+from harness.net import LOOPBACK, ClientPopulation
 from harness.processes import spawn, terminate
 from harness.readiness import WaitStrategy
 
@@ -60,7 +60,15 @@ class Workers:
     def pids(self) -> list[int]:
         return [process.pid for process in self._processes]
 
-    def start(self, url: str, path: str, method: str, host: str | None = None, ca_file: Path | None = None) -> None:
+    def start(
+        self,
+        url: str,
+        path: str,
+        method: str,
+        host: str | None = None,
+        ca_file: Path | None = None,
+        population: ClientPopulation | None = None,
+    ) -> None:
         """Starts the workers and returns once all of them have connected; ``host`` is the Host header."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for index in range(self.count):
@@ -69,6 +77,8 @@ class Workers:
                 "--master-port", str(self.runner.master_bind_port), "--url", url, "--path", path,
                 "--method", method, "--first-client", str((index + 1) * CLIENTS_PER_WORKER),
                 *(["--host-header", host] if host else []), *(["--ca-file", str(ca_file)] if ca_file else []),
+                *(["--clients", str(population.clients), "--client-networks", str(population.networks)]
+                  if population else []),
             ]  # fmt: skip
             self._processes.append(spawn(argv, self.log_dir / f"load-worker-{index + 1}.log"))
         WaitStrategy(f"{self.count} Locust workers to connect", timeout=30.0, interval=0.05).wait(
@@ -98,10 +108,14 @@ def _worker(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--first-client", type=int, default=0)
     parser.add_argument("--host-header")
     parser.add_argument("--ca-file", type=Path)
+    parser.add_argument("--clients", type=int)
+    parser.add_argument("--client-networks", type=int)
     args = parser.parse_args(argv)
+    population = ClientPopulation(args.clients, args.client_networks) if args.clients else None
     user_class = make_user_class(
         args.url, args.path, first_client=args.first_client, method=args.method,
         headers={"Host": args.host_header} if args.host_header else None, ca_file=args.ca_file,
+        population=population,
     )  # fmt: skip
     environment = Environment(user_classes=[user_class], host=args.url)
     recorder = RequestRecorder()

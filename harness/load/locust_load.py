@@ -19,7 +19,7 @@ from harness.load.distributed import Workers
 from harness.load.records import RequestRecorder
 from harness.load.route import FixedRoute, Route
 from harness.load.users import make_client_side_user_class, make_user_class
-from harness.net import LOOPBACK, free_port
+from harness.net import LOOPBACK, ClientPopulation, free_port
 
 Progress = Callable[[float, int], None]
 
@@ -33,6 +33,7 @@ class LoadSettings:
     method: str = "GET"
     load_workers: int = 0  # 0: users run in this process; K: a Locust master here and K worker processes
     new_connections: bool = False  # a connection per request, for balancers of connections
+    population: ClientPopulation | None = None  # the clients users send from; None: a /24 each
 
 
 class LocustLoad:
@@ -68,11 +69,13 @@ class LocustLoad:
             user_class = make_user_class(
                 self.route.url, self.route.path_for(self.settings.path), method=self.settings.method,
                 new_connections=self.settings.new_connections, headers=self.route.headers,
-                ca_file=self.route.ca_file,
+                ca_file=self.route.ca_file, population=self.settings.population,
             )  # fmt: skip
             environment = Environment(user_classes=[user_class], host=self.route.url)
         else:
-            user_class = make_client_side_user_class(self.route, self.settings.path, method=self.settings.method)
+            user_class = make_client_side_user_class(
+                self.route, self.settings.path, method=self.settings.method, population=self.settings.population
+            )
             environment = Environment(user_classes=[user_class])
         environment.events.request.add_listener(self.recorder.on_request)  # type: ignore[no-untyped-call]
         workers: Workers | None = None
@@ -92,7 +95,7 @@ class LocustLoad:
                 assert isinstance(self.route, FixedRoute)
                 workers.start(
                     url, self.route.path_for(self.settings.path), self.settings.method, self.route.host,
-                    self.route.ca_file,
+                    self.route.ca_file, self.settings.population,
                 )  # fmt: skip
                 if self.on_workers is not None:
                     self.on_workers(workers.pids)

@@ -19,7 +19,7 @@ from geventhttpclient.connectionpool import ConnectionPool, SSLConnectionPool
 from locust import FastHttpUser, User, constant, task
 
 from harness.load.route import Answer, Route
-from harness.net import client_address
+from harness.net import ClientPopulation, client_address
 
 
 class _BindsSource:
@@ -66,13 +66,14 @@ class SourceBoundClientPool(HTTPClientPool):
 class _AddressBook:
     """Hands out client addresses in order, thread- and greenlet-safe."""
 
-    def __init__(self, start: int = 0) -> None:
+    def __init__(self, start: int = 0, population: ClientPopulation | None = None) -> None:
         self._indices: Iterator[int] = itertools.count(start)
         self._lock = threading.Lock()
+        self._address = population.address if population is not None else client_address
 
     def next_address(self) -> str:
         with self._lock:
-            return client_address(next(self._indices))
+            return self._address(next(self._indices))
 
 
 def make_user_class(
@@ -83,6 +84,7 @@ def make_user_class(
     new_connections: bool = False,
     headers: Mapping[str, str] | None = None,
     ca_file: Path | None = None,
+    population: ClientPopulation | None = None,
 ) -> type[FastHttpUser]:
     """A FastHttpUser class that sends ``method path`` to ``host`` in a loop, one address per user.
 
@@ -91,11 +93,12 @@ def make_user_class(
     one choice per request.
 
     ``headers`` go with every request (the ``Host`` a user's server_name routes on); ``ca_file``
-    verifies an https balancer's certificate.
+    verifies an https balancer's certificate. ``population``: users send from its addresses in
+    turn (user i from client i, modulo its size) instead of one /24 each.
 
     ``host`` None leaves it to Locust's ``--host`` (the locustfile's case).
     """
-    addresses = _AddressBook(first_client)
+    addresses = _AddressBook(first_client, population)
     request_headers = {**(headers or {}), **({"Connection": "close"} if new_connections else {})} or None
     tls = {"ssl_options": {"ca_certs": str(ca_file)}} if ca_file is not None else {}
 
@@ -145,12 +148,16 @@ class StatusError(Exception):
 
 
 def make_client_side_user_class(
-    route: Route, path: str = "/api/count", first_client: int = 0, method: str = "GET"
+    route: Route,
+    path: str = "/api/count",
+    first_client: int = 0,
+    method: str = "GET",
+    population: ClientPopulation | None = None,
 ) -> type[User]:
     """A Locust user that balances on its own: every request goes through ``route``, which
     picks the instance (and the next one, if the first fails); one Locust request event per
     request, whatever the number of attempts, as a caller of a client-side balancer sees it."""
-    addresses = _AddressBook(first_client)
+    addresses = _AddressBook(first_client, population)
     name = f"{method} {path}" if method != "GET" else path
 
     class ClientSideBalancingUser(User):

@@ -46,7 +46,7 @@ class RunLoad:
                     users=spec.users, duration=duration, spawn_rate=spec.spawn_rate,
                     load_workers=spec.load_workers, path=path, method=method,
                     # A balancer of connections: kept-alive ones would pin each user to one instance.
-                    new_connections=context.kind.balances_connections,
+                    new_connections=context.kind.balances_connections, population=spec.population,
                 ),
                 progress=lambda elapsed, count: context.reporter.load_progress(name, elapsed, duration, count),
                 log_dir=context.run_dir,

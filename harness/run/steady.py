@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import time
 
+import pandas as pd
+
 from harness.checks.distribution import EXACT_ORDER, counts_of, exact_cycle, order_not_kept, spread_matches
 from harness.checks.errors import no_client_errors, no_counted_errors
 from harness.checks.fault_rows import counts_together
 from harness.checks.least_conn import avoids_busy_instance, busy_not_seen
+from harness.checks.population import population_as_predicted
 from harness.checks.schedule import smooth_weighted_round_robin
 from harness.checks.stickiness import clients_not_pinned, clients_spread, each_client_on_one_instance, one_client_only
 from harness.checks.verdict import Verdict, not_applicable
@@ -20,6 +23,7 @@ from harness.load import probes
 from harness.load.records import empty_frame
 from harness.load.route import FixedRoute, Route
 from harness.load.wrk import run_wrk
+from harness.net import MAX_CLIENT_NETWORKS, ClientPopulation
 from harness.run.context import RunContext
 from harness.run.load import RunLoad
 from harness.run.result import Measured
@@ -27,6 +31,7 @@ from harness.runtimes.base import Instance
 from harness.server_claims import ServerClaimChecks
 
 SEQUENTIAL_CYCLES = 4  # periods of the pick order checked request by request
+POPULATION_PROBE_CLIENTS = 1000  # clients of a population asked one request each
 
 
 def measure(context: RunContext, load: RunLoad, cluster: Cluster, timings: dict[str, float]) -> Measured:
@@ -41,6 +46,8 @@ def measure(context: RunContext, load: RunLoad, cluster: Cluster, timings: dict[
     verdicts += servers.before_load(cluster, instances, context.phase)
     timings["server_probes_s"] = time.monotonic() - started
     verdicts += _probes(context, route, instances, timings)
+    population, predicted = _population(context, route, instances)
+    verdicts += population
     if context.spec.driver == "wrk":
         return _wrk(context, load, route, instances, timings, verdicts)
     frame, count = load.run(route, context.spec.duration, timings)
@@ -51,7 +58,7 @@ def measure(context: RunContext, load: RunLoad, cluster: Cluster, timings: dict[
     verdicts += _spread(context, counts, instances)
     if context.algorithm.sticky:
         verdicts.append(each_client_on_one_instance(frame))
-        verdicts.append(clients_spread(frame, minimum=min(2, len(instances))))
+        verdicts.append(clients_spread(frame, minimum=_spread_minimum(frame, instances, predicted)))
     elif context.kind.balances_connections:
         verdicts.append(clients_not_pinned(frame, len(instances)))
     return Measured(verdicts, frame, count)
@@ -72,6 +79,35 @@ def _probes(context: RunContext, route: Route, instances: list[Instance], timing
         verdicts.append(avoids_busy_instance(probes.least_conn_probe(route, instances)))
         timings["least_conn_probe_s"] = time.monotonic() - started
     return verdicts
+
+
+def _spread_minimum(frame: pd.DataFrame, instances: list[Instance], predicted: dict[str, str]) -> int:
+    """Instances the load's clients must reach together: two, or as many as the model puts them on
+    (clients of one /24 are one client to ip_hash)."""
+    if not predicted:
+        return min(2, len(instances))
+    senders = set(frame["client"])
+    return max(1, min(2, len({predicted[client] for client in senders if predicted.get(client)})))
+
+
+def _population(context: RunContext, route: Route, instances: list[Instance]) -> tuple[list[Verdict], dict[str, str]]:
+    """Where the model puts each client of the population, then one request from each (the first
+    ``POPULATION_PROBE_CLIENTS`` of a larger one, its networks in turn)."""
+    model = context.kind.client_model(context.config, instances, context.weights_by_instance)
+    if model is None:
+        return [], {}
+    name, predict = model
+    spec = context.spec
+    population = spec.population or ClientPopulation(spec.users, min(spec.users, MAX_CLIENT_NETWORKS))
+    clients = population.addresses()[:POPULATION_PROBE_CLIENTS]
+    by_address = {instance.address: instance.name for instance in instances}
+    predicted = {client: by_address.get(predict(client).exact or "", "") for client in clients}
+    context.phase(f"population: one request from each of {len(clients):,} clients")
+    observed = {client: probes.get(route, "/api/count", source=client, timeout=5.0).instance for client in clients}
+    described = population.describe()
+    if len(clients) < population.clients:
+        described += f", {len(clients):,} of them probed"
+    return [population_as_predicted(name, described, predicted, observed, [i.name for i in instances])], predicted
 
 
 def _spread(context: RunContext, counts: dict[str, int], instances: list[Instance]) -> list[Verdict]:

@@ -10,7 +10,7 @@ end, ``$upstream_response_time`` later.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -171,3 +171,19 @@ def _under_max_conns(peers: Sequence[ModelPeer], low: Mapping[str, int], high: M
     all_may_be_full = all(not usable(p, high) for p in peers if not p.backup)
     spares = {p.name for p in peers if p.backup and usable(p, low)} if all_may_be_full else set()
     return Prediction.any_of(open_primaries | spares)
+
+
+def client_address_model(
+    config: NginxConfig, instances: Sequence[Instance], weights: Mapping[str, int] | None
+) -> tuple[str, Callable[[str], Prediction]] | None:
+    """The model that names a client address's peer, where the upstream hashes the address."""
+    upstream = config.under_test
+    peers = model_peers(config, instances, weights)
+    if upstream.has("ip_hash"):
+        return "nginx's ip_hash", lambda address: ip_hash(address, peers)
+    hashed = upstream.option("hash")
+    if hashed is None or hashed[0] != "$remote_addr":
+        return None
+    if "consistent" in hashed[1:]:
+        return "nginx's hash $remote_addr consistent", ConsistentHashRing(peers).pick
+    return "nginx's hash $remote_addr", lambda address: hash_key(address, peers)
