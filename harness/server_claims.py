@@ -157,14 +157,17 @@ class ServerClaimChecks:
             each_key_on_one_instance(picks, plan.key, clients),
             keys_spread(picks, len(instances), plan.key),
         ]
-        if self.claims.consistent:
-            verdicts.append(self._consistent(cluster, plan, picks))
+        # Plain hash too: the replay then shows how many keys each change of peers moves.
+        verdicts += self._consistent(cluster, plan, picks)
         return verdicts
 
-    def _consistent(self, cluster: Cluster, plan: KeyPlan, picks: dict[str, list[str]]) -> Verdict:
+    def _consistent(self, cluster: Cluster, plan: KeyPlan, picks: dict[str, list[str]]) -> list[Verdict]:
+        """Removes the last instance and adds it back, the key probe before and between; with
+        ``consistent``, keys the removed instance did not hold must stay."""
         check = "consistent hashing moves only the removed instance's keys"
         if len(self.config.services) != 1 or len(cluster.instances_under_test) < 3:
-            return not_applicable(check, "needs one service of at least 3 instances, to remove one")
+            reason = "needs one service of at least 3 instances, to remove one"
+            return [not_applicable(check, reason)] if self.claims.consistent else []
         before = {key: instances[0] for key, instances in picks.items()}
         count = len(cluster.instances_under_test)
         removed = cluster.instances_under_test[-1].name
@@ -173,8 +176,11 @@ class ServerClaimChecks:
             after_picks = probes.key_probe(cluster.route, plan, keys=KEYS, clients=1)
         finally:
             cluster.scale(count)
+        probes.key_probe(cluster.route, plan, keys=KEYS, clients=1)  # the same keys once it is back
+        if not self.claims.consistent:
+            return []
         after = {key: instances[0] for key, instances in after_picks.items()}
-        return only_removed_keys_move(before, after, removed, self.claims.hash_key or "key")
+        return [only_removed_keys_move(before, after, removed, self.claims.hash_key or "key")]
 
     def _max_conns(self, cluster: Cluster, instances: Sequence[Instance]) -> Verdict:
         per_service = dict(self.claims.max_conns)

@@ -46,7 +46,7 @@ def measure(context: RunContext, load: RunLoad, cluster: Cluster, timings: dict[
     verdicts += servers.before_load(cluster, instances, context.phase)
     timings["server_probes_s"] = time.monotonic() - started
     verdicts += _probes(context, route, instances, timings)
-    population, predicted = _population(context, route, instances)
+    population, predicted = _population(context, route, cluster.instances_under_test)
     verdicts += population
     if context.spec.driver == "wrk":
         return _wrk(context, load, route, instances, timings, verdicts)

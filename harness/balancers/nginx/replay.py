@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from harness.balancers.kind import PicksRun
-from harness.balancers.nginx.access_log import read_access_log
+from harness.balancers.nginx.access_log import CLIENT_CLOSED, read_access_log
 from harness.balancers.nginx.config import NginxConfig
+from harness.checks.remap import keys_moved
 from harness.checks.replay import REPLAY_CHECK, Replay, combined, replay_allowed, replay_by_key, replay_in_order
 from harness.checks.verdict import Verdict, not_applicable
 from harness.models.nginx_hash import ConsistentHashRing, hash_key, ip_hash
@@ -69,7 +70,9 @@ def picks_from_log(log: pd.DataFrame, names: set[str], key: str) -> tuple[pd.Dat
     first = log["upstream_addrs"].map(lambda addresses: addresses[0])
     log = log[first.isin(names)]
     start_ms = np.rint((log["msec"] - log["request_time"].fillna(0.0)).to_numpy() * 1000).astype(np.int64)
-    failed = log["retried"].to_numpy() | log["upstream_status"].str.strip().isin(_FAILED).to_numpy()
+    # A client that left (499, at the end of a load) leaves "-" too: nginx gave up, not the peer.
+    unanswered = log["upstream_status"].str.strip().isin(_FAILED) & (log["status"] != CLIENT_CLOSED)
+    failed = log["retried"].to_numpy() | unanswered.to_numpy()
     if failed.any():
         keep = start_ms < start_ms[failed].min()
         left_out = len(log) - int(keep.sum())
@@ -121,19 +124,46 @@ def replay_run(config: NginxConfig, run: PicksRun) -> list[Verdict]:
     left_out = f"; {after_failure:,} picks from the first failed attempt on left out" if after_failure else ""
     if len(generations) > 1:
         left_out += f"; {len(generations)} configs (start and reloads), each replayed with its peers"
-    return [combined(replays).verdict(left_out)]
+    verdicts = [combined(replays).verdict(left_out)]
+    for index in range(len(generations) - 1):
+        before, after = _key_model(config, generations[index]), _key_model(config, generations[index + 1])
+        if before is None or after is None:
+            break
+        verdicts.append(
+            keys_moved(
+                picks[generation.to_numpy() == index], picks[generation.to_numpy() == index + 1],
+                before[1], after[1], before[0], _change(run.generations[index][1], run.generations[index + 1][1]),
+            )
+        )  # fmt: skip
+    return verdicts
 
 
-def _replay(config: NginxConfig, peers: list[ModelPeer], picks: pd.DataFrame) -> Replay:
+def _change(before: Sequence[Instance], after: Sequence[Instance]) -> str:
+    old, new = [i.name for i in before], [i.name for i in after]
+    added = [name for name in new if name not in old]
+    removed = [name for name in old if name not in new]
+    parts = [f"{', '.join(added)} added" if added else "", f"{', '.join(removed)} removed" if removed else ""]
+    return " and ".join(part for part in parts if part) or "reloaded with the same instances"
+
+
+def _key_model(config: NginxConfig, peers: list[ModelPeer]) -> tuple[str, Callable[[str], Prediction]] | None:
+    """The model of an algorithm that picks by key alone (no state, no connection counts)."""
     upstream = config.under_test
     hashed = upstream.option("hash")
     if hashed is not None:
         if "consistent" in hashed[1:]:
-            ring = ConsistentHashRing(peers)
-            return replay_by_key(picks, f"nginx's hash {hashed[0]} consistent", ring.pick)
-        return replay_by_key(picks, f"nginx's hash {hashed[0]}", lambda key: hash_key(key, peers))
+            return f"nginx's hash {hashed[0]} consistent", ConsistentHashRing(peers).pick
+        return f"nginx's hash {hashed[0]}", lambda key: hash_key(key, peers)
     if upstream.has("ip_hash"):
-        return replay_by_key(picks, "nginx's ip_hash", lambda address: ip_hash(address, peers))
+        return "nginx's ip_hash", lambda address: ip_hash(address, peers)
+    return None
+
+
+def _replay(config: NginxConfig, peers: list[ModelPeer], picks: pd.DataFrame) -> Replay:
+    upstream = config.under_test
+    by_key = _key_model(config, peers)
+    if by_key is not None:
+        return replay_by_key(picks, *by_key)
     random = upstream.option("random")
     if random is not None:
         two = "two" in random
@@ -178,12 +208,7 @@ def client_address_model(
 ) -> tuple[str, Callable[[str], Prediction]] | None:
     """The model that names a client address's peer, where the upstream hashes the address."""
     upstream = config.under_test
-    peers = model_peers(config, instances, weights)
-    if upstream.has("ip_hash"):
-        return "nginx's ip_hash", lambda address: ip_hash(address, peers)
     hashed = upstream.option("hash")
-    if hashed is None or hashed[0] != "$remote_addr":
+    if hashed is not None and hashed[0] != "$remote_addr":
         return None
-    if "consistent" in hashed[1:]:
-        return "nginx's hash $remote_addr consistent", ConsistentHashRing(peers).pick
-    return "nginx's hash $remote_addr", lambda address: hash_key(address, peers)
+    return _key_model(config, model_peers(config, instances, weights))
