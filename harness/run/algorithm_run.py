@@ -76,13 +76,12 @@ class AlgorithmRun:
                 measured = measure(context, self.load, cluster, timings)
             else:
                 measured = run_scenario(context, self.load, cluster, context.scenario, timings)
-        if context.scenario is None:
-            # After the balancer stopped: its log is then complete (nginx flushes its buffer on exit).
-            balancer = cluster.balancer
-            picks = PicksRun(
-                balancer.access_log, cluster.generations, context.weights_by_instance, context.workers, context.zone
-            )
-            measured.verdicts.extend(context.kind.replay(context.config, picks))
+        # After the balancer stopped: its log is then complete (nginx flushes its buffer on exit).
+        balancer = cluster.balancer
+        picks = PicksRun(
+            balancer.access_log, cluster.generations, context.weights_by_instance, context.workers, context.zone
+        )
+        measured.verdicts.extend(context.kind.replay(context.config, picks))
         result = self._result(cluster, measured, timings)
         write_result(context, result, self._facts)
         return result
