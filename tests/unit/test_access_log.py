@@ -12,9 +12,10 @@ def write_log(tmp_path: Path, lines: list[str]) -> Path:
 
 
 LINES = [
-    "100.000\t127.10.0.1\tGET\t/api/count\t200\t127.0.1.1:8001\t200\t0.002\t0.002\t42\t1",
-    "100.500\t127.10.1.1\tGET\t/api/count\t200\t127.0.1.2:8002, 127.0.1.3:8003\t502, 200\t0.001, 0.004\t0.006\t42\t2",
-    "101.000\t127.10.2.1\tGET\t/api/count\t499\t127.0.1.1:8001\t-\t0.001\t0.001\t43\t3",
+    "100.000\t127.10.0.1\tGET\t/api/count\t200\t127.0.1.1:8001\t200\t0.002\t0.002\t42\t1\t-",
+    "100.500\t127.10.1.1\tGET\t/api/count\t200\t127.0.1.2:8002, 127.0.1.3:8003\t502, 200\t0.001, 0.004\t0.006\t42\t2"
+    "\t-",
+    "101.000\t127.10.2.1\tGET\t/api/count\t499\t127.0.1.1:8001\t-\t0.001\t0.001\t43\t3\t-",
     "101.5\ttruncated line",
 ]
 
@@ -40,3 +41,10 @@ def test_attempts_know_when_they_began(tmp_path: Path) -> None:
 
 def test_an_absent_log_is_empty(tmp_path: Path) -> None:
     assert read_access_log(tmp_path / "none.log").empty
+
+
+def test_a_line_mangled_past_its_fields_is_dropped_and_the_rest_kept(tmp_path: Path) -> None:
+    mangled = "100.7\t127.10.0.1\tGET\t/api/count\tnot-a-status\t127.0.1.1:8001\t200\t0.002\t0.002\t42\t1\t-"
+    log = read_access_log(write_log(tmp_path, [*LINES, mangled]))
+    assert len(log) == 3
+    assert log["status"].tolist() == [200, 200, 499]

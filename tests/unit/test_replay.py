@@ -62,7 +62,7 @@ def test_one_swapped_pick_is_the_first_disagreement_with_the_state_before_it() -
 def test_picks_within_one_millisecond_agree_in_any_order() -> None:
     sequence = list("aaba") * 4
     sequence[1], sequence[2] = sequence[2], sequence[1]
-    ms = [0, 1, 1] + list(range(2, 15))  # requests 2 and 3 in the same millisecond
+    ms = [0, 1, 1, *range(2, 15)]  # requests 2 and 3 in the same millisecond
     verdict = swrr_replay(WEIGHTED, frame(sequence, ms)).verdict()
     assert verdict.passed, verdict.summary
 

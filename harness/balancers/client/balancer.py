@@ -202,6 +202,7 @@ class ClientSideBalancer(BalancerDefaults):
             f"{ended - began:.6f}",
             str(os.getpid()),
             "",
+            "-",  # no hash key: the client-side policies pick by their own state
         ]
         with self._lock:
             if self._log is not None:

@@ -11,17 +11,16 @@ a per-row path.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+from pyarrow import csv as pa_csv
 
 from harness.balancers.nginx.render import ACCESS_LOG_FIELDS
 
 COLUMNS = [name for name, _ in ACCESS_LOG_FIELDS]
-# Logs written before the hash key was logged (and the client-side balancer's) end one field early.
-_REQUIRED = COLUMNS[: COLUMNS.index("connection") + 1]
 CLIENT_CLOSED = 499
 
 
@@ -39,29 +38,51 @@ def _seconds(value: str) -> float | None:
         return None
 
 
+# Fields nginx always writes as numbers; the rest are read as text.
+_NUMERIC = {"msec": pa.float64(), "status": pa.int64(), "request_time": pa.float64()}
+
+
 def _raw(path: Path) -> pd.DataFrame:
     if not path.exists() or path.stat().st_size == 0:
-        return pd.DataFrame({column: pd.Series(dtype=str) for column in COLUMNS})
-    frame = pd.read_csv(
-        path, sep="\t", header=None, names=COLUMNS, dtype=str, quoting=csv.QUOTE_NONE,
-        keep_default_na=False, na_values=[], on_bad_lines="skip", engine="c",
+        frame = pd.DataFrame({column: pd.Series(dtype=str) for column in COLUMNS})
+        return frame.astype({"msec": float, "status": int, "request_time": float})
+    try:
+        return _read(path, _NUMERIC)
+    except pa.ArrowInvalid:
+        # A line mangled past its field count (a crash mid-write): read as text, and drop what is not a number.
+        frame = _read(path, {})
+        for column in _NUMERIC:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+        frame = frame.dropna(subset=["msec", "status"])
+        return frame.astype({"status": int}).reset_index(drop=True)
+
+
+def _read(path: Path, numeric: dict[str, pa.DataType]) -> pd.DataFrame:
+    """Arrow's reader, without quoting (nginx escapes quotes as \\x22); a line cut short by a
+    crash has fewer fields and is skipped, the rest of the log still counts."""
+    table = pa_csv.read_csv(
+        path,
+        read_options=pa_csv.ReadOptions(column_names=COLUMNS),
+        parse_options=pa_csv.ParseOptions(delimiter="\t", quote_char=False, invalid_row_handler=lambda _: "skip"),
+        convert_options=pa_csv.ConvertOptions(
+            column_types={column: numeric.get(column, pa.string()) for column in COLUMNS},
+            strings_can_be_null=False, null_values=[],
+        ),
     )  # fmt: skip
-    # A line cut short by a crash has fewer fields (the reader fills them with NaN); the rest counts.
-    frame = frame.dropna(subset=_REQUIRED)
-    frame["hash_key"] = frame["hash_key"].fillna("-")
-    return frame.reset_index(drop=True)
+    frame: pd.DataFrame = table.to_pandas()
+    return frame
 
 
 def _split_column(column: pd.Series) -> pd.Series:
-    """``_split`` of every value, without a Python call per row where a value holds one entry."""
-    lists: pd.Series = pd.Series([[]] * len(column), index=column.index, dtype=object)
-    present = (column != "-") & (column != "")
-    single = present & ~column.str.contains(",| : ", regex=True)
-    lists[single] = column[single].str.strip().map(lambda value: [value])
-    several = present & ~single
-    if several.any():
-        lists[several] = column[several].map(_split)
-    return lists
+    """``_split`` of every value; only values holding several entries take the per-value path."""
+    values = column.to_numpy(dtype=object)
+    lists: list[list[str]] = [[value] for value in values]
+    for index in np.flatnonzero(((column == "-") | (column == "")).to_numpy(dtype=bool)):
+        lists[index] = []
+    several = (column.str.contains(",", regex=False) | column.str.contains(" : ", regex=False)).to_numpy(dtype=bool)
+    for index in np.flatnonzero(several):
+        lists[index] = _split(values[index])
+    return pd.Series(lists, index=column.index, dtype=object)
 
 
 def read_access_log(path: Path) -> pd.DataFrame:
@@ -72,13 +93,6 @@ def read_access_log(path: Path) -> pd.DataFrame:
     ``attempts`` (int) and ``retried`` (bool: more than one peer was tried).
     """
     frame = _raw(path)
-    msec = pd.to_numeric(frame["msec"], errors="coerce")
-    status = pd.to_numeric(frame["status"], errors="coerce")
-    keep = msec.notna() & status.notna()
-    frame = frame[keep].reset_index(drop=True)
-    frame["msec"] = msec[keep].to_numpy(dtype=float)
-    frame["status"] = status[keep].to_numpy(dtype=int)
-    frame["request_time"] = pd.to_numeric(frame["request_time"], errors="coerce")
     frame["upstream_addrs"] = _split_column(frame["upstream_addr"])
     frame["upstream_statuses"] = _split_column(frame["upstream_status"])
     frame["attempts"] = frame["upstream_addrs"].map(len).astype(int)
@@ -121,13 +135,13 @@ def attempts(log: pd.DataFrame) -> pd.DataFrame:
     single = log[log["attempts"] == 1]
     begun = single["msec"] - single["request_time"].fillna(0.0)
     spent = pd.to_numeric(single["upstream_response_time"], errors="coerce")
-    status = single["upstream_status"].where(single["upstream_status"] != "", "-").str.strip()
+    status = single["upstream_status"].where(single["upstream_status"] != "", "-")
     one = pd.DataFrame(
         {
             "start": begun,
             "end": (begun + spent.fillna(0.0)).where(spent.notna(), single["msec"]),
             "msec": single["msec"],
-            "address": single["upstream_addr"].str.strip(),
+            "address": single["upstream_addr"],
             "upstream_status": status,
             "failed": (status == "-") | status.str.startswith("5"),
             "try": 0,
