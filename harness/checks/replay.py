@@ -181,27 +181,29 @@ def replay_allowed(
     picks: pd.DataFrame,
     model: str,
     peers: Sequence[ModelPeer],
-    allowed: Callable[[Mapping[str, int], Mapping[str, int]], Prediction],
+    allowed: Callable[[np.ndarray, np.ndarray], np.ndarray],
 ) -> Replay:
-    """Each pick against the peers ``allowed(low, high)`` admits under its connection bounds."""
+    """Each pick against ``allowed(low, high)``: for every pick (row) and peer (column), whether
+    the model admits it under the pick's connection bounds."""
     names = [peer.name for peer in peers]
     low, high = connection_bounds(picks, names)
-    verdicts = []
-    predicted = []
-    cache: dict[tuple[bytes, bytes], Prediction] = {}
-    for row, address in enumerate(picks["address"].to_numpy()):
-        signature = (low[row].tobytes(), high[row].tobytes())
-        prediction = cache.get(signature)
-        if prediction is None:
-            at_least = dict(zip(names, low[row].tolist(), strict=True))
-            prediction = allowed(at_least, dict(zip(names, high[row].tolist(), strict=True)))
-            cache[signature] = prediction
-        verdicts.append(prediction.admits(address))
-        predicted.append(str(prediction))
-    picks = picks.assign(predicted=predicted, agrees=np.array(verdicts, dtype=bool))
+    admitted = allowed(low, high)
+    column = pd.Series(range(len(names)), index=names)
+    taken = column.reindex(picks["address"].to_numpy()).to_numpy()
+    known = ~np.isnan(taken)
+    agrees = np.zeros(len(picks), dtype=bool)
+    rows = np.flatnonzero(known)
+    agrees[rows] = admitted[rows, taken[known].astype(np.int64)]
+    picks = picks.assign(agrees=agrees, predicted="")
     first = _first_false(picks["agrees"])
     state = None
     if first is not None:
+        # The allowed sets are named only where a reader looks: around the first disagreement.
+        shown = range(max(0, first - CONTEXT_PICKS), min(len(picks), first + CONTEXT_PICKS + 1))
+        labels = picks["predicted"].to_numpy(dtype=object)
+        for row in shown:
+            labels[row] = str(Prediction.any_of({names[i] for i in np.flatnonzero(admitted[row])}))
+        picks["predicted"] = labels
         state = {"connections_at_least": dict(zip(names, low[first].tolist(), strict=True)),
                  "connections_at_most": dict(zip(names, high[first].tolist(), strict=True))}  # fmt: skip
     return Replay(model, "among the peers its connection counts allow", picks, first, state)

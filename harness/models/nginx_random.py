@@ -8,32 +8,16 @@ has at least as many connections per weight.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-from harness.models.peers import ModelPeer, Prediction, primaries, usable
+import numpy as np
+
+from harness.models.peers import ModelPeer, PeerColumns
 
 
-def random_allowed(
-    peers: Sequence[ModelPeer],
-    two: bool,
-    low: Mapping[str, int] | None = None,
-    high: Mapping[str, int] | None = None,
-    failed: frozenset[str] = frozenset(),
-) -> Prediction:
-    """The peers ``random`` (``two``: ``random two``) may pick when each peer's connections are
-    known to lie between ``low`` and ``high``."""
-    candidates = [peer for peer in primaries(tuple(peers)) if usable(peer, low, failed)]
-    if not two or len(candidates) < 2:
-        return Prediction.any_of({peer.name for peer in candidates})
-    low, high = low or {}, high or {}
-    return Prediction.any_of(
-        {
-            peer.name
-            for peer in candidates
-            if any(
-                low.get(peer.name, 0) * other.weight <= high.get(other.name, 0) * peer.weight
-                for other in candidates
-                if other is not peer
-            )
-        }
-    )
+def random_allowed(peers: Sequence[ModelPeer], two: bool, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """For each pick (row) and peer (column): whether ``random`` (``two``: ``random two``) may
+    have picked it when each peer's connections lie between ``low`` and ``high``."""
+    columns = PeerColumns(tuple(peers))
+    tier = columns.usable(low) & ~columns.backup
+    return columns.some_at_least_as_busy(low, high, tier) if two else tier

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from harness.models.peers import ModelPeer, Prediction, backups, primaries, usable
+import numpy as np
+
+from harness.models.peers import ModelPeer, PeerColumns, Prediction, backups, primaries, usable
 
 
 class _Tier:
@@ -45,6 +47,7 @@ class SmoothWeightedRoundRobin:
     name = "nginx's smooth weighted round robin"
 
     def __init__(self, peers: Sequence[ModelPeer]) -> None:
+        self.peers = tuple(peers)
         self.tiers = [_Tier(primaries(tuple(peers))), _Tier(backups(tuple(peers)))]
 
     def pick(self, conns: Mapping[str, int] | None = None, failed: frozenset[str] = frozenset()) -> Prediction | None:
@@ -56,6 +59,15 @@ class SmoothWeightedRoundRobin:
             if candidates:
                 return Prediction.one(tier.peers[tier.smooth_pick(candidates)].name)
         return None
+
+    def allowed_under_max_conns(self, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+        """Which peers max_conns leaves usable depends on connection counts: the primaries that may
+        have had room, and the backups where every primary may have been full."""
+        columns = PeerColumns(self.peers)
+        open_primaries = columns.usable(low) & ~columns.backup
+        all_may_be_full = ~(columns.usable(high) & ~columns.backup).any(axis=1, keepdims=True)
+        allowed: np.ndarray = open_primaries | (columns.usable(low) & columns.backup & all_may_be_full)
+        return allowed
 
     def period(self) -> list[str]:
         """One full period of the primaries' order with every peer usable: after ``sum(weights)``
@@ -81,6 +93,7 @@ class LeastConn:
     name = "nginx's least_conn"
 
     def __init__(self, peers: Sequence[ModelPeer]) -> None:
+        self.peers = tuple(peers)
         self.tiers = [_Tier(primaries(tuple(peers))), _Tier(backups(tuple(peers)))]
 
     def pick(self, conns: Mapping[str, int], failed: frozenset[str] = frozenset()) -> Prediction | None:
@@ -96,27 +109,12 @@ class LeastConn:
             return Prediction.one(tier.peers[tier.smooth_pick(fewest)].name)
         return None
 
-    def allowed(
-        self, low: Mapping[str, int], high: Mapping[str, int], failed: frozenset[str] = frozenset()
-    ) -> Prediction:
-        """The peers nginx may have picked when each peer's connections at the pick are only known
-        to lie between ``low`` and ``high``: those no other peer surely beats per weight."""
-        for tier in self.tiers:
-            candidates = [peer for peer in tier.peers if usable(peer, low, failed)]
-            if not candidates:
-                continue
-            return Prediction.any_of(
-                {
-                    peer.name
-                    for peer in candidates
-                    if all(
-                        low.get(peer.name, 0) * other.weight <= high.get(other.name, 0) * peer.weight
-                        for other in candidates
-                        if other is not peer
-                    )
-                }
-            )
-        return Prediction.any_of(set())
+    def allowed(self, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+        """For each pick (row) and peer (column, in ``peers`` order), whether nginx may have picked
+        it when each peer's connections at the pick are only known to lie between ``low`` and
+        ``high``: a usable peer of the tier that no other peer surely beats per weight."""
+        columns = PeerColumns(self.peers)
+        return columns.none_surely_better(low, high, columns.tier(columns.usable(low)))
 
     def state(self) -> dict[str, int]:
         return {**self.tiers[0].state(), **self.tiers[1].state()}

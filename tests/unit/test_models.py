@@ -4,6 +4,8 @@ ngx_http_upstream_ip_hash_module.c, ngx_http_upstream_hash_module.c)."""
 
 import zlib
 
+import numpy as np
+
 from harness.models.nginx_hash import ConsistentHashRing, hash_key, ip_hash, ip_hash_octets
 from harness.models.nginx_random import random_allowed
 from harness.models.nginx_round_robin import LeastConn, SmoothWeightedRoundRobin
@@ -51,8 +53,17 @@ def test_least_conn_breaks_ties_by_smooth_weighted_round_robin() -> None:
 
 def test_least_conn_allows_only_peers_no_other_surely_beats() -> None:
     model = LeastConn(THREE)
-    allowed = model.allowed({A: 2, B: 0, C: 0}, {A: 2, B: 1, C: 0})
-    assert allowed.allowed == {B, C}  # A has 2 for sure, C at most 0
+    allowed = model.allowed(np.array([[2, 0, 0]]), np.array([[2, 1, 0]]))
+    assert allowed.tolist() == [[False, True, True]]  # A has 2 for sure, C at most 0
+
+
+def test_least_conn_weighs_the_bounds_and_falls_back_to_backups() -> None:
+    peers = [ModelPeer("a", 2, max_conns=2), ModelPeer("b", 1, max_conns=1), ModelPeer("spare", backup=True)]
+    model = LeastConn(peers)
+    # a: 1 of weight 2 (0.5) against b: 1 of weight 1: b is surely busier per weight.
+    assert model.allowed(np.array([[1, 0, 0]]), np.array([[1, 1, 0]])).tolist() == [[True, True, False]]
+    # Both primaries at their max_conns for sure: only the backup.
+    assert model.allowed(np.array([[2, 1, 0]]), np.array([[2, 1, 0]])).tolist() == [[False, False, True]]
 
 
 def test_ip_hash_by_hand() -> None:
@@ -114,5 +125,13 @@ def test_consistent_ring_moves_only_the_removed_peers_keys() -> None:
 
 
 def test_random_two_never_picks_the_peer_with_surely_most_connections() -> None:
-    assert random_allowed(THREE, two=False).allowed == {A, B, C}
-    assert random_allowed(THREE, two=True, low={A: 5}, high={A: 5, B: 1, C: 2}).allowed == {B, C}
+    low, high = np.array([[5, 0, 0]]), np.array([[5, 1, 2]])
+    assert random_allowed(THREE, False, low, high).tolist() == [[True, True, True]]
+    assert random_allowed(THREE, True, low, high).tolist() == [[False, True, True]]
+
+
+def test_round_robin_under_max_conns_sends_to_the_backup_only_when_every_primary_may_be_full() -> None:
+    peers = [ModelPeer("a", max_conns=1), ModelPeer("b", max_conns=1), ModelPeer("spare", backup=True)]
+    model = SmoothWeightedRoundRobin(peers)
+    assert model.allowed_under_max_conns(np.array([[0, 0, 0]]), np.array([[0, 0, 0]])).tolist() == [[True, True, False]]
+    assert model.allowed_under_max_conns(np.array([[1, 0, 0]]), np.array([[1, 1, 0]])).tolist() == [[False, True, True]]

@@ -24,7 +24,7 @@ from harness.checks.verdict import Verdict, not_applicable
 from harness.models.nginx_hash import ConsistentHashRing, hash_key, ip_hash
 from harness.models.nginx_random import random_allowed
 from harness.models.nginx_round_robin import LeastConn, SmoothWeightedRoundRobin
-from harness.models.peers import ModelPeer, Prediction, usable
+from harness.models.peers import ModelPeer, Prediction
 from harness.runtimes.base import Instance
 
 
@@ -179,8 +179,7 @@ def _round_robin(peers: list[ModelPeer], picks: pd.DataFrame) -> Replay:
     model = SmoothWeightedRoundRobin(peers)
     if any(peer.max_conns for peer in peers):
         # Which peers max_conns leaves usable depends on connection counts: judged by membership.
-        name = f"{model.name} under max_conns"
-        return replay_allowed(picks, name, peers, lambda low, high: _under_max_conns(peers, low, high))
+        return replay_allowed(picks, f"{model.name} under max_conns", peers, model.allowed_under_max_conns)
     period = model.period()
 
     def sequence(count: int) -> list[str]:
@@ -193,14 +192,6 @@ def _round_robin(peers: list[ModelPeer], picks: pd.DataFrame) -> Replay:
         return {"current_weights": replayed.state(), "picks_before": position}
 
     return replay_in_order(picks, model.name, sequence, state_at)
-
-
-def _under_max_conns(peers: Sequence[ModelPeer], low: Mapping[str, int], high: Mapping[str, int]) -> Prediction:
-    """The primaries that may have had room, and the backups when every primary may have been full."""
-    open_primaries = {p.name for p in peers if not p.backup and usable(p, low)}
-    all_may_be_full = all(not usable(p, high) for p in peers if not p.backup)
-    spares = {p.name for p in peers if p.backup and usable(p, low)} if all_may_be_full else set()
-    return Prediction.any_of(open_primaries | spares)
 
 
 def client_address_model(
