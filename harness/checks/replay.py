@@ -84,14 +84,15 @@ def combined(replays: Sequence[Replay]) -> Replay:
 
 def replay_by_key(picks: pd.DataFrame, model: str, predict: Callable[[str], Prediction]) -> Replay:
     """Each pick against the prediction for its key; one model call per distinct key."""
-    predictions = {key: predict(key) for key in picks["key"].unique()}
-    exact = {key: str(prediction) for key, prediction in predictions.items()}
-    picks = picks.assign(predicted=picks["key"].map(exact))
-    allowed = pd.Series(
-        [predictions[key].admits(address) for key, address in zip(picks["key"], picks["address"], strict=True)],
-        index=picks.index, dtype=bool,
-    )  # fmt: skip
-    picks = picks.assign(agrees=allowed)
+    codes, keys = pd.factorize(picks["key"])
+    predictions = [predict(key) for key in keys]
+    predicted = np.array([str(prediction) for prediction in predictions], dtype=object)[codes]
+    agrees = predicted == picks["address"].to_numpy(dtype=object)
+    # Where the model leaves a choice (round robin's fallback), membership decides.
+    for code in np.flatnonzero([prediction.exact is None for prediction in predictions]):
+        rows = np.flatnonzero(codes == code)
+        agrees[rows] = [predictions[code].admits(address) for address in picks["address"].to_numpy()[rows]]
+    picks = picks.assign(predicted=predicted, agrees=agrees.astype(bool))
     return Replay(model, "each request by its key", picks, _first_false(picks["agrees"]))
 
 

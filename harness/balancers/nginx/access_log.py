@@ -92,10 +92,19 @@ def read_access_log(path: Path) -> pd.DataFrame:
     plus ``upstream_addrs`` and ``upstream_statuses`` (lists, one entry per attempt),
     ``attempts`` (int) and ``retried`` (bool: more than one peer was tried).
     """
-    frame = _raw(path)
+    frame = read_requests(path)
     frame["upstream_addrs"] = _split_column(frame["upstream_addr"])
     frame["upstream_statuses"] = _split_column(frame["upstream_status"])
-    frame["attempts"] = frame["upstream_addrs"].map(len).astype(int)
+    return frame
+
+
+def read_requests(path: Path) -> pd.DataFrame:
+    """The log fields with ``attempts`` and ``retried``, without the per-request lists: what an
+    analysis of a million requests reads."""
+    frame = _raw(path)
+    addresses = frame["upstream_addr"]
+    separators = addresses.str.count(",") + addresses.str.count(" : ")
+    frame["attempts"] = np.where(addresses.isin(["-", ""]), 0, separators + 1).astype(int)
     frame["retried"] = frame["attempts"] > 1
     return frame
 

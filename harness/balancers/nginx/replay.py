@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from harness.balancers.kind import PicksRun
-from harness.balancers.nginx.access_log import CLIENT_CLOSED, read_access_log
+from harness.balancers.nginx.access_log import CLIENT_CLOSED, read_requests
 from harness.balancers.nginx.config import NginxConfig
 from harness.checks.remap import keys_moved
 from harness.checks.replay import REPLAY_CHECK, Replay, combined, replay_allowed, replay_by_key, replay_in_order
@@ -47,12 +47,17 @@ def model_peers(
     return peers
 
 
-def _key(logged: str) -> str:
-    """The key as nginx hashed it: the log escapes quotes, backslashes and control bytes as \\xHH,
-    and writes an empty value as "-"."""
-    if logged == "-":
-        return ""
-    return re.sub(r"\\x([0-9A-F]{2})", lambda match: chr(int(match.group(1), 16)), logged)
+def _keys(logged: pd.Series) -> pd.Series:
+    """The keys as nginx hashed them: the log escapes quotes, backslashes and control bytes as
+    \\xHH, and writes an empty value as "-"."""
+    keys = logged.where(logged != "-", "")
+    escaped = keys.str.contains("\\x", regex=False)
+    if escaped.any():
+        keys = keys.copy()
+        keys[escaped] = keys[escaped].map(
+            lambda value: re.sub(r"\\x([0-9A-F]{2})", lambda match: chr(int(match.group(1), 16)), value)
+        )
+    return keys
 
 
 # Answers nginx takes for a failed peer ("-": refused, reset or timed out; 502 and 504 its own).
@@ -67,8 +72,8 @@ def picks_from_log(log: pd.DataFrame, names: set[str], key: str) -> tuple[pd.Dat
     (max_fails, fail_timeout, the lowered effective weight) decides picks too: those are the
     failover checks' to judge, and left out here."""
     log = log[log["attempts"] > 0]
-    first = log["upstream_addrs"].map(lambda addresses: addresses[0])
-    log = log[first.isin(names)]
+    first = log["upstream_addr"].where(~log["retried"], log["upstream_addr"].str.split(",").str[0])
+    log = log[first.str.strip().isin(names)]
     start_ms = np.rint((log["msec"] - log["request_time"].fillna(0.0)).to_numpy() * 1000).astype(np.int64)
     # A client that left (499, at the end of a load) leaves "-" too: nginx gave up, not the peer.
     unanswered = log["upstream_status"].str.strip().isin(_FAILED) & (log["status"] != CLIENT_CLOSED)
@@ -80,14 +85,14 @@ def picks_from_log(log: pd.DataFrame, names: set[str], key: str) -> tuple[pd.Dat
     else:
         left_out = 0
     spent = pd.to_numeric(log["upstream_response_time"], errors="coerce").fillna(0.0).to_numpy()
-    keys = log["hash_key"].map(_key) if key == "hash_key" else log[key]
+    keys = _keys(log["hash_key"]) if key == "hash_key" else log[key]
     picks = pd.DataFrame(
         {
             "ms": start_ms,
             "end_ms": start_ms + np.rint(spent * 1000).astype(np.int64),
             "scope": log["pid"].to_numpy(),
             "key": keys.to_numpy(),
-            "address": log["upstream_addr"].str.strip().to_numpy(),
+            "address": log["upstream_addr"].to_numpy(),
         }
     )
     return picks, left_out
@@ -113,7 +118,7 @@ def replay_run(config: NginxConfig, run: PicksRun) -> list[Verdict]:
     generations = [model_peers(config, instances, run.weights) for _, instances in run.generations]
     names = {peer.name for peers in generations for peer in peers}
     key = "hash_key" if upstream.option("hash") is not None else "remote_addr"
-    picks, after_failure = picks_from_log(read_access_log(run.access_log), names, key)
+    picks, after_failure = picks_from_log(read_requests(run.access_log), names, key)
     generation = _generation_of_each_worker(picks, [at for at, _ in run.generations])
     if shared:
         picks["scope"] = generation.map(lambda index: f"config {index + 1}")
