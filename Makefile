@@ -103,6 +103,7 @@ fuzz: venv
 
 benchmarks: setup
 	$(BIN)/python benchmarks/walking_skeleton.py
+	$(BIN)/python benchmarks/replay.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

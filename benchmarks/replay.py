@@ -51,9 +51,8 @@ from harness.runtimes.base import Instance
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "replay.json"
 START_S = 1_796_000_000.0
 PER_MS = 5  # picks per millisecond: about the harness's Locust load on this machine
-PEERS = [
-    ("api-gateway-1", "127.0.1.1:8001", 3), ("api-gateway-2", "127.0.1.2:8001", 2), ("api-gateway-3", "127.0.1.3:8001", 1),
-]  # fmt: skip
+PEERS = [("api-gateway-1", "127.0.1.1:8001", 3), ("api-gateway-2", "127.0.1.2:8001", 2)]
+PEERS.append(("api-gateway-3", "127.0.1.3:8001", 1))
 # The upstream each algorithm's log is replayed against, over the three servers of PEERS.
 OPTIONS = {
     "round_robin": "", "ip_hash": "ip_hash;", "hash": "hash $request_uri consistent;", "least_conn": "least_conn;",
