@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from harness.backends.instance import Instance
 from harness.checks.verdict import Verdict
 from harness.models.peers import ModelPeer, Prediction
 
@@ -136,7 +137,9 @@ def replay_in_order(
     )  # fmt: skip
 
 
-def connection_bounds(picks: pd.DataFrame, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def connection_bounds(
+    picks: pd.DataFrame, names: Sequence[str], tolerance_ms: int = TIME_TOLERANCE_MS
+) -> tuple[np.ndarray, np.ndarray]:
     """For each pick and peer, the fewest and the most connections the peer can have had open in
     the pick's scope when it was made: (picks x peers) arrays of lows and highs.
 
@@ -156,19 +159,19 @@ def connection_bounds(picks: pd.DataFrame, names: Sequence[str]) -> tuple[np.nda
             begun_before = np.searchsorted(starts, ms, side="left")
             # Begun before and ended by g + tolerance: every attempt ended by then, less those
             # begun at g or later (short ones lying wholly inside [g, g + tolerance]).
-            ended_by = np.searchsorted(ends, ms + TIME_TOLERANCE_MS, side="right")
-            inside = _wholly_inside(mine["ms"].to_numpy(), mine["end_ms"].to_numpy(), ms)
+            ended_by = np.searchsorted(ends, ms + tolerance_ms, side="right")
+            inside = _wholly_inside(mine["ms"].to_numpy(), mine["end_ms"].to_numpy(), ms, tolerance_ms)
             low[rows, column] = np.maximum(begun_before - (ended_by - inside), 0)
             begun_by = np.searchsorted(starts, ms, side="right")
-            ended_before = np.searchsorted(ends, ms - TIME_TOLERANCE_MS, side="left")
+            ended_before = np.searchsorted(ends, ms - tolerance_ms, side="left")
             high[rows, column] = begun_by - ended_before
     return low, high
 
 
-def _wholly_inside(starts: np.ndarray, ends: np.ndarray, at: np.ndarray) -> np.ndarray:
+def _wholly_inside(starts: np.ndarray, ends: np.ndarray, at: np.ndarray, tolerance_ms: int) -> np.ndarray:
     """For each time in ``at``, how many attempts began at it or later and ended by it plus the tolerance."""
-    span = TIME_TOLERANCE_MS + 1
-    short = (ends - starts) <= TIME_TOLERANCE_MS
+    span = tolerance_ms + 1
+    short = (ends - starts) <= tolerance_ms
     codes = np.sort(starts[short] * span + (ends[short] - starts[short]))
     counts = np.zeros(len(at), dtype=np.int64)
     for offset in range(span):
@@ -183,11 +186,13 @@ def replay_allowed(
     model: str,
     peers: Sequence[ModelPeer],
     allowed: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    tolerance_ms: int = TIME_TOLERANCE_MS,
+    how: str = "among the peers its connection counts allow",
 ) -> Replay:
     """Each pick against ``allowed(low, high)``: for every pick (row) and peer (column), whether
     the model admits it under the pick's connection bounds."""
     names = [peer.name for peer in peers]
-    low, high = connection_bounds(picks, names)
+    low, high = connection_bounds(picks, names, tolerance_ms)
     admitted = allowed(low, high)
     column = pd.Series(range(len(names)), index=names)
     taken = column.reindex(picks["address"].to_numpy()).to_numpy()
@@ -207,9 +212,26 @@ def replay_allowed(
         picks["predicted"] = labels
         state = {"connections_at_least": dict(zip(names, low[first].tolist(), strict=True)),
                  "connections_at_most": dict(zip(names, high[first].tolist(), strict=True))}  # fmt: skip
-    return Replay(model, "among the peers its connection counts allow", picks, first, state)
+    return Replay(model, how, picks, first, state)
 
 
 def _first_false(flags: pd.Series) -> int | None:
     misses = np.flatnonzero(~flags.to_numpy(dtype=bool))
     return int(misses[0]) if len(misses) else None
+
+
+def generation_of_each_worker(picks: pd.DataFrame, started: Sequence[float]) -> pd.Series:
+    """The config each pick was made under: a worker (pid) serves the config of the start or
+    reload before its first pick, until it exits; an old worker only finishes what it began."""
+    first_ms = picks.groupby("scope")["ms"].transform("min").to_numpy()
+    starts_ms = np.array([round(at * 1000) for at in started], dtype=np.int64)
+    return pd.Series(np.maximum(np.searchsorted(starts_ms, first_ms, side="right") - 1, 0), index=picks.index)
+
+
+def describe_change(before: Sequence[Instance], after: Sequence[Instance]) -> str:
+    """What changed between two configs a balancer ran: the instances added and removed."""
+    old, new = [i.name for i in before], [i.name for i in after]
+    added = [name for name in new if name not in old]
+    removed = [name for name in old if name not in new]
+    parts = [f"{', '.join(added)} added" if added else "", f"{', '.join(removed)} removed" if removed else ""]
+    return " and ".join(part for part in parts if part) or "reloaded with the same instances"

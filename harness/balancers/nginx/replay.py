@@ -19,7 +19,16 @@ from harness.balancers.kind import PicksRun
 from harness.balancers.nginx.access_log import CLIENT_CLOSED, read_requests
 from harness.balancers.nginx.config import NginxConfig
 from harness.checks.remap import keys_moved
-from harness.checks.replay import REPLAY_CHECK, Replay, combined, replay_allowed, replay_by_key, replay_in_order
+from harness.checks.replay import (
+    REPLAY_CHECK,
+    Replay,
+    combined,
+    describe_change,
+    generation_of_each_worker,
+    replay_allowed,
+    replay_by_key,
+    replay_in_order,
+)
 from harness.checks.verdict import Verdict, not_applicable
 from harness.models.nginx_hash import ConsistentHashRing, hash_key, ip_hash
 from harness.models.nginx_random import random_allowed
@@ -98,14 +107,6 @@ def picks_from_log(log: pd.DataFrame, names: set[str], key: str) -> tuple[pd.Dat
     return picks, left_out
 
 
-def _generation_of_each_worker(picks: pd.DataFrame, started: Sequence[float]) -> pd.Series:
-    """The config each pick was made under: a worker (pid) serves the config of the start or
-    reload before its first pick, until it exits; an old worker only finishes what it began."""
-    first_ms = picks.groupby("scope")["ms"].transform("min").to_numpy()
-    starts_ms = np.array([round(at * 1000) for at in started], dtype=np.int64)
-    return pd.Series(np.maximum(np.searchsorted(starts_ms, first_ms, side="right") - 1, 0), index=picks.index)
-
-
 def replay_run(config: NginxConfig, run: PicksRun) -> list[Verdict]:
     """The replay verdict of a run: every pick nginx logged for the upstream against its model,
     each under the config (start or reload) its worker ran."""
@@ -119,7 +120,7 @@ def replay_run(config: NginxConfig, run: PicksRun) -> list[Verdict]:
     names = {peer.name for peers in generations for peer in peers}
     key = "hash_key" if upstream.option("hash") is not None else "remote_addr"
     picks, after_failure = picks_from_log(read_requests(run.access_log), names, key)
-    generation = _generation_of_each_worker(picks, [at for at, _ in run.generations])
+    generation = generation_of_each_worker(picks, [at for at, _ in run.generations])
     if shared:
         picks["scope"] = generation.map(lambda index: f"config {index + 1}")
     replays = [
@@ -137,18 +138,11 @@ def replay_run(config: NginxConfig, run: PicksRun) -> list[Verdict]:
         verdicts.append(
             keys_moved(
                 picks[generation.to_numpy() == index], picks[generation.to_numpy() == index + 1],
-                before[1], after[1], before[0], _change(run.generations[index][1], run.generations[index + 1][1]),
+                before[1], after[1], before[0],
+                describe_change(run.generations[index][1], run.generations[index + 1][1]),
             )
         )  # fmt: skip
     return verdicts
-
-
-def _change(before: Sequence[Instance], after: Sequence[Instance]) -> str:
-    old, new = [i.name for i in before], [i.name for i in after]
-    added = [name for name in new if name not in old]
-    removed = [name for name in old if name not in new]
-    parts = [f"{', '.join(added)} added" if added else "", f"{', '.join(removed)} removed" if removed else ""]
-    return " and ".join(part for part in parts if part) or "reloaded with the same instances"
 
 
 def _key_model(config: NginxConfig, peers: list[ModelPeer]) -> tuple[str, Callable[[str], Prediction]] | None:
