@@ -17,6 +17,7 @@ import pandas as pd
 from harness.algorithms import ALGORITHMS, BALANCERS
 from harness.bench import BenchResult, bench
 from harness.checks.fault_rows import FailoverRow, percentile
+from harness.checks.replay import agreement
 from harness.errors import SpecError
 from harness.results.store import new_run_dir, write_json, write_requests
 from harness.run import Reporter
@@ -55,6 +56,7 @@ class LatencyRow:
     p50_ms: float | None
     p99_ms: float | None
     extra_hop_p50_ms: float | None  # p50 here minus client-side balancing's p50 in the same invocation
+    picks_as_predicted: str = "-"  # the replay's agreement with the algorithm's model
 
 
 def _latency(requests: pd.DataFrame) -> tuple[int, float, float | None, float | None]:
@@ -101,6 +103,7 @@ class Comparison:
                 extra_hop_p50_ms=(
                     round(p50 - direct, 2) if p50 is not None and direct is not None and name != CLIENT_SIDE else None
                 ),
+                picks_as_predicted=agreement(self.results[name].results[0].verdicts),
             )
             for name, (count, rate, p50, p99) in measured.items()
         ]

@@ -13,6 +13,7 @@ import pandas as pd
 
 from harness.algorithms import ALGORITHMS, BALANCERS, algorithms_for
 from harness.bench import bench
+from harness.checks.replay import agreement
 from harness.reports import latency
 from harness.reports.matrix_page import write_matrix_page
 from harness.results.store import new_run_dir, write_requests
@@ -38,6 +39,7 @@ class MatrixRow:
     eject_s: float | None  # the slowest fault's time to eject, under a scenario
     recover_s: float | None
     run_dir: str
+    picks_as_predicted: str = "-"  # the replay's agreement with the algorithm's model
 
 
 def matrix_row(balancer: str, scenario: str, result: AlgorithmResult) -> MatrixRow:
@@ -64,6 +66,7 @@ def matrix_row(balancer: str, scenario: str, result: AlgorithmResult) -> MatrixR
         eject_s=max(ejects) if ejects else None,
         recover_s=max(recovers) if recovers else None,
         run_dir=str(result.run_dir),
+        picks_as_predicted=agreement(result.verdicts),
     )
 
 

@@ -44,6 +44,23 @@ class Replay:
     def agreed(self) -> int:
         return int(self.picks["agrees"].sum())
 
+    def strips(self, names: Mapping[str, str]) -> pd.DataFrame:
+        """Per second from the first pick and per instance (``names``: address -> instance): picks
+        observed, picks predicted (where the model names one peer) and disagreements."""
+        if self.picks.empty:
+            return pd.DataFrame(columns=["second", "instance", "observed", "predicted", "disagreements"])
+        second = (self.picks["ms"] - self.picks["ms"].min()) // 1000
+        observed = pd.DataFrame({"second": second, "instance": self.picks["address"].map(names).fillna("?")})
+        observed["disagreements"] = ~self.picks["agrees"].to_numpy(dtype=bool)
+        counts = observed.groupby(["second", "instance"]).agg(
+            observed=("disagreements", "size"), disagreements=("disagreements", "sum")
+        )
+        exact = self.picks["predicted"].isin(list(names))
+        predicted = pd.DataFrame({"second": second[exact], "instance": self.picks.loc[exact, "predicted"].map(names)})
+        counts["predicted"] = predicted.groupby(["second", "instance"]).size()
+        counts["predicted"] = counts["predicted"].fillna(0).astype(int) if exact.any() else pd.NA
+        return counts.reset_index()[["second", "instance", "observed", "predicted", "disagreements"]]
+
     def verdict(self, left_out: str = "") -> Verdict:
         total = len(self.picks)
         check = REPLAY_CHECK
@@ -68,6 +85,15 @@ class Replay:
             f"predicted {row['predicted']}, nginx took {row['address']}"
         )
         return Verdict(check, False, summary + first, observed, {"as_predicted": total})
+
+
+def agreement(verdicts: Sequence[Verdict]) -> str:
+    """The replay's figure for a table: "100.00% of 14,520 picks", or why there is none."""
+    replay = next((verdict for verdict in verdicts if verdict.check == REPLAY_CHECK), None)
+    if replay is None or not replay.observed.get("picks"):
+        return "-"
+    picks, agreed = int(replay.observed["picks"]), int(replay.observed["as_predicted"])
+    return f"{agreed / picks:.2%} of {picks:,}"
 
 
 def combined(replays: Sequence[Replay]) -> Replay:

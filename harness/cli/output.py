@@ -150,11 +150,12 @@ def print_comparison(console: Console, comparison: Comparison) -> None:
         title="latency clients saw (extra hop: p50 through the balancer minus p50 picking the instance themselves)",
         title_justify="left",
     )
-    for column in ("balancer", "requests", "requests/s", "p50 ms", "p99 ms", "extra hop p50 ms"):
+    for column in ("balancer", "requests", "requests/s", "p50 ms", "p99 ms", "extra hop p50 ms", "picks as predicted"):
         latency.add_column(column, justify="left" if column == "balancer" else "right")
     for row in comparison.latency():
         numbers = (row.requests, row.requests_per_s, row.p50_ms, row.p99_ms, row.extra_hop_p50_ms)
-        latency.add_row(row.balancer, *("-" if number is None else str(number) for number in numbers))
+        cells = ("-" if number is None else str(number) for number in numbers)
+        latency.add_row(row.balancer, *cells, row.picks_as_predicted)
     console.print(latency)
     rows = comparison.rows()
     if rows:
@@ -198,7 +199,10 @@ def print_changes(console: Console, changes: list[Change]) -> None:
 
 def print_matrix(console: Console, matrix: Matrix) -> None:
     table = Table(title=f"every algorithm on every balancer ({matrix.directory.name})", title_justify="left")
-    columns = ("balancer", "algorithm", "scenario", "req/s", "p50 ms", "p95 ms", "p99 ms", "dist. err", "verdicts")
+    columns = (
+        "balancer", "algorithm", "scenario", "req/s", "p50 ms", "p95 ms", "p99 ms", "dist. err",
+        "picks as predicted", "verdicts",
+    )  # fmt: skip
     for column in columns:
         table.add_column(column, justify="left" if column in columns[:3] else "right")
     for row in matrix.rows:
@@ -208,7 +212,7 @@ def print_matrix(console: Console, matrix: Matrix) -> None:
         error = "-" if row.distribution_error_points is None else f"{row.distribution_error_points:.2f}"
         table.add_row(
             row.balancer, row.algorithm, row.scenario or "-", str(row.requests_per_s), str(row.p50_ms),
-            str(row.p95_ms), str(row.p99_ms), error, verdicts,
+            str(row.p95_ms), str(row.p99_ms), error, row.picks_as_predicted, verdicts,
         )  # fmt: skip
     console.print(table)
     console.print(f"table in {matrix.directory / 'matrix.csv'} and {matrix.directory / 'matrix.html'}")

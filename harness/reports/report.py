@@ -35,6 +35,7 @@ class AlgorithmSection:
     shares_svg: str
     latency_svg: str
     failover: list[dict[str, Any]]  # each row of failover.csv with its picture
+    picks_svg: str = ""  # the replay's strips per instance
 
 
 def _markers(data: AlgorithmRunData, step: int | None = None) -> list[plots.Marker]:
@@ -94,6 +95,7 @@ def section(data: AlgorithmRunData) -> AlgorithmSection:
         shares_svg=plots.shares(instances) if instances else "",
         latency_svg=plots.latency(over_time, _markers(data)) if not over_time.empty else "",
         failover=_failover_rows(data),
+        picks_svg=plots.picks(data.picks) if not data.picks.empty else "",
     )
 
 

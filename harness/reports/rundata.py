@@ -20,6 +20,7 @@ class AlgorithmRunData:
     failover: pd.DataFrame
     journal: list[dict[str, Any]]
     config_text: str
+    picks: pd.DataFrame  # the replay's picks per second and instance, observed and predicted
 
     @property
     def algorithm(self) -> str:
@@ -45,7 +46,9 @@ def _read_algorithm_dir(directory: Path) -> AlgorithmRunData:
     journal = [json.loads(line) for line in journal_path.read_text().splitlines()] if journal_path.exists() else []
     config = Path(str(summary.get("generated_config", "")))
     config_text = config.read_text() if config.is_file() else "(the generated config is not in the run directory)"
-    return AlgorithmRunData(directory, summary, requests, failover, journal, config_text)
+    picks_path = directory / "picks.csv"
+    picks = pd.read_csv(picks_path) if picks_path.exists() and picks_path.stat().st_size else pd.DataFrame()
+    return AlgorithmRunData(directory, summary, requests, failover, journal, config_text, picks)
 
 
 def load_run(path: Path) -> list[AlgorithmRunData]:

@@ -113,7 +113,10 @@ def replay_run(config: HaproxyConfig, run: PicksRun) -> list[Verdict]:
         for index, peers in enumerate(generations)
     ]
     left_out = f"; {after_failure:,} picks from the first failed attempt on left out" if after_failure else ""
-    verdicts = [combined(replays).verdict(left_out)]
+    replay = combined(replays)
+    labels = {f"{i.host}:{i.port}": i.name for _, instances in run.generations for i in instances}
+    replay.strips(labels).to_csv(run.access_log.parent / "picks.csv", index=False)
+    verdicts = [replay.verdict(left_out)]
     for index in range(len(generations) - 1):
         before, after = _source_model(config, generations[index]), _source_model(config, generations[index + 1])
         if before is None or after is None:

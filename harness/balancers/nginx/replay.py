@@ -130,7 +130,10 @@ def replay_run(config: NginxConfig, run: PicksRun) -> list[Verdict]:
     left_out = f"; {after_failure:,} picks from the first failed attempt on left out" if after_failure else ""
     if len(generations) > 1:
         left_out += f"; {len(generations)} configs (start and reloads), each replayed with its peers"
-    verdicts = [combined(replays).verdict(left_out)]
+    replay = combined(replays)
+    labels = {instance.address: instance.name for _, instances in run.generations for instance in instances}
+    replay.strips(labels).to_csv(run.access_log.parent / "picks.csv", index=False)
+    verdicts = [replay.verdict(left_out)]
     for index in range(len(generations) - 1):
         before, after = _key_model(config, generations[index]), _key_model(config, generations[index + 1])
         if before is None or after is None:
