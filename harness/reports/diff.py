@@ -132,6 +132,22 @@ def _failover(a: AlgorithmRunData, b: AlgorithmRunData, limits: Thresholds) -> l
     return changes
 
 
+def _agreement(a: AlgorithmRunData, b: AlgorithmRunData) -> list[Change]:
+    """The replay's share of picks as the model predicts: any fall is a regression (the models are exact)."""
+
+    def share(data: AlgorithmRunData) -> float | None:
+        # The replay's verdict, named as harness.checks.replay names it (a layer above this one).
+        verdict = next((v for v in data.summary.get("verdicts", []) if v["check"].startswith("replay: ")), None)
+        picks = (verdict or {}).get("observed", {}).get("picks")
+        return round(100 * verdict["observed"]["as_predicted"] / picks, 2) if verdict and picks else None
+
+    before, after = share(a), share(b)
+    if before is None and after is None:
+        return []
+    fell = before is not None and after is not None and after < before
+    return [Change(a.algorithm, "picks as the model predicts (%)", before, after, fell, "any fall")]
+
+
 def compare_runs(run_a: Path, run_b: Path, limits: Thresholds | None = None) -> list[Change]:
     """Every measure of every algorithm both runs hold, A (before) against B (after)."""
     limits = limits or Thresholds()
@@ -146,6 +162,7 @@ def compare_runs(run_a: Path, run_b: Path, limits: Thresholds | None = None) -> 
     for name in shared:
         a, b = before[name], after[name]
         changes += _verdicts(a, b)
+        changes += _agreement(a, b)
         changes += _spread(a, b, limits.share_points)
         rate_a, rate_b = _rate(a), _rate(b)
         changes.append(

@@ -1,5 +1,8 @@
 """HDR percentiles and the regression rules, on numbers chosen by hand."""
 
+from pathlib import Path
+
+import pandas as pd
 import pytest
 
 from harness.reports.diff import _worse
@@ -30,3 +33,19 @@ def test_a_latency_regression_needs_both_the_ratio_and_the_step(
     before: float | None, after: float, worse: bool
 ) -> None:
     assert _worse(before, after, ratio=1.5, step=2.0) is worse
+
+
+def test_a_fall_in_picks_as_predicted_is_a_regression(tmp_path: Path) -> None:
+    from harness.reports.diff import _agreement
+    from harness.reports.rundata import AlgorithmRunData
+
+    def run(agreed: int) -> AlgorithmRunData:
+        verdict = {"check": "replay: every pick as the config's algorithm predicts", "passed": agreed == 1000,
+                   "observed": {"picks": 1000, "as_predicted": agreed}}  # fmt: skip
+        summary = {"algorithm": "round_robin", "verdicts": [verdict]}
+        return AlgorithmRunData(tmp_path, summary, pd.DataFrame(), pd.DataFrame(), [], "", pd.DataFrame())
+
+    (same,) = _agreement(run(1000), run(1000))
+    assert (same.before, same.after, same.regression) == (100.0, 100.0, False)
+    (fell,) = _agreement(run(1000), run(999))
+    assert (fell.after, fell.regression) == (99.9, True)

@@ -135,3 +135,15 @@ def test_round_robin_under_max_conns_sends_to_the_backup_only_when_every_primary
     model = SmoothWeightedRoundRobin(peers)
     assert model.allowed_under_max_conns(np.array([[0, 0, 0]]), np.array([[0, 0, 0]])).tolist() == [[True, True, False]]
     assert model.allowed_under_max_conns(np.array([[1, 0, 0]]), np.array([[1, 1, 0]])).tolist() == [[False, True, True]]
+
+
+def test_client_hash_model_is_the_policy_itself() -> None:
+    from harness.balancers.client.policies import ClientHash, Target
+    from harness.models.client import client_hash
+
+    targets = [Target("one", 2), Target("two", 1), Target("three", 1)]
+    peers = [ModelPeer(target.name, target.weight) for target in targets]
+    policy = ClientHash()
+    for index in range(200):
+        client = f"127.10.{index}.1"
+        assert str(client_hash(client, peers)) == policy.pick(targets, lambda _: True, client).name  # type: ignore[union-attr]

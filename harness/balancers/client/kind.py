@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from harness.balancers.base import Balancer, BalancerConfig
-from harness.balancers.kind import BalancerKind, BalancerSettings, FailoverWatch
+from harness.balancers.kind import BalancerKind, BalancerSettings, FailoverWatch, PicksRun
+from harness.checks.verdict import Verdict
 from harness.runtimes.base import Runtime
 
 
@@ -36,6 +37,15 @@ class ClientKind(BalancerKind):
 
         assert isinstance(config, ClientConfig)
         return PassiveFailover(config.passive_checks())
+
+    def replay(self, config: BalancerConfig, run: PicksRun) -> list[Verdict]:
+        from harness.balancers.client.config import ClientConfig
+        from harness.balancers.client.replay import replay_run
+
+        assert isinstance(config, ClientConfig)
+        if not run.access_log.exists():
+            return super().replay(config, run)
+        return replay_run(config, run)
 
     def load_config(self, path: Path, upstream: str | None = None, route: str | None = None) -> BalancerConfig:
         from harness.balancers.client.config import load_config

@@ -174,10 +174,11 @@ def _replay(config: NginxConfig, peers: list[ModelPeer], picks: pd.DataFrame) ->
     if upstream.has("least_conn"):
         least = LeastConn(peers)
         return replay_allowed(picks, least.name, peers, least.allowed)
-    return _round_robin(peers, picks)
+    return round_robin_replay(peers, picks)
 
 
-def _round_robin(peers: list[ModelPeer], picks: pd.DataFrame) -> Replay:
+def round_robin_replay(peers: list[ModelPeer], picks: pd.DataFrame) -> Replay:
+    """Smooth weighted round robin in order, per scope; by membership where max_conns decides."""
     model = SmoothWeightedRoundRobin(peers)
     if any(peer.max_conns for peer in peers):
         # Which peers max_conns leaves usable depends on connection counts: judged by membership.
