@@ -164,13 +164,14 @@ def replay_in_order(
 
 
 def connection_bounds(
-    picks: pd.DataFrame, names: Sequence[str], tolerance_ms: int = TIME_TOLERANCE_MS
+    picks: pd.DataFrame, names: Sequence[str], tolerance_ms: int = TIME_TOLERANCE_MS, start_tolerance_ms: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each pick and peer, the fewest and the most connections the peer can have had open in
     the pick's scope when it was made: (picks x peers) arrays of lows and highs.
 
-    Sure to be open: begun in an earlier millisecond and ended in a later one (with the log's
-    millisecond of tolerance). May be open: begun no later and ended no earlier.
+    Sure to be open: begun before the pick's millisecond (less ``start_tolerance_ms``, where the
+    log's start times are themselves rounded) and ended after it (plus ``tolerance_ms``). May be
+    open: begun no later and ended no earlier, with the same tolerances the other way.
     """
     low = np.zeros((len(picks), len(names)), dtype=np.int64)
     high = np.zeros_like(low)
@@ -178,31 +179,34 @@ def connection_bounds(
     for rows in positions.values():
         scope = picks.iloc[rows]
         ms = scope["ms"].to_numpy()
+        surely_before, surely_after = ms - start_tolerance_ms, ms + tolerance_ms
         for column, name in enumerate(names):
             mine = scope[scope["address"] == name]
             starts = np.sort(mine["ms"].to_numpy())
             ends = np.sort(mine["end_ms"].to_numpy())
-            begun_before = np.searchsorted(starts, ms, side="left")
-            # Begun before and ended by g + tolerance: every attempt ended by then, less those
-            # begun at g or later (short ones lying wholly inside [g, g + tolerance]).
-            ended_by = np.searchsorted(ends, ms + tolerance_ms, side="right")
-            inside = _wholly_inside(mine["ms"].to_numpy(), mine["end_ms"].to_numpy(), ms, tolerance_ms)
+            # Begun surely before and ended by then: every attempt ended by then, less those
+            # lying wholly inside the window of doubt around the pick.
+            begun_before = np.searchsorted(starts, surely_before, side="left")
+            ended_by = np.searchsorted(ends, surely_after, side="right")
+            inside = _wholly_inside(
+                mine["ms"].to_numpy(), mine["end_ms"].to_numpy(), surely_before, tolerance_ms + start_tolerance_ms
+            )
             low[rows, column] = np.maximum(begun_before - (ended_by - inside), 0)
-            begun_by = np.searchsorted(starts, ms, side="right")
+            begun_by = np.searchsorted(starts, ms + start_tolerance_ms, side="right")
             ended_before = np.searchsorted(ends, ms - tolerance_ms, side="left")
             high[rows, column] = begun_by - ended_before
     return low, high
 
 
-def _wholly_inside(starts: np.ndarray, ends: np.ndarray, at: np.ndarray, tolerance_ms: int) -> np.ndarray:
-    """For each time in ``at``, how many attempts began at it or later and ended by it plus the tolerance."""
-    span = tolerance_ms + 1
-    short = (ends - starts) <= tolerance_ms
+def _wholly_inside(starts: np.ndarray, ends: np.ndarray, lower: np.ndarray, width: int) -> np.ndarray:
+    """For each time in ``lower``, how many attempts began at it or later and ended by it plus ``width``."""
+    span = width + 1
+    short = (ends - starts) <= width
     codes = np.sort(starts[short] * span + (ends[short] - starts[short]))
-    counts = np.zeros(len(at), dtype=np.int64)
+    counts = np.zeros(len(lower), dtype=np.int64)
     for offset in range(span):
         for length in range(span - offset):
-            code = (at + offset) * span + length
+            code = (lower + offset) * span + length
             counts += np.searchsorted(codes, code, side="right") - np.searchsorted(codes, code, side="left")
     return counts
 
@@ -214,11 +218,12 @@ def replay_allowed(
     allowed: Callable[[np.ndarray, np.ndarray], np.ndarray],
     tolerance_ms: int = TIME_TOLERANCE_MS,
     how: str = "among the peers its connection counts allow",
+    start_tolerance_ms: int = 0,
 ) -> Replay:
     """Each pick against ``allowed(low, high)``: for every pick (row) and peer (column), whether
     the model admits it under the pick's connection bounds."""
     names = [peer.name for peer in peers]
-    low, high = connection_bounds(picks, names, tolerance_ms)
+    low, high = connection_bounds(picks, names, tolerance_ms, start_tolerance_ms)
     admitted = allowed(low, high)
     column = pd.Series(range(len(names)), index=names)
     taken = column.reindex(picks["address"].to_numpy()).to_numpy()

@@ -10,6 +10,7 @@ import pytest
 from harness.algorithms import ALGORITHM_NAMES, ALGORITHMS, BALANCERS, shipped_config
 from harness.bench import BenchResult
 from harness.checks.distribution import FALSE_ALARM_RATE
+from harness.checks.replay import REPLAY_CHECK
 from harness.load.distributed import CLIENTS_PER_WORKER
 from harness.net import client_address
 from harness.processes import wait_gone
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.lb
 Bench = Callable[..., BenchResult]
 
 
+MODELLED = {"nginx", "haproxy", "client"}  # balancers whose picks the replay judges
 GENERATED_CONFIG = {
     "nginx": "nginx.conf", "haproxy": "haproxy.cfg", "client": "client.toml", "kube-proxy": "kube-proxy.nft",
     "caddy": "caddy.json",
@@ -44,6 +46,13 @@ def test_shipped_config_passes_every_check(
     assert len(run.requests) == run.locust_request_count > 0
     assert (result.run_dir / algorithm / "summary.json").is_file()
     assert (result.run_dir / algorithm / GENERATED_CONFIG[balancer]).is_file()
+    # Every pick the balancer logged, as the model of the config's algorithm predicts.
+    replay = next(v for v in run.verdicts if v.check == REPLAY_CHECK)
+    if balancer in MODELLED:
+        picks = replay.observed["picks"]
+        assert replay.passed and picks == replay.observed["as_predicted"] > 0, verdict_report(result)
+    else:
+        assert replay.passed is None and "no model" in replay.summary, verdict_report(result)
 
 
 def test_least_conn_claims_fail_on_the_round_robin_config(lb_bench: Bench) -> None:

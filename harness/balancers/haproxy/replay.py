@@ -3,7 +3,7 @@
 The peers are the backend's servers as the run renders them (each service expanded into its
 instances, in order, with the run's weights; their ids counted from 1 in that order), named as
 the log's ``%si:%sp`` names them. HAProxy logs when it accepted the connection and the
-handshake and idle times in milliseconds, so a request's start is known to about two
+handshake and idle times in milliseconds, so a request's start is known to about three
 milliseconds: picks are judged by key (``source``) or by the servers their connection counts
 allow (``leastconn``); round robin's order, under two threads sharing the backend, is not in
 the log to that precision, and its picks are judged by the servers that were usable.
@@ -35,8 +35,10 @@ from harness.models.nginx_round_robin import LeastConn
 from harness.models.peers import ModelPeer, PeerColumns, Prediction
 from harness.runtimes.base import Instance
 
-# HAProxy's log times a request's start from three millisecond fields.
-TOLERANCE_MS = 2
+# HAProxy's log times a request's start from three fields each cut to the millisecond (the accept
+# date, or a kept-alive connection's previous end, plus handshake and idle), and its end a fourth
+# (%Ta) later: both are known to three milliseconds either way.
+TOLERANCE_MS = 3
 _FAILED = {502, 503, 504}
 
 
@@ -137,15 +139,18 @@ def _replay(config: HaproxyConfig, peers: list[ModelPeer], picks: pd.DataFrame) 
         return replay_by_key(picks, *by_key)
     balance, _ = _balance(config)
     if balance == "leastconn":
-        return replay_allowed(picks, "HAProxy's leastconn", peers, LeastConn(peers).allowed, TOLERANCE_MS)
+        how = "among the servers its connection counts allow, to three milliseconds"
+        return replay_allowed(
+            picks, "HAProxy's leastconn", peers, LeastConn(peers).allowed, TOLERANCE_MS, how, TOLERANCE_MS
+        )
     columns = PeerColumns(tuple(peers))
 
     def usable(low: np.ndarray, high: np.ndarray) -> np.ndarray:
         tier: np.ndarray = columns.tier(columns.usable(low))
         return tier
 
-    how = "each pick among the servers usable; the order within two milliseconds is not in HAProxy's log"
-    return replay_allowed(picks, f"HAProxy's {balance}", peers, usable, TOLERANCE_MS, how)
+    how = "each pick among the servers usable; the order within three milliseconds is not in HAProxy's log"
+    return replay_allowed(picks, f"HAProxy's {balance}", peers, usable, TOLERANCE_MS, how, TOLERANCE_MS)
 
 
 def client_address_model(
