@@ -11,11 +11,12 @@ Each kind imports its balancer's modules only when asked, so the registry stays 
 from __future__ import annotations
 
 import contextlib
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol, cast
 
 from harness.balancers.base import Balancer, BalancerConfig
 from harness.errors import SpecError
@@ -97,6 +98,9 @@ class BalancerKind(ABC):
     group_word: ClassVar[str | None] = None  # "upstream", "backend": a config of several groups, one under test
     runs_in_cluster: ClassVar[bool] = False  # --runtime k8s runs it as the topology's own Deployment
     refused_commands: ClassVar[Mapping[str, str]] = {}  # a CLI command it cannot run under, and why
+    # The module of its replay: replay_run(config, run) and, where an algorithm hashes the
+    # client's address, client_address_model(config, instances, weights). None: no model yet.
+    replay_module: ClassVar[str | None] = None
 
     def ships(self, algorithm: str) -> bool:
         return algorithm in self.shipped
@@ -117,17 +121,26 @@ class BalancerKind(ABC):
         raise SpecError(f"fault scenarios do not run on {self.name}")
 
     def replay(self, config: BalancerConfig, run: PicksRun) -> list[Verdict]:
-        """The balancer's picks replayed through the model of its algorithm: one verdict."""
+        """The balancer's picks replayed through the model of its algorithm: the verdicts of
+        ``replay_module``'s ``replay_run``, or N/A where the balancer has no model."""
         from harness.checks.replay import REPLAY_CHECK
         from harness.checks.verdict import not_applicable
 
-        return [not_applicable(REPLAY_CHECK, f"no model of {self.name}'s picks yet")]
+        if self.replay_module is None or not run.access_log.exists():
+            return [not_applicable(REPLAY_CHECK, f"no model of {self.name}'s picks yet")]
+        module = importlib.import_module(self.replay_module)
+        return cast("list[Verdict]", module.replay_run(config, run))
 
     def client_model(
         self, config: BalancerConfig, instances: Sequence[Instance], weights: Mapping[str, int] | None
     ) -> tuple[str, Callable[[str], Prediction]] | None:
         """The model naming each client address's instance, where the algorithm hashes the address."""
-        return None
+        if self.replay_module is None:
+            return None
+        model = getattr(importlib.import_module(self.replay_module), "client_address_model", None)
+        if model is None:
+            return None
+        return cast("tuple[str, Callable[[str], Prediction]] | None", model(config, instances, weights))
 
     def exact_order_unless(self, weighted: bool) -> str | None:
         """Why sequential requests follow no order the harness can predict here; None when they do."""

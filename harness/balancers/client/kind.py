@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import ClassVar
 
 from harness.balancers.base import Balancer, BalancerConfig
-from harness.balancers.kind import BalancerKind, BalancerSettings, FailoverWatch, PicksRun
-from harness.checks.verdict import Verdict
+from harness.balancers.kind import BalancerKind, BalancerSettings, FailoverWatch
 from harness.runtimes.base import Runtime
 
 
 class ClientKind(BalancerKind):
     name = "client"
+    replay_module = "harness.balancers.client.replay"
     infra_folder = "client"
     shipped: ClassVar = {
         "round_robin": "client-round-robin.toml",
@@ -37,15 +37,6 @@ class ClientKind(BalancerKind):
 
         assert isinstance(config, ClientConfig)
         return PassiveFailover(config.passive_checks())
-
-    def replay(self, config: BalancerConfig, run: PicksRun) -> list[Verdict]:
-        from harness.balancers.client.config import ClientConfig
-        from harness.balancers.client.replay import replay_run
-
-        assert isinstance(config, ClientConfig)
-        if not run.access_log.exists():
-            return super().replay(config, run)
-        return replay_run(config, run)
 
     def load_config(self, path: Path, upstream: str | None = None, route: str | None = None) -> BalancerConfig:
         from harness.balancers.client.config import load_config

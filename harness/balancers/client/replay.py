@@ -8,7 +8,7 @@ connection counts the log allows, random by the usable targets, hash exactly by 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,11 +17,12 @@ from harness.balancers.client.config import ClientConfig
 from harness.balancers.kind import PicksRun
 from harness.balancers.nginx.access_log import read_requests
 from harness.balancers.nginx.replay import picks_from_log, round_robin_replay
-from harness.checks.replay import Replay, combined, replay_allowed, replay_by_key
+from harness.checks.replay import Replay, replay_allowed, replay_by_key
+from harness.checks.replay_run import after_failure_note, judge_configs
 from harness.checks.verdict import Verdict
 from harness.models.client import client_hash
 from harness.models.nginx_round_robin import LeastConn
-from harness.models.peers import ModelPeer, PeerColumns
+from harness.models.peers import ModelPeer, PeerColumns, Prediction
 from harness.runtimes.base import Instance
 
 
@@ -44,12 +45,12 @@ def replay_run(config: ClientConfig, run: PicksRun) -> list[Verdict]:
     # split only where the targets changed.
     starts = np.array([round(at * 1000) for at, _ in run.generations], dtype=np.int64)
     generation = pd.Series(np.maximum(np.searchsorted(starts, picks["ms"].to_numpy(), side="right") - 1, 0))
-    replays = [
-        _replay(config.policy, peers, picks[generation.to_numpy() == index].reset_index(drop=True))
-        for index, peers in enumerate(generations)
-    ]
-    left_out = f"; {after_failure:,} picks from the first failed attempt on left out" if after_failure else ""
-    return [combined(replays).verdict(left_out)]
+    configs = [(peers, instances) for peers, (_, instances) in zip(generations, run.generations, strict=True)]
+    labels = {instance.address: instance.name for _, instances in run.generations for instance in instances}
+    return judge_configs(
+        picks, generation, configs, lambda peers, part: _replay(config.policy, peers, part),
+        lambda peers: None, labels, run.access_log.parent / "picks.csv", after_failure_note(after_failure),
+    )  # fmt: skip
 
 
 def _replay(policy: str, peers: list[ModelPeer], picks: pd.DataFrame) -> Replay:
@@ -66,3 +67,13 @@ def _replay(policy: str, peers: list[ModelPeer], picks: pd.DataFrame) -> Replay:
 
         return replay_allowed(picks, "the client-side random policy", peers, usable, how="each pick among the usable")
     return round_robin_replay(peers, picks)
+
+
+def client_address_model(
+    config: ClientConfig, instances: Sequence[Instance], weights: Mapping[str, int] | None
+) -> tuple[str, Callable[[str], Prediction]] | None:
+    """The hash policy names each client's instance from its address."""
+    if config.policy != "hash":
+        return None
+    peers = model_peers(config, instances, weights)
+    return "the client-side hash policy", lambda client: client_hash(client, peers)

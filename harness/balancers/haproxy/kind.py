@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
 from harness.balancers.base import Balancer, BalancerConfig
-from harness.balancers.kind import BalancerKind, BalancerSettings, FailoverWatch, PicksRun
-from harness.checks.verdict import Verdict
-from harness.models.peers import Prediction
-from harness.runtimes.base import Instance, Runtime
+from harness.balancers.kind import BalancerKind, BalancerSettings, FailoverWatch
+from harness.runtimes.base import Runtime
 
 
 class HaproxyKind(BalancerKind):
     name = "haproxy"
+    replay_module = "harness.balancers.haproxy.replay"
     infra_folder = "haproxy"
     shipped: ClassVar = {
         "round_robin": "haproxy-round-robin.cfg",
@@ -32,24 +30,6 @@ class HaproxyKind(BalancerKind):
         "shares follow the ring's arcs (measured 31.4% to 34.5% over three servers, never even); "
         "pass --config to check a config of your own",
     }
-
-    def replay(self, config: BalancerConfig, run: PicksRun) -> list[Verdict]:
-        from harness.balancers.haproxy.config import HaproxyConfig
-        from harness.balancers.haproxy.replay import replay_run
-
-        assert isinstance(config, HaproxyConfig)
-        if not run.access_log.exists():
-            return super().replay(config, run)
-        return replay_run(config, run)
-
-    def client_model(
-        self, config: BalancerConfig, instances: Sequence[Instance], weights: Mapping[str, int] | None
-    ) -> tuple[str, Callable[[str], Prediction]] | None:
-        from harness.balancers.haproxy.config import HaproxyConfig
-        from harness.balancers.haproxy.replay import client_address_model
-
-        assert isinstance(config, HaproxyConfig)
-        return client_address_model(config, instances, weights)
 
     def exact_order_unless(self, weighted: bool) -> str | None:
         if weighted:

@@ -19,16 +19,14 @@ import pandas as pd
 from harness.balancers.haproxy.access_log import read_access_log
 from harness.balancers.haproxy.config import HaproxyConfig
 from harness.balancers.kind import PicksRun
-from harness.checks.remap import keys_moved
 from harness.checks.replay import (
     REPLAY_CHECK,
     Replay,
-    combined,
-    describe_change,
     generation_of_each_worker,
     replay_allowed,
     replay_by_key,
 )
+from harness.checks.replay_run import after_failure_note, judge_configs
 from harness.checks.verdict import Verdict, not_applicable
 from harness.models.haproxy import SourceMap, SourceRing
 from harness.models.nginx_round_robin import LeastConn
@@ -110,27 +108,13 @@ def replay_run(config: HaproxyConfig, run: PicksRun) -> list[Verdict]:
     picks, after_failure = picks_from_log(read_access_log(run.access_log), names)
     # Threads share one backend's state: one scope per process (a reload starts another).
     generation = generation_of_each_worker(picks, [at for at, _ in run.generations])
-    replays = [
-        _replay(config, peers, picks[generation.to_numpy() == index].reset_index(drop=True))
-        for index, peers in enumerate(generations)
-    ]
-    left_out = f"; {after_failure:,} picks from the first failed attempt on left out" if after_failure else ""
-    replay = combined(replays)
+    configs = [(peers, instances) for peers, (_, instances) in zip(generations, run.generations, strict=True)]
     labels = {f"{i.host}:{i.port}": i.name for _, instances in run.generations for i in instances}
-    replay.strips(labels).to_csv(run.access_log.parent / "picks.csv", index=False)
-    verdicts = [replay.verdict(left_out)]
-    for index in range(len(generations) - 1):
-        before, after = _source_model(config, generations[index]), _source_model(config, generations[index + 1])
-        if before is None or after is None:
-            break
-        verdicts.append(
-            keys_moved(
-                picks[generation.to_numpy() == index], picks[generation.to_numpy() == index + 1],
-                before[1], after[1], before[0],
-                describe_change(run.generations[index][1], run.generations[index + 1][1]),
-            )
-        )  # fmt: skip
-    return verdicts
+    return judge_configs(
+        picks, generation, configs, lambda peers, part: _replay(config, peers, part),
+        lambda peers: _source_model(config, peers), labels, run.access_log.parent / "picks.csv",
+        after_failure_note(after_failure),
+    )  # fmt: skip
 
 
 def _replay(config: HaproxyConfig, peers: list[ModelPeer], picks: pd.DataFrame) -> Replay:

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
 from harness.balancers.base import Balancer, BalancerConfig
-from harness.balancers.kind import BalancerKind, BalancerSettings, FailoverWatch, PicksRun
-from harness.checks.verdict import Verdict
-from harness.models.peers import Prediction
-from harness.runtimes.base import Instance, Runtime
+from harness.balancers.kind import BalancerKind, BalancerSettings, FailoverWatch
+from harness.runtimes.base import Runtime
 
 
 class NginxKind(BalancerKind):
     name = "nginx"
+    replay_module = "harness.balancers.nginx.replay"
     infra_folder = "nginx"
     shipped: ClassVar = {
         "round_robin": "nginx-round-robin.conf",
@@ -36,24 +34,6 @@ class NginxKind(BalancerKind):
 
         assert isinstance(config, NginxConfig)
         return PassiveFailover(passive_checks(config))
-
-    def replay(self, config: BalancerConfig, run: PicksRun) -> list[Verdict]:
-        from harness.balancers.nginx.config import NginxConfig
-        from harness.balancers.nginx.replay import replay_run
-
-        assert isinstance(config, NginxConfig)
-        if not run.access_log.exists():
-            return super().replay(config, run)
-        return replay_run(config, run)
-
-    def client_model(
-        self, config: BalancerConfig, instances: Sequence[Instance], weights: Mapping[str, int] | None
-    ) -> tuple[str, Callable[[str], Prediction]] | None:
-        from harness.balancers.nginx.config import NginxConfig
-        from harness.balancers.nginx.replay import client_address_model
-
-        assert isinstance(config, NginxConfig)
-        return client_address_model(config, instances, weights)
 
     def load_config(self, path: Path, upstream: str | None = None, route: str | None = None) -> BalancerConfig:
         from harness.balancers.nginx.config import load_config

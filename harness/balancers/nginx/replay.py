@@ -18,17 +18,15 @@ import pandas as pd
 from harness.balancers.kind import PicksRun
 from harness.balancers.nginx.access_log import CLIENT_CLOSED, read_requests
 from harness.balancers.nginx.config import NginxConfig
-from harness.checks.remap import keys_moved
 from harness.checks.replay import (
     REPLAY_CHECK,
     Replay,
-    combined,
-    describe_change,
     generation_of_each_worker,
     replay_allowed,
     replay_by_key,
     replay_in_order,
 )
+from harness.checks.replay_run import after_failure_note, judge_configs
 from harness.checks.verdict import Verdict, not_applicable
 from harness.models.nginx_hash import ConsistentHashRing, hash_key, ip_hash
 from harness.models.nginx_random import random_allowed
@@ -123,29 +121,13 @@ def replay_run(config: NginxConfig, run: PicksRun) -> list[Verdict]:
     generation = generation_of_each_worker(picks, [at for at, _ in run.generations])
     if shared:
         picks["scope"] = generation.map(lambda index: f"config {index + 1}")
-    replays = [
-        _replay(config, peers, picks[generation.to_numpy() == index].reset_index(drop=True))
-        for index, peers in enumerate(generations)
-    ]
-    left_out = f"; {after_failure:,} picks from the first failed attempt on left out" if after_failure else ""
-    if len(generations) > 1:
-        left_out += f"; {len(generations)} configs (start and reloads), each replayed with its peers"
-    replay = combined(replays)
+    configs = [(peers, instances) for peers, (_, instances) in zip(generations, run.generations, strict=True)]
     labels = {instance.address: instance.name for _, instances in run.generations for instance in instances}
-    replay.strips(labels).to_csv(run.access_log.parent / "picks.csv", index=False)
-    verdicts = [replay.verdict(left_out)]
-    for index in range(len(generations) - 1):
-        before, after = _key_model(config, generations[index]), _key_model(config, generations[index + 1])
-        if before is None or after is None:
-            break
-        verdicts.append(
-            keys_moved(
-                picks[generation.to_numpy() == index], picks[generation.to_numpy() == index + 1],
-                before[1], after[1], before[0],
-                describe_change(run.generations[index][1], run.generations[index + 1][1]),
-            )
-        )  # fmt: skip
-    return verdicts
+    return judge_configs(
+        picks, generation, configs, lambda peers, part: _replay(config, peers, part),
+        lambda peers: _key_model(config, peers), labels, run.access_log.parent / "picks.csv",
+        after_failure_note(after_failure),
+    )  # fmt: skip
 
 
 def _key_model(config: NginxConfig, peers: list[ModelPeer]) -> tuple[str, Callable[[str], Prediction]] | None:
