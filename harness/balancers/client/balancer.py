@@ -22,6 +22,7 @@ from harness.balancers.base import BalancerDefaults
 from harness.balancers.client.config import ClientConfig
 from harness.balancers.client.health import PassiveHealth
 from harness.balancers.client.policies import Target, make_policy
+from harness.balancers.nginx.access_log import CLIENT_CLOSED
 from harness.load.route import Answer, Attempt
 from harness.runtimes.base import Instance
 
@@ -158,6 +159,14 @@ class ClientSideBalancer(BalancerDefaults):
                 answer = attempt(f"http://{address}")
             except OSError as exc:
                 error = exc
+            except BaseException:
+                # Locust stopping mid-request kills the user's greenlet. The pick was made, so it
+                # is logged as nginx logs a client that left (499), and the stop goes on.
+                self._finish(target, failed=False)
+                spent.append(time.time() - started)
+                picked = [*addresses, address]
+                self._write_log(began, client, method, path, CLIENT_CLOSED, picked, [*statuses, "-"], spent)
+                raise
             condition = _condition(error, answer)
             # As nginx counts them: no answer, or an answer retry_on names, is a failure.
             failed = condition in {"error", "timeout"} or (condition is not None and self.checks.retries(condition))
