@@ -68,6 +68,7 @@ class PicksRun:
     weights: Mapping[str, int] | None  # --weights by instance
     workers: int
     zone: bool
+    records: pd.DataFrame | None = None  # the clients' records, for a balancer that logs no request
 
 
 class FailoverWatch(Protocol):
@@ -126,7 +127,7 @@ class BalancerKind(ABC):
         from harness.checks.replay import REPLAY_CHECK
         from harness.checks.verdict import not_applicable
 
-        if self.replay_module is None or not run.access_log.exists():
+        if self.replay_module is None or (not run.access_log.exists() and run.records is None):
             return [not_applicable(REPLAY_CHECK, f"no model of {self.name}'s picks yet")]
         module = importlib.import_module(self.replay_module)
         return cast("list[Verdict]", module.replay_run(config, run))

@@ -79,7 +79,12 @@ class AlgorithmRun:
         # After the balancer stopped: its log is then complete (nginx flushes its buffer on exit).
         balancer = cluster.balancer
         picks = PicksRun(
-            balancer.access_log, cluster.generations, context.weights_by_instance, context.workers, context.zone
+            balancer.access_log,
+            cluster.generations,
+            context.weights_by_instance,
+            context.workers,
+            context.zone,
+            measured.requests,
         )
         measured.verdicts.extend(context.kind.replay(context.config, picks))
         result = self._result(cluster, measured, timings)

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.lb
 Bench = Callable[..., BenchResult]
 
 
-MODELLED = {"nginx", "haproxy", "client"}  # balancers whose picks the replay judges
+MODELLED = {"nginx", "haproxy", "client", "kube-proxy"}  # balancers whose picks the replay judges
 GENERATED_CONFIG = {
     "nginx": "nginx.conf", "haproxy": "haproxy.cfg", "client": "client.toml", "kube-proxy": "kube-proxy.nft",
     "caddy": "caddy.json",

@@ -104,3 +104,26 @@ def test_replays_of_several_configs_combine_in_time_order() -> None:
 
 def test_no_picks_is_not_a_pass() -> None:
     assert swrr_replay(WEIGHTED, frame([])).verdict().passed is None
+
+
+def test_kube_proxy_affinity_holds_a_client_until_its_timeout() -> None:
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from harness.balancers.kind import PicksRun
+    from harness.balancers.kubeproxy.replay import replay_run
+    from harness.runtimes.base import Instance
+
+    instances = [Instance(name, "app", "127.0.1.1", 1, 0, 0) for name in ("app-1", "app-2")]
+
+    def records(instances_seen: list[str], times: list[float]) -> pd.DataFrame:
+        return pd.DataFrame({"time": times, "client": "127.10.0.1", "instance": instances_seen, "status": 200,
+                             "latency_ms": 1.0, "name": "/api/count", "error": ""})  # fmt: skip
+
+    config = SimpleNamespace(affinity_timeout_s=10.0)
+    kept = PicksRun(Path("none"), [(0.0, instances)], None, 1, False, records(["app-1", "app-1"], [1.0, 2.0]))
+    assert replay_run(config, kept)[0].passed  # type: ignore[arg-type]
+    moved = PicksRun(Path("none"), [(0.0, instances)], None, 1, False, records(["app-1", "app-2"], [1.0, 2.0]))
+    assert replay_run(config, moved)[0].passed is False  # type: ignore[arg-type]
+    after = PicksRun(Path("none"), [(0.0, instances)], None, 1, False, records(["app-1", "app-2"], [1.0, 20.0]))
+    assert replay_run(config, after)[0].passed  # type: ignore[arg-type]  # the affinity had timed out

@@ -13,6 +13,7 @@ from harness.runtimes.base import Runtime
 
 class KubeProxyKind(BalancerKind):
     name = "kube-proxy"
+    replay_module = "harness.balancers.kubeproxy.replay"
     infra_folder = "k8s"
     shipped: ClassVar = {
         "round_robin": "01-service-clusterip.yaml",
