@@ -129,8 +129,13 @@ ATTEMPT_COLUMNS = [
 ]
 
 
+def read_attempts(path: Path) -> pd.DataFrame:
+    """``attempts`` of the log at ``path``, read without the per-request lists."""
+    return attempts(read_requests(path))
+
+
 def attempts(log: pd.DataFrame) -> pd.DataFrame:
-    """One row per attempt on a peer.
+    """One row per attempt on a peer (``log`` from ``read_requests`` or ``read_access_log``).
 
     Columns: ``start`` and ``end`` of the attempt and ``msec`` (when its request was
     logged), seconds since the epoch; ``address``, ``upstream_status`` ("-" when nginx gave
@@ -171,8 +176,9 @@ def _several_attempts(log: pd.DataFrame) -> pd.DataFrame:
     """The attempts of retried requests, one by one: each begins where the one before it ended."""
     rows = []
     for line, request in zip(log.index, log.to_dict("records"), strict=True):
-        addresses: list[str] = request["upstream_addrs"]
-        statuses = list(request["upstream_statuses"]) + ["-"] * (len(addresses) - len(request["upstream_statuses"]))
+        addresses = _split(str(request["upstream_addr"]))
+        logged = _split(str(request["upstream_status"]))
+        statuses = logged + ["-"] * (len(addresses) - len(logged))
         spent = [_seconds(value) or 0.0 for value in _split(str(request["upstream_response_time"]))]
         request_time = request["request_time"]
         begun = float(request["msec"]) - (float(request_time) if pd.notna(request_time) else 0.0)

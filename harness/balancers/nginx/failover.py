@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.balancers.kind import FaultRun
-from harness.balancers.nginx.access_log import attempts, read_access_log
+from harness.balancers.nginx.access_log import read_attempts
 from harness.checks.fault_rows import FailoverRow, counts_together, observe
 from harness.checks.health_models import PassiveChecks
 from harness.checks.passive import failover_row, fault_verdicts
@@ -24,7 +24,7 @@ class PassiveFailover:
 
     passive: PassiveChecks
     # The balancer's attempts on its peers, from its log (nginx's by default).
-    read_attempts: Callable[[Path], pd.DataFrame] = lambda path: attempts(read_access_log(path))
+    read_attempts: Callable[[Path], pd.DataFrame] = read_attempts
 
     def stop(self) -> None:
         pass  # the access log is the whole record: nothing sampled while the load runs
