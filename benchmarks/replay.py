@@ -35,7 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.balancers.kind import FaultRun, PicksRun
-from harness.balancers.nginx.access_log import COLUMNS, attempts, read_access_log
+from harness.balancers.nginx.access_log import COLUMNS, read_access_log, read_attempts
 from harness.balancers.nginx.config import load_config
 from harness.balancers.nginx.failover import PassiveFailover
 from harness.balancers.nginx.health import passive_checks
@@ -195,7 +195,7 @@ def failover_figures(folder: Path, lines: int) -> dict[str, float | str]:
     analysis: list[object] = []
     return {
         "analysis_s": timed(lambda: analysis.append(watch.analyze(run))),
-        "parse_s": timed(lambda: attempts(read_access_log(path))),
+        "parse_s": timed(lambda: read_attempts(path)),
         "read_csv_s": timed(lambda: pd.read_csv(path, sep="\t", header=None, dtype=str)),
         "per_line_reference_s": timed(lambda: per_line_reference(path)),
     }
