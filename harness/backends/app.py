@@ -12,58 +12,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
-import socket
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from aiohttp import web
 
-from harness.backends import INSTANCE_HEADER, PATH_HEADER
+from harness.backends import INSTANCE_HEADER, PATH_HEADER, sessions
 from harness.backends.behaviour import InstanceMode, KnobError, parse_duration_ms, pick_delay_ms, pick_status
+from harness.backends.state import MAX_PEERS_COUNTED, STATE_KEY, InstanceState
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-# Beyond this many connections an instance stops telling them apart (memory stays bounded).
-MAX_PEERS_COUNTED = 200_000
-
-
-@dataclass
-class InstanceState:
-    name: str
-    mode: InstanceMode = field(default_factory=InstanceMode)
-    started: float = field(default_factory=time.monotonic)
-    served: int = 0
-    count: int = 0
-    active: int = 0
-    rng: random.Random = field(default_factory=random.Random)
-    listener: socket.socket | None = None  # the service's listening socket
-    unix_listener: socket.socket | None = None  # the same service on a UNIX socket, when asked for one
-    backlog: int = 0
-    # Connections that brought requests, told apart by the peer's address and port (a connection's
-    # handler object takes no weak reference): a balancer's upstream keepalive shows as few of them.
-    peers: set[tuple[Any, ...]] = field(default_factory=set)
-
-    def snapshot(self) -> dict[str, object]:
-        return {
-            "instance": self.name,
-            "served": self.served,
-            "count": self.count,
-            "active": self.active,
-            "uptime": round(time.monotonic() - self.started, 3),
-            "mode": self.mode.as_dict(),
-            "backlog": self.backlog,
-            "connections": len(self.peers),
-        }
-
-
-# A typed key where aiohttp has them (3.9+); Debian bookworm's aiohttp 3.8, which the
-# offline container image carries, takes a plain string.
-STATE_KEY: Any = web.AppKey("state", InstanceState) if hasattr(web, "AppKey") else "state"
 
 
 def _json(state: InstanceState, body: dict[str, object], status: int = 200) -> web.Response:
@@ -110,7 +69,9 @@ async def _behaviour(request: web.Request, handler: Handler) -> web.StreamRespon
         try:
             response = await handler(request)
             # The path as it arrived: a balancer that rewrites URIs (proxy_pass http://app/) shows here.
-            response.headers[PATH_HEADER] = request.path
+            # A session's response was sent as it went (prepared): its headers are gone already.
+            if not response.prepared:
+                response.headers[PATH_HEADER] = request.path
             return response
         except KnobError as exc:  # a handler's own parameter (ms=) that cannot be understood
             return _json(state, {"error": str(exc)}, status=400)
@@ -168,6 +129,10 @@ def make_service_app(state: InstanceState) -> web.Application:
     # POST on the same endpoints: nginx does not retry a non-idempotent request it has sent.
     app.router.add_post("/api/count", count)
     app.router.add_post("/api/slow", slow)
+    app.router.add_get("/api/ws", sessions.websocket)
+    app.router.add_get("/api/sse", sessions.sse)
+    app.router.add_get("/api/stream", sessions.stream)
+    app.router.add_post("/api/upload", sessions.upload)
     # Any other path (a location's prefix, a URI the balancer rewrote) reaches the endpoint its last
     # segment names, and the counter otherwise: a user's routes all reach an instance.
     app.router.add_route("*", "/{tail:.*}", by_last_segment)

@@ -21,7 +21,8 @@ import sys
 
 from aiohttp import web
 
-from harness.backends.app import InstanceState, make_control_app, make_service_app
+from harness.backends.app import make_control_app, make_service_app
+from harness.backends.state import InstanceState
 
 # nginx's own default; also bounds how many connections the blackhole fault must hold.
 SERVICE_BACKLOG = 511

@@ -88,3 +88,60 @@ def test_any_path_reaches_the_endpoint_its_last_segment_names(instance: Instance
     assert (status, body["status"]) == (200, "healthy")
     status, body = fetch(instance.host, instance.port, "/static/logo.png")
     assert (status, body["count"]) == (200, 2)
+
+
+SESSIONS_CLIENT = r"""
+import asyncio, json, sys
+import aiohttp
+
+async def main(base, control):
+    out = {}
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(base + "/api/ws?every=50ms&hold=1s") as ws:
+            out["ws_instance"] = ws._response.headers.get("X-Instance")
+            await ws.send_str("hello")
+            echoed, ticks = None, 0
+            async with session.get(control + "/control/state") as state:
+                out["open_during"] = (await state.json())["sessions"]
+            async for message in ws:
+                if message.data == "hello":
+                    echoed = message.data
+                else:
+                    ticks += 1
+            out["echoed"], out["ticks"] = echoed, ticks
+        async with session.get(base + "/api/sse?events=3&every=10ms") as response:
+            out["sse_type"] = response.headers["Content-Type"]
+            out["sse"] = [line for line in (await response.text()).splitlines() if line.startswith("data: ")]
+        async with session.get(base + "/api/stream?bytes=200000&rate=1000000") as response:
+            started = asyncio.get_running_loop().time()
+            out["stream_bytes"] = len(await response.read())
+            out["stream_s"] = asyncio.get_running_loop().time() - started
+        async with session.post(base + "/api/upload", data=b"y" * 100000) as response:
+            out["upload"] = await response.json()
+        async with session.get(control + "/control/state") as state:
+            out["open_after"] = (await state.json())["sessions"]
+    print(json.dumps(out))
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+def test_sessions_echo_tick_stream_and_are_counted_while_open(instance: Instance) -> None:
+    import subprocess
+    import sys
+
+    # An asyncio client in a process of its own: this one may run under Locust's gevent patches.
+    base = f"http://{instance.host}:{instance.port}"
+    control = f"http://{instance.host}:{instance.control_port}"
+    done = subprocess.run(
+        [sys.executable, "-c", SESSIONS_CLIENT, base, control], capture_output=True, text=True, timeout=30, check=True
+    )
+    out = json.loads(done.stdout)
+    assert out["ws_instance"] == "b1" and out["echoed"] == "hello", out
+    assert 1 <= out["ticks"] <= 21, out  # one every 50 ms at most, for a 1 s hold
+    assert out["open_during"]["websocket"] == 1, out
+    assert out["sse_type"] == "text/event-stream" and len(out["sse"]) == 3, out
+    assert json.loads(out["sse"][0].removeprefix("data: ")) == {"instance": "b1", "n": 1}, out
+    assert out["stream_bytes"] == 200000 and out["stream_s"] >= 0.15, out  # 200 kB at 1 MB/s
+    assert out["upload"] == {"instance": "b1", "bytes": 100000}, out
+    assert out["open_after"] == {"websocket": 0, "sse": 0, "stream": 0, "upload": 0}, out
