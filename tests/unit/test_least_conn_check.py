@@ -29,3 +29,11 @@ def test_shorts_after_the_long_request_ended_do_not_count() -> None:
     result = probe(["b2"])
     result.short_responses.append(ProbeResponse("b1", 200, started=11.0, finished=11.1))
     assert avoids_busy_instance(result).observed["short_requests_while_busy"] == 1
+
+
+def test_sessions_within_one_of_even() -> None:
+    from harness.checks.sessions import sessions_within_one
+
+    assert sessions_within_one({"a": 3, "b": 2, "c": 2}).passed
+    uneven = sessions_within_one({"a": 5, "b": 1, "c": 1})
+    assert uneven.passed is False and "most minus fewest 4" in uneven.summary

@@ -1,0 +1,75 @@
+"""Long-lived sessions through a real balancer, counted on the instances."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import BenchSpec, open_cluster, prepare
+from harness.backends import control
+from harness.checks.sessions import sessions_within_one
+from harness.results.store import new_run_dir
+
+pytestmark = pytest.mark.lb
+
+WEBSOCKET_CONFIG = """events { worker_connections 1024; }
+http {
+    map $http_upgrade $connection_upgrade { default upgrade; '' close; }
+    upstream app { least_conn; server app:3000; }
+    server {
+        listen 80;
+        location / {
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_read_timeout 3600s;
+        }
+    }
+}
+"""
+
+# Opens COUNT WebSockets one after another, holds them until told on stdin, then closes them.
+HOLDER = r"""
+import asyncio, sys
+import aiohttp
+
+async def main(url, count):
+    async with aiohttp.ClientSession() as session:
+        sockets = []
+        for _ in range(count):
+            socket = await session.ws_connect(url)
+            await socket.send_str("open")
+            await socket.receive(timeout=5)  # the echo: the session reached an instance
+            sockets.append(socket)
+        print("open", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        for socket in sockets:
+            await socket.close()
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+def test_least_conn_spreads_websocket_sessions_within_one(tmp_path: Path) -> None:
+    config = tmp_path / "nginx.conf"
+    config.write_text(WEBSOCKET_CONFIG)
+    plan = prepare(BenchSpec(algorithms=("least_conn",), config=config, results_dir=tmp_path), command="up")
+    with open_cluster(plan, plan.only, new_run_dir(tmp_path, "sessions")) as cluster:
+        url = cluster.url.replace("http://", "ws://") + "/api/ws"
+        # An asyncio client in a process of its own: this one may run under Locust's gevent patches.
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, url, "7"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+            open_sessions = {
+                instance.name: int(control.state(instance)["sessions"]["websocket"])
+                for instance in cluster.instances_under_test
+            }
+        finally:
+            holder.communicate("close\n", timeout=30)
+    verdict = sessions_within_one(open_sessions)
+    assert verdict.passed, verdict.summary
+    assert sum(open_sessions.values()) == 7, verdict.summary
