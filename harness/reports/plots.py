@@ -83,21 +83,20 @@ def failover(per_interval: pd.DataFrame, instance: str, markers: Sequence[Marker
 
 
 def picks(per_second: pd.DataFrame) -> str:
-    """One strip per instance: the picks the balancer made each second, the ones the model
-    predicted (where it names one instance), and the disagreements."""
-    instances = sorted(per_second["instance"].unique())
-    figure, rows = plt.subplots(len(instances), 1, figsize=(9, 0.9 * len(instances) + 0.6), sharex=True, squeeze=False)
-    for axes, instance in zip(rows[:, 0], instances, strict=True):
+    """Each instance's picks per second as the balancer made them (solid) and as the model
+    predicted them (dashed, where it names one instance), with the disagreements marked."""
+    figure, axes = plt.subplots(figsize=(9, 2.8))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, instance in enumerate(sorted(per_second["instance"].unique())):
         mine = per_second[per_second["instance"] == instance]
-        axes.plot(mine["second"], mine["observed"], color="#4c78a8", linewidth=1.2, label="observed")
+        colour = colours[index % len(colours)]
+        axes.plot(mine["second"], mine["observed"], color=colour, linewidth=1.2, label=instance)
         if mine["predicted"].notna().any():
-            axes.plot(
-                mine["second"], mine["predicted"], color="#f58518", linewidth=1, linestyle="--", label="predicted"
-            )
-        wrong = mine[mine["disagreements"] > 0]
-        axes.scatter(wrong["second"], wrong["disagreements"], color="#e45756", s=12, label="disagreements", zorder=3)
-        axes.set_ylabel(instance, rotation=0, ha="right", fontsize=7)
-        axes.tick_params(labelsize=7)
-    rows[0, 0].legend(fontsize=7, loc="upper right", ncols=3)
-    rows[-1, 0].set_xlabel("seconds from the first pick (picks per second)")
+            axes.plot(mine["second"], mine["predicted"], color=colour, linewidth=1, linestyle="--")
+    wrong = per_second[per_second["disagreements"] > 0]
+    if not wrong.empty:
+        axes.scatter(wrong["second"], wrong["disagreements"], color="#e45756", s=14, label="disagreements", zorder=3)
+    axes.set_xlabel("seconds from the first pick (solid: observed, dashed: predicted)")
+    axes.set_ylabel("picks per second")
+    axes.legend(fontsize=7, loc="upper right", ncols=3)
     return _svg(figure)

@@ -24,11 +24,32 @@ http {{
 """
 
 
+# The shipped scale scenario's two changes (grow, then shrink), in less time.
+SCALE = """name = "scale-short"
+description = "3 -> 5 -> 2 instances"
+algorithm = "hash"
+duration = 4
+warmup = 1
+
+[[faults]]
+at = 1.5
+kind = "scale"
+to = 5
+
+[[faults]]
+at = 3
+kind = "scale"
+to = 2
+"""
+
+
 @pytest.mark.parametrize("consistent", ["", " consistent"])
 def test_a_scale_scenario_moves_the_keys_the_model_predicts(lb_bench: Bench, tmp_path: Path, consistent: str) -> None:
     config = tmp_path / "hash.conf"
     config.write_text(HASHED.format(consistent=consistent))
-    result = lb_bench("hash", config=config, scenario="scale", users=24)
+    scenario = tmp_path / "scale.toml"
+    scenario.write_text(SCALE)
+    result = lb_bench("hash", config=config, scenario=str(scenario), users=24)
     run = result.results[0]
     replay = next(v for v in run.verdicts if v.check == REPLAY_CHECK)
     assert replay.passed and replay.observed["picks"] == replay.observed["as_predicted"], verdict_report(result)
