@@ -79,8 +79,11 @@ def picks_from_log(log: pd.DataFrame, names: set[str], key: str) -> tuple[pd.Dat
     (max_fails, fail_timeout, the lowered effective weight) decides picks too: those are the
     failover checks' to judge, and left out here."""
     log = log[log["attempts"] > 0]
-    first = log["upstream_addr"].where(~log["retried"], log["upstream_addr"].str.split(",").str[0])
-    log = log[first.str.strip().isin(names)]
+    # The first peer of each request: its whole address field, but for the few nginx retried.
+    first = log["upstream_addr"].copy()
+    retried = log["retried"].to_numpy()
+    first[retried] = first[retried].str.split(",").str[0].str.strip()
+    log = log[first.isin(names)]
     start_ms = np.rint((log["msec"] - log["request_time"].fillna(0.0)).to_numpy() * 1000).astype(np.int64)
     # A client that left (499, at the end of a load) leaves "-" too: nginx gave up, not the peer.
     unanswered = log["upstream_status"].str.strip().isin(_FAILED) & (log["status"] != CLIENT_CLOSED)
