@@ -11,6 +11,7 @@ from harness.balancers.registry import DEFAULT_BALANCER, kind_of
 from harness.checks.distribution import FALSE_ALARM_RATE
 from harness.errors import AddressInUseError, SpecError
 from harness.k8s.topology import overlay_for
+from harness.load.workload import Workload
 from harness.net import HOSTS_PER_NETWORK, LOOPBACK, MAX_CLIENT_NETWORKS, ClientPopulation, port_is_free
 from harness.runtimes.factory import DOCKER_BASES, RUNTIMES
 from harness.runtimes.local import MAX_INSTANCES
@@ -52,6 +53,7 @@ class BenchSpec:
     claims_from: Path | None = None  # a config whose claims the run's config must keep (a changed config's check)
     clients: int | None = None  # distinct client addresses the load and the population check send from
     client_networks: int | None = None  # the /24 networks they come from; None: each client its own
+    workload: Workload = field(default_factory=Workload)  # short requests, or long-lived sessions
 
     @property
     def population(self) -> ClientPopulation | None:
@@ -99,6 +101,7 @@ class BenchSpec:
         if self.spawn_rate <= 0:
             raise SpecError(f"--spawn-rate must be above 0, got {self.spawn_rate:g}")
         self._check_population()
+        self.workload.validate()
 
     def _check_population(self) -> None:
         if self.client_networks is not None and self.clients is None:
@@ -145,6 +148,22 @@ class BenchSpec:
             raise SpecError(f"--rate must be above 0 and at most {MAX_RATE:g} requests/s, got {self.rate:g}")
         if self.rate is not None and self.load_workers:
             raise SpecError("--rate runs the open-model load in the harness itself: drop --load-workers")
+        if self.workload.has_sessions:
+            self._check_sessions()
+
+    def _check_sessions(self) -> None:
+        """Session users run in this process, through one balancer address, on Locust's closed model."""
+        kind = kind_of(self.balancer)
+        if not kind.has_address or kind.in_own_namespace:
+            raise SpecError(
+                f"--workload {self.workload.kind} holds sessions through a balancer's address on this machine, "
+                f"not through {self.balancer}: choose nginx, haproxy or caddy"
+            )
+        if self.rate is not None or self.driver == "wrk" or self.load_workers:
+            raise SpecError(
+                f"--workload {self.workload.kind} runs Locust users that each hold one session at a time: "
+                "drop --rate, --driver wrk and --load-workers"
+            )
 
     def _check_files(self) -> None:
         if self.config is not None and not self.config.is_file():

@@ -40,8 +40,10 @@ def _count(request: web.Request, knob: str, default: int) -> int:
 
 @contextlib.asynccontextmanager
 async def _open(request: web.Request, kind: str) -> AsyncIterator[None]:
-    sessions = request.app[STATE_KEY].sessions
+    state = request.app[STATE_KEY]
+    sessions = state.sessions
     sessions[kind] = sessions.get(kind, 0) + 1
+    state.sessions_opened[kind] = state.sessions_opened.get(kind, 0) + 1
     try:
         yield
     finally:

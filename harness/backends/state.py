@@ -36,6 +36,9 @@ class InstanceState:
     # handler object takes no weak reference): a balancer's upstream keepalive shows as few of them.
     peers: set[tuple[Any, ...]] = field(default_factory=set)
     sessions: dict[str, int] = field(default_factory=dict)  # open long-lived sessions by kind (sessions.py)
+    # Sessions ever opened by kind: two readings with the same opened and open counts saw no
+    # session start or end between them (the harness's consistent snapshots rest on that).
+    sessions_opened: dict[str, int] = field(default_factory=dict)
 
     def snapshot(self) -> dict[str, object]:
         return {
@@ -48,6 +51,7 @@ class InstanceState:
             "backlog": self.backlog,
             "connections": len(self.peers),
             "sessions": {kind: self.sessions.get(kind, 0) for kind in SESSION_KINDS},
+            "sessions_opened": {kind: self.sessions_opened.get(kind, 0) for kind in SESSION_KINDS},
         }
 
 

@@ -6,10 +6,14 @@ import pandas as pd
 
 from harness.checks.verdict import Verdict
 
+SWITCHING_PROTOCOLS = 101  # a WebSocket session's answer: the upgrade, then the session
+
 
 def no_client_errors(requests: pd.DataFrame, check: str = "clients saw no errors") -> Verdict:
-    """Every request got a 2xx answer from an instance."""
-    failed = requests[(requests["status"] < 200) | (requests["status"] >= 300) | (requests["error"] != "")]
+    """Every request got a 2xx answer from an instance (or 101, a WebSocket's upgrade)."""
+    status = requests["status"]
+    answered = ((status >= 200) & (status < 300)) | (status == SWITCHING_PROTOCOLS)
+    failed = requests[~answered | (requests["error"] != "")]
     observed = {"requests": len(requests), "errors": len(failed)}
     if failed.empty:
         return Verdict(check, True, f"0 errors in {len(requests)} requests", observed, {"errors": 0})

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from harness.checks.verdict import Verdict
+import pandas as pd
+
+from harness.checks.verdict import Verdict, not_applicable
 
 SESSIONS_EVEN = "open sessions per instance within one of even"
 
@@ -19,3 +22,70 @@ def sessions_within_one(open_sessions: Mapping[str, int], kind: str = "WebSocket
     summary = f"{total} open {kind} sessions: {shown} (most minus fewest {spread}, expected at most 1)"
     return Verdict(SESSIONS_EVEN, bool(counts) and spread <= 1, summary, {"per_instance": counts, "spread": spread},
                    {"spread_at_most": 1})  # fmt: skip
+
+
+SESSIONS_BALANCED = "open sessions per instance stay within one of even"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Open sessions per instance at one instant (a consistent pair of readings), and the users' count."""
+
+    at: float  # seconds after the load began
+    open: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.open.values())
+
+    @property
+    def spread(self) -> int:
+        return max(self.open.values()) - min(self.open.values()) if self.open else 0
+
+    def allowed(self, users: int) -> int:
+        """least_conn's bound: one with every user in a session, one more for each user between two
+        (a session that ended leaves its instance one short until its user opens the next)."""
+        return 1 + max(0, users - self.total)
+
+    def shown(self) -> str:
+        return ", ".join(f"{name} {count}" for name, count in self.open.items())
+
+
+def consistent_snapshots(
+    samples: pd.DataFrame, load_start: float, after: float = 0.0, until: float = float("inf")
+) -> list[Snapshot]:
+    """The sampler's consistent snapshots from ``after`` to ``until`` seconds into the load, in time order."""
+    if samples.empty:
+        return []
+    since = samples["time"] - load_start
+    kept = samples[samples["consistent"].astype(bool) & (since >= after) & (since <= until)]
+    return [
+        Snapshot(
+            float(group["time"].iloc[0]) - load_start,
+            dict(zip(group["instance"], group["open"].astype(int), strict=True)),
+        )
+        for _, group in kept.groupby("time", sort=True)
+    ]
+
+
+def session_balance(snapshots: list[Snapshot], users: int, kind: str) -> Verdict:
+    """Judges every snapshot against least_conn's bound; the numbers say how uneven the sessions were."""
+    if not snapshots:
+        return not_applicable(
+            SESSIONS_BALANCED,
+            "no consistent snapshot of the instances' sessions after every user started: sessions started "
+            "or ended between every two readings, or the load was too short; lengthen --session-hold or --duration",
+        )
+    beyond = [snapshot for snapshot in snapshots if snapshot.spread > snapshot.allowed(users)]
+    worst = max(snapshots, key=lambda snapshot: (snapshot.spread - snapshot.allowed(users), snapshot.spread))
+    mean = sum(snapshot.spread for snapshot in snapshots) / len(snapshots)
+    summary = (
+        f"{len(beyond)} of {len(snapshots)} snapshots of open {kind} sessions beyond one of even "
+        f"(plus one per user between sessions); most minus fewest {mean:.2f} on average, "
+        f"worst {worst.spread} at {worst.at:.1f} s ({worst.shown()}, {worst.total} of {users} users in a session)"
+    )
+    observed = {
+        "snapshots": len(snapshots), "beyond": len(beyond), "mean_spread": round(mean, 3),
+        "worst": {"at_s": round(worst.at, 3), "open": worst.open, "spread": worst.spread},
+    }  # fmt: skip
+    return Verdict(SESSIONS_BALANCED, not beyond, summary, observed, {"spread_at_most": "1 + users between sessions"})

@@ -11,6 +11,7 @@ from harness.algorithms import ALGORITHM_NAMES, BALANCERS, algorithms_for
 from harness.checks.distribution import FALSE_ALARM_RATE
 from harness.errors import SpecError
 from harness.k8s.topology import k8s_algorithms
+from harness.load.workload import WORKLOADS, Workload
 from harness.net import LOOPBACK
 from harness.reports.diff import Thresholds
 from harness.scenarios.model import shipped_scenarios
@@ -164,6 +165,46 @@ def _add_load_options(command: argparse.ArgumentParser) -> None:
         help=f"faults on a timeline: a shipped scenario ({_scenario_names()}) "
         "or a path to a scenario file; its duration replaces --duration",
     )
+    _add_workload_options(command)
+
+
+def _add_workload_options(command: argparse.ArgumentParser) -> None:
+    defaults = Workload()
+    command.add_argument(
+        "--workload",
+        default=defaults.kind,
+        help=f"what each user does: {', '.join(WORKLOADS)} (requests: short GETs, default; the others hold "
+        "long-lived sessions one after another; mixed: short requests and WebSocket sessions)",
+    )
+    command.add_argument(
+        "--session-hold",
+        type=float,
+        default=defaults.hold,
+        help=f"a session's mean length in seconds (default {defaults.hold:g})",
+    )
+    command.add_argument(
+        "--session-durations",
+        default=defaults.durations,
+        help="session lengths: exponential around --session-hold (default) or fixed",
+    )
+    command.add_argument(
+        "--session-every",
+        type=float,
+        default=defaults.every,
+        help=f"a WebSocket message or SSE event this often, in seconds (default {defaults.every:g})",
+    )
+    command.add_argument(
+        "--session-share",
+        type=float,
+        default=defaults.session_share,
+        help=f"mixed: the share of a user's turns that open a session (default {defaults.session_share:g})",
+    )
+
+
+def _workload(args: argparse.Namespace) -> Workload:
+    if not hasattr(args, "workload"):
+        return Workload()
+    return Workload(args.workload, args.session_hold, args.session_durations, args.session_every, args.session_share)
 
 
 def _scenario_names() -> str:
@@ -268,4 +309,5 @@ def spec_from_args(args: argparse.Namespace) -> BenchSpec:
         claims_from=args.claims_from,
         clients=getattr(args, "clients", None),
         client_networks=getattr(args, "client_networks", None),
+        workload=_workload(args),
     )

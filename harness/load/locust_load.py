@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import gevent
@@ -18,7 +18,9 @@ from harness.errors import SpecError
 from harness.load.distributed import Workers
 from harness.load.records import RequestRecorder
 from harness.load.route import FixedRoute, Route
+from harness.load.session_users import make_session_user_class
 from harness.load.users import make_client_side_user_class, make_user_class
+from harness.load.workload import Workload
 from harness.net import LOOPBACK, ClientPopulation, free_port
 
 Progress = Callable[[float, int], None]
@@ -34,6 +36,7 @@ class LoadSettings:
     load_workers: int = 0  # 0: users run in this process; K: a Locust master here and K worker processes
     new_connections: bool = False  # a connection per request, for balancers of connections
     population: ClientPopulation | None = None  # the clients users send from; None: a /24 each
+    workload: Workload = field(default_factory=Workload)  # short requests, or sessions one after another
 
 
 class LocustLoad:
@@ -65,7 +68,12 @@ class LocustLoad:
         # Locust logs every user spawn at INFO; the harness prints its own progress.
         logging.getLogger("locust").setLevel(logging.WARNING)
         user_class: type[User]
-        if isinstance(self.route, FixedRoute):
+        if isinstance(self.route, FixedRoute) and self.settings.workload.has_sessions:
+            user_class = make_session_user_class(
+                self.route, self.settings.workload, population=self.settings.population
+            )
+            environment = Environment(user_classes=[user_class], host=self.route.url)
+        elif isinstance(self.route, FixedRoute):
             user_class = make_user_class(
                 self.route.url, self.route.path_for(self.settings.path), method=self.settings.method,
                 new_connections=self.settings.new_connections, headers=self.route.headers,

@@ -12,7 +12,10 @@ from harness.load.locust_load import LoadSettings, LocustLoad
 from harness.load.open_model import OpenModelLoad, OpenModelSettings
 from harness.load.records import COLUMNS, empty_frame
 from harness.load.route import Route
+from harness.load.session_sampler import COLUMNS as SESSION_COLUMNS
+from harness.load.session_sampler import SessionSampler
 from harness.run.context import RunContext
+from harness.runtimes.base import Instance
 
 
 class RunLoad:
@@ -22,9 +25,35 @@ class RunLoad:
         self.context = context
         self.model: dict[str, Any] = {}  # closed (Locust users), open (a fixed rate) or wrk's capacity load
         self.records_so_far: Callable[[], pd.DataFrame] = empty_frame
+        # Open sessions per instance over the load (a session workload's), and when the load began.
+        self.sessions = pd.DataFrame(columns=SESSION_COLUMNS)
+        self.started_at = 0.0
 
-    def run(self, route: Route, duration: float, timings: dict[str, float]) -> tuple[pd.DataFrame, int]:
-        """The records of every request, and how many requests the load itself counted."""
+    def run(
+        self,
+        route: Route,
+        duration: float,
+        timings: dict[str, float],
+        instances: Callable[[], list[Instance]] | None = None,
+    ) -> tuple[pd.DataFrame, int]:
+        """The records of every request, and how many requests the load itself counted.
+
+        A session workload's open sessions are read on ``instances()`` (those under test at the
+        moment: a scenario changes them) meanwhile, into ``self.sessions`` and ``sessions.csv``.
+        """
+        workload = self.context.spec.workload
+        sampler = None
+        if workload.has_sessions and instances is not None:
+            sampler = SessionSampler(instances, workload.session_kind).start()
+        self.started_at = time.time()
+        try:
+            return self._run(route, duration, timings)
+        finally:
+            if sampler is not None:
+                self.sessions = sampler.stop()
+                self.sessions.to_csv(self.context.run_dir / "sessions.csv", index=False)
+
+    def _run(self, route: Route, duration: float, timings: dict[str, float]) -> tuple[pd.DataFrame, int]:
         context, spec = self.context, self.context.spec
         scenario = context.scenario
         method, path = ("GET", "/api/count") if scenario is None else (scenario.method, scenario.request_path)
@@ -38,7 +67,8 @@ class RunLoad:
             self.model = {"model": "open", "rate": spec.rate, "late": open_load.late}
             count = open_load.request_count
         else:
-            context.phase(f"load: {spec.users} users for {duration:g} s")
+            doing = f", {spec.workload.describe()}" if spec.workload.has_sessions else ""
+            context.phase(f"load: {spec.users} users for {duration:g} s{doing}")
             name = context.algorithm.name
             load = LocustLoad(
                 route,
@@ -47,6 +77,7 @@ class RunLoad:
                     load_workers=spec.load_workers, path=path, method=method,
                     # A balancer of connections: kept-alive ones would pin each user to one instance.
                     new_connections=context.kind.balances_connections, population=spec.population,
+                    workload=spec.workload,
                 ),
                 progress=lambda elapsed, count: context.reporter.load_progress(name, elapsed, duration, count),
                 log_dir=context.run_dir,

@@ -27,7 +27,7 @@ def run_scenario(
     started = time.time()
     worker = gevent.spawn(timeline.run, started)
     try:
-        frame, count = load.run(cluster.route, scenario.duration, timings)
+        frame, count = load.run(cluster.route, scenario.duration, timings, lambda: cluster.instances_under_test)
     finally:
         # Stopped between steps, not killed inside one: a half-done step could not be rolled back.
         timeline.stop()

@@ -27,6 +27,7 @@ from harness.net import MAX_CLIENT_NETWORKS, ClientPopulation
 from harness.run.context import RunContext
 from harness.run.load import RunLoad
 from harness.run.result import Measured
+from harness.run.session_verdicts import session_verdicts
 from harness.runtimes.base import Instance
 from harness.server_claims import ServerClaimChecks
 
@@ -50,12 +51,13 @@ def measure(context: RunContext, load: RunLoad, cluster: Cluster, timings: dict[
     verdicts += population
     if context.spec.driver == "wrk":
         return _wrk(context, load, route, instances, timings, verdicts)
-    frame, count = load.run(route, context.spec.duration, timings)
+    frame, count = load.run(route, context.spec.duration, timings, lambda: cluster.instances_under_test)
     verdicts.append(no_client_errors(frame))
     verdicts += servers.after_load(frame, instances)
     verdicts += servers.failover_to_backup(cluster, instances, context.phase)
     counts = counts_of(frame.loc[frame["instance"] != "", "instance"].tolist())
     verdicts += _spread(context, counts, instances)
+    verdicts += session_verdicts(context, load, instances, context.spec.duration)
     if context.algorithm.sticky:
         verdicts.append(each_client_on_one_instance(frame))
         verdicts.append(clients_spread(frame, minimum=_spread_minimum(frame, instances, predicted)))
