@@ -113,9 +113,11 @@ async def stream(request: web.Request) -> web.StreamResponse:
         with contextlib.suppress(ConnectionError):
             while sent < size:
                 chunk = min(CHUNK, size - sent)
+                # Paced before the write: the last byte leaves at size / rate and the session ends
+                # with it, as the client sees it (a small download would otherwise arrive at once).
+                await _pace(started, sent + chunk, rate)
                 await response.write(b"x" * chunk)
                 sent += chunk
-                await _pace(started, sent, rate)
     return response
 
 

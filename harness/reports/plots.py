@@ -100,3 +100,21 @@ def picks(per_second: pd.DataFrame) -> str:
     axes.set_ylabel("picks per second")
     axes.legend(fontsize=7, loc="upper right", ncols=3)
     return _svg(figure)
+
+
+def sessions(samples: pd.DataFrame, load_start: float, markers: Sequence[Marker]) -> str:
+    """Open sessions per instance as the instances reported them, with the faults marked; the
+    consistent snapshots the session checks judged as dots."""
+    figure, axes = plt.subplots(figsize=(9, 2.8))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, (instance, mine) in enumerate(samples.groupby("instance", sort=True)):
+        colour = colours[index % len(colours)]
+        seconds = mine["time"] - load_start
+        axes.step(seconds, mine["open"], where="post", color=colour, linewidth=1.2, label=str(instance))
+        kept = mine[mine["consistent"].astype(bool)]
+        axes.scatter(kept["time"] - load_start, kept["open"], color=colour, s=5, zorder=3)
+    axes.set_xlabel("seconds from the start of the load (dots: consistent snapshots)")
+    axes.set_ylabel("open sessions")
+    _markers(axes, markers)
+    axes.legend(fontsize=7, loc="upper right", ncols=3)
+    return _svg(figure)

@@ -36,6 +36,7 @@ class AlgorithmSection:
     latency_svg: str
     failover: list[dict[str, Any]]  # each row of failover.csv with its picture
     picks_svg: str = ""  # the replay's strips per instance
+    sessions_svg: str = ""  # open sessions per instance over time, under a session workload
 
 
 def _markers(data: AlgorithmRunData, step: int | None = None) -> list[plots.Marker]:
@@ -96,6 +97,7 @@ def section(data: AlgorithmRunData) -> AlgorithmSection:
         latency_svg=plots.latency(over_time, _markers(data)) if not over_time.empty else "",
         failover=_failover_rows(data),
         picks_svg=plots.picks(data.picks) if not data.picks.empty else "",
+        sessions_svg=plots.sessions(data.sessions, data.load_start, _markers(data)) if not data.sessions.empty else "",
     )
 
 

@@ -21,6 +21,7 @@ class AlgorithmRunData:
     journal: list[dict[str, Any]]
     config_text: str
     picks: pd.DataFrame  # the replay's picks per second and instance, observed and predicted
+    sessions: pd.DataFrame  # a session workload's open sessions per instance over time (sessions.csv)
 
     @property
     def algorithm(self) -> str:
@@ -48,7 +49,9 @@ def _read_algorithm_dir(directory: Path) -> AlgorithmRunData:
     config_text = config.read_text() if config.is_file() else "(the generated config is not in the run directory)"
     picks_path = directory / "picks.csv"
     picks = pd.read_csv(picks_path) if picks_path.exists() and picks_path.stat().st_size else pd.DataFrame()
-    return AlgorithmRunData(directory, summary, requests, failover, journal, config_text, picks)
+    sessions_path = directory / "sessions.csv"
+    sessions = pd.read_csv(sessions_path) if sessions_path.exists() else pd.DataFrame()
+    return AlgorithmRunData(directory, summary, requests, failover, journal, config_text, picks, sessions)
 
 
 def load_run(path: Path) -> list[AlgorithmRunData]:

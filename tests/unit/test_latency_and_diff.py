@@ -43,7 +43,9 @@ def test_a_fall_in_picks_as_predicted_is_a_regression(tmp_path: Path) -> None:
         verdict = {"check": "replay: every pick as the config's algorithm predicts", "passed": agreed == 1000,
                    "observed": {"picks": 1000, "as_predicted": agreed}}  # fmt: skip
         summary = {"algorithm": "round_robin", "verdicts": [verdict]}
-        return AlgorithmRunData(tmp_path, summary, pd.DataFrame(), pd.DataFrame(), [], "", pd.DataFrame())
+        return AlgorithmRunData(
+            tmp_path, summary, pd.DataFrame(), pd.DataFrame(), [], "", pd.DataFrame(), pd.DataFrame()
+        )
 
     (same,) = _agreement(run(1000), run(1000))
     assert (same.before, same.after, same.regression) == (100.0, 100.0, False)
