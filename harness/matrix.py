@@ -16,6 +16,7 @@ from harness.bench import bench
 from harness.checks.replay import agreement
 from harness.reports import latency
 from harness.reports.matrix_page import write_matrix_page
+from harness.results.statuses import failed_status
 from harness.results.store import new_run_dir, write_requests
 from harness.run import AlgorithmResult, Reporter
 from harness.scenarios.model import load_scenario, shipped_scenarios
@@ -47,7 +48,7 @@ def matrix_row(balancer: str, scenario: str, result: AlgorithmResult) -> MatrixR
     span = float(requests["time"].max() - requests["time"].min()) if len(requests) > 1 else 0.0
     values = latency.percentiles(requests["latency_ms"], (50.0, 95.0, 99.0))
     gaps = [abs(row.share - row.expected_share) * 100 for row in result.rows if row.expected_share is not None]
-    failed = (requests["status"] < 200) | (requests["status"] >= 400)
+    failed = failed_status(requests["status"])
     ejects = [row.time_to_eject_s for row in result.failover if row.time_to_eject_s is not None]
     recovers = [row.time_to_recover_s for row in result.failover if row.time_to_recover_s is not None]
     return MatrixRow(

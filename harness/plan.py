@@ -75,6 +75,8 @@ def prepare(spec: BenchSpec, command: str = "bench") -> Plan:
         check_installed(spec.balancer)
     check_reachable(spec.runtime, spec.k8s_context)
     scenario = load_scenario(spec.scenario) if spec.scenario and command == "bench" else None
+    if scenario is not None and scenario.workload is not None and not spec.workload.has_sessions:
+        spec = spec.with_workload(scenario.workload)  # the scenario's sessions, unless --workload chose others
     runs = tuple(_plan_runs(spec, scenario))
     if command != "bench" and len(runs) != 1:
         raise SpecError("one algorithm at a time here: pass one --algo")

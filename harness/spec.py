@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.algorithms import ALGORITHM_NAMES, BALANCERS
@@ -69,6 +69,13 @@ class BenchSpec:
         self._check_combinations()
         self._check_files()
         return self
+
+    def with_workload(self, workload: Workload) -> BenchSpec:
+        """This spec with ``workload`` (a scenario's), refused where this spec cannot drive it."""
+        spec = replace(self, workload=workload.validate())
+        if workload.has_sessions:
+            spec._check_sessions()
+        return spec
 
     def _check_names_and_ranges(self) -> None:
         if not self.algorithms:

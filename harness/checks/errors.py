@@ -5,15 +5,12 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.checks.verdict import Verdict
-
-SWITCHING_PROTOCOLS = 101  # a WebSocket session's answer: the upgrade, then the session
+from harness.results.statuses import answered
 
 
 def no_client_errors(requests: pd.DataFrame, check: str = "clients saw no errors") -> Verdict:
     """Every request got a 2xx answer from an instance (or 101, a WebSocket's upgrade)."""
-    status = requests["status"]
-    answered = ((status >= 200) & (status < 300)) | (status == SWITCHING_PROTOCOLS)
-    failed = requests[~answered | (requests["error"] != "")]
+    failed = requests[~answered(requests["status"]) | (requests["error"] != "")]
     observed = {"requests": len(requests), "errors": len(failed)}
     if failed.empty:
         return Verdict(check, True, f"0 errors in {len(requests)} requests", observed, {"errors": 0})

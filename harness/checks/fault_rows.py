@@ -12,6 +12,7 @@ import pandas as pd
 
 from harness.checks.verdict import Verdict, not_applicable
 from harness.results.faults import FaultRecord
+from harness.results.statuses import answered
 
 # Access logs keep milliseconds, and an attempt's start is stamped just before its pick:
 # a recovery measured from them may read up to this much early.
@@ -103,7 +104,7 @@ def not_injected_row(record: FaultRecord) -> FailoverRow:
 
 def clients_view(record: FaultRecord, window: pd.DataFrame, steady: pd.DataFrame) -> dict[str, Any]:
     """The row's fields that come from the clients' side, the same for every balancer."""
-    errors = window[(window["status"] < 200) | (window["status"] >= 300)]
+    errors = window[~answered(window["status"])]
     return {
         "step": record.index,
         "fault": record.description,

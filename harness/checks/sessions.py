@@ -89,3 +89,45 @@ def session_balance(snapshots: list[Snapshot], users: int, kind: str) -> Verdict
         "worst": {"at_s": round(worst.at, 3), "open": worst.open, "spread": worst.spread},
     }  # fmt: skip
     return Verdict(SESSIONS_BALANCED, not beyond, summary, observed, {"spread_at_most": "1 + users between sessions"})
+
+
+SHARE_TO_NEW = 0.5  # least_conn that kept its counts sends (nearly) all; one that lost them, 1 in N
+
+
+@dataclass(frozen=True)
+class ScaleOut:
+    """A scale-out under a session load: when the balancer took the new instances, and which."""
+
+    at: float  # seconds after the load began: the balancer was told of the new instances
+    new: tuple[str, ...]
+    size: int  # instances after it
+
+
+def new_sessions_to_new_instances(
+    opened: pd.DataFrame, snapshots: list[Snapshot], scale: ScaleOut, users: int, load_start: float
+) -> Verdict:
+    """After a scale-out, least_conn's picks go to the new instances (the fewest connections) until
+    they are even: the sessions opened from the scale-out until the first snapshot within the bound,
+    and the share of them on the new instances. ``opened``: one row per session (``time`` its start,
+    ``instance``)."""
+    check = f"after the scale-out to {scale.size}, new sessions go to {', '.join(scale.new)} until even"
+    later = [s for s in snapshots if s.at >= scale.at and set(scale.new) <= set(s.open)]
+    even = next((s for s in later if s.spread <= s.allowed(users)), None)
+    until = even.at if even is not None else float("inf")
+    since = opened["time"] - load_start
+    window = opened[(since >= scale.at) & (since < until)]
+    if window.empty:
+        return not_applicable(check, f"no session opened between the scale-out at {scale.at:.1f} s and even")
+    on_new = int(window["instance"].isin(scale.new).sum())
+    share = on_new / len(window)
+    reached = f"even {until - scale.at:.1f} s after it" if even is not None else "never even before the load ended"
+    summary = (
+        f"{on_new} of {len(window)} sessions opened from the scale-out at {scale.at:.1f} s until even went to "
+        f"{', '.join(scale.new)} ({share:.0%}; expected more than {SHARE_TO_NEW:.0%}, an even share is "
+        f"{len(scale.new) / scale.size:.0%}); {reached}"
+    )
+    observed = {
+        "opened": len(window), "on_new": on_new, "share": round(share, 3),
+        "time_to_even_s": None if even is None else round(until - scale.at, 3),
+    }  # fmt: skip
+    return Verdict(check, share > SHARE_TO_NEW, summary, observed, {"share_above": SHARE_TO_NEW})

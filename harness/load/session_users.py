@@ -32,6 +32,7 @@ from harness.load.route import Answer, FixedRoute
 from harness.load.workload import STREAM_RATE, SessionLengths, Workload
 from harness.net import ClientPopulation, client_address
 
+SESSION_NAMES = ("/api/ws", "/api/sse", "/api/stream")  # the records' names of sessions, not requests
 GRACE_S = 10.0  # a read may wait this long past a session's length before the session counts as stalled
 ENDED_EARLY = 0.8  # a session shorter than this share of its length was cut, not ended
 

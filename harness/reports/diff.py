@@ -20,6 +20,7 @@ import pandas as pd
 from harness.errors import SpecError
 from harness.reports import latency
 from harness.reports.rundata import AlgorithmRunData, load_run
+from harness.results.statuses import failed_status
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def _rate(data: AlgorithmRunData) -> float:
     requests = data.requests
     if requests.empty:
         return 0.0
-    failed = (requests["status"] < 200) | (requests["status"] >= 400)
+    failed = failed_status(requests["status"])
     return float(failed.mean()) * 100
 
 

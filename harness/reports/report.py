@@ -14,6 +14,7 @@ import pandas as pd
 from harness.reports import latency as latency_stats
 from harness.reports import plots
 from harness.reports.rundata import AlgorithmRunData, load_run
+from harness.results.statuses import failed_status
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LOAD_MODEL = {
@@ -61,7 +62,7 @@ def _failover_rows(data: AlgorithmRunData) -> list[dict[str, Any]]:
         return []
     start, requests = data.load_start, data.requests
     interval = ((requests["time"] - start) // 0.1).astype(int)
-    failed = (requests["status"] < 200) | (requests["status"] >= 400)
+    failed = failed_status(requests["status"])
     faults = {int(event["step"]): event for event in data.events("fault")}
     rows: list[dict[str, Any]] = []
     for row in data.failover.to_dict("records"):

@@ -14,6 +14,7 @@ from harness.load.records import COLUMNS, empty_frame
 from harness.load.route import Route
 from harness.load.session_sampler import COLUMNS as SESSION_COLUMNS
 from harness.load.session_sampler import SessionSampler
+from harness.load.session_users import SESSION_NAMES
 from harness.run.context import RunContext
 from harness.runtimes.base import Instance
 
@@ -52,6 +53,11 @@ class RunLoad:
             if sampler is not None:
                 self.sessions = sampler.stop()
                 self.sessions.to_csv(self.context.run_dir / "sessions.csv", index=False)
+
+    def opened_sessions(self) -> pd.DataFrame:
+        """One row per session the load opened (its start ``time``, ``instance``), short requests left out."""
+        frame = self.records_so_far()
+        return frame[frame["name"].isin(SESSION_NAMES)]
 
     def _run(self, route: Route, duration: float, timings: dict[str, float]) -> tuple[pd.DataFrame, int]:
         context, spec = self.context, self.context.spec

@@ -14,6 +14,7 @@ from harness.cluster import Cluster
 from harness.run.context import RunContext
 from harness.run.load import RunLoad
 from harness.run.result import Measured
+from harness.run.session_verdicts import scenario_session_verdicts
 from harness.scenarios.model import Scenario
 from harness.scenarios.timeline import Timeline
 
@@ -35,6 +36,7 @@ def run_scenario(
         timeline.rollback_all()
         watch.stop()
     verdicts, failover = watch.analyze(_fault_run(context, frame, timeline, started, cluster))
+    verdicts += scenario_session_verdicts(context, load, timeline.records, cluster.generations)
     return Measured(verdicts, frame, count, failover=failover)
 
 

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from harness.checks.fault_rows import counts_together
-from harness.checks.sessions import SESSIONS_BALANCED, consistent_snapshots, session_balance
+from harness.checks.sessions import (
+    SESSIONS_BALANCED,
+    ScaleOut,
+    consistent_snapshots,
+    new_sessions_to_new_instances,
+    session_balance,
+)
 from harness.checks.verdict import Verdict, not_applicable
+from harness.results.faults import FaultRecord
 from harness.run.context import RunContext
 from harness.run.load import RunLoad
 from harness.runtimes.base import Instance
@@ -21,19 +28,65 @@ def session_verdicts(context: RunContext, load: RunLoad, instances: list[Instanc
     spec = context.spec
     if not spec.workload.has_sessions:
         return []
+    reason = _unjudged(context, instances)
+    if reason is not None:
+        return [not_applicable(SESSIONS_BALANCED, reason)]
+    snapshots = consistent_snapshots(load.sessions, load.started_at, after=_ramp(context), until=duration)
+    return [session_balance(snapshots, spec.users, spec.workload.session_word)]
+
+
+def _ramp(context: RunContext) -> float:
+    return context.spec.users / context.spec.spawn_rate + SETTLE_S
+
+
+def scenario_session_verdicts(
+    context: RunContext, load: RunLoad, records: list[FaultRecord], generations: list[tuple[float, list[Instance]]]
+) -> list[Verdict]:
+    """Under a scenario: the balance until the first fault, and each scale-out's new sessions."""
+    if not context.spec.workload.has_sessions:
+        return []
+    first = min((r.injected_at for r in records if r.injected_at is not None), default=None)
+    until = (first - load.started_at) if first is not None else context.spec.duration
+    verdicts = session_verdicts(context, load, generations[0][1] if generations else [], until)
+    if _unjudged(context, generations[0][1] if generations else []) is not None:
+        return verdicts
+    snapshots = consistent_snapshots(load.sessions, load.started_at, after=_ramp(context))
+    opened = load.opened_sessions()
+    for scale in _scale_outs(records, generations, load.started_at):
+        verdicts.append(new_sessions_to_new_instances(opened, snapshots, scale, context.spec.users, load.started_at))
+    return verdicts
+
+
+def _scale_outs(
+    records: list[FaultRecord], generations: list[tuple[float, list[Instance]]], load_start: float
+) -> list[ScaleOut]:
+    """Each scale step that added instances: the ones it added, from when the balancer was told (the
+    reload returns only once the old workers have ended their sessions, long after the new took over)."""
+    outs = []
+    for record in records:
+        if record.kind != "scale" or record.injected_at is None or record.inject_returned_at is None:
+            continue
+        made = [i for i, (at, _) in enumerate(generations) if record.injected_at <= at <= record.inject_returned_at]
+        if not made or made[0] == 0:
+            continue
+        before = {instance.name for instance in generations[made[0] - 1][1]}
+        after = [instance.name for instance in generations[made[0]][1]]
+        new = tuple(name for name in after if name not in before)
+        if new:
+            outs.append(ScaleOut(generations[made[0]][0] - load_start, new, len(after)))
+    return outs
+
+
+def _unjudged(context: RunContext, instances: list[Instance]) -> str | None:
+    """Why the session checks do not apply to this run, or None."""
     algorithm = context.algorithm
     if algorithm.sticky or (algorithm.spread != "even" and not algorithm.avoids_busy):
-        return [not_applicable(SESSIONS_BALANCED, f"{algorithm.name} does not mean to spread sessions evenly")]
+        return f"{algorithm.name} does not mean to spread sessions evenly"
     if len({weight for _, weight in context.peer_weights(instances)}) > 1:
-        return [not_applicable(SESSIONS_BALANCED, "the servers have weights: an even count is not the aim")]
+        return "the servers have weights: an even count is not the aim"
     if algorithm.avoids_busy and not counts_together(context.workers, context.zone):
-        return [
-            not_applicable(
-                SESSIONS_BALANCED,
-                f"{context.workers} workers each count their own connections without a shared zone: "
-                "add `zone NAME 64k;` to the upstream to judge the sum",
-            )
-        ]
-    ramp = spec.users / spec.spawn_rate + SETTLE_S
-    snapshots = consistent_snapshots(load.sessions, load.started_at, after=ramp, until=duration)
-    return [session_balance(snapshots, spec.users, spec.workload.session_word)]
+        return (
+            f"{context.workers} workers each count their own connections without a shared zone: "
+            "add `zone NAME 64k;` to the upstream to judge the sum"
+        )
+    return None

@@ -27,6 +27,7 @@ from harness.algorithms import ALGORITHM_NAMES
 from harness.errors import SpecError
 from harness.faults.kinds import FAULT_KINDS, Fault, make_fault
 from harness.infra import infra_files, infra_path
+from harness.load.workload import Workload
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Scenario:
     path: Path
     method: str = "GET"  # what the load sends during the scenario
     request_path: str = "/api/count"
+    workload: Workload | None = None  # long-lived sessions instead of requests; None: --workload's
 
     def instance_name(self, step: FaultStep, names: list[str]) -> str:
         """The name of the instance a step acts on; SpecError when the cluster has no such instance."""
@@ -104,6 +106,7 @@ def load_scenario(name_or_path: str) -> Scenario:
     request_path = str(data.get("request_path", "/api/count"))
     if not request_path.startswith("/") or any(c.isspace() for c in request_path):
         raise SpecError(f"{path}: request_path must be a path starting with /, got {request_path!r}")
+    workload = _workload(data.get("workload"), path)
     return Scenario(
         name=str(data.get("name", path.stem)),
         description=str(data.get("description", "")),
@@ -114,7 +117,29 @@ def load_scenario(name_or_path: str) -> Scenario:
         path=path,
         method=method,
         request_path=request_path,
+        workload=workload,
     )
+
+
+WORKLOAD_KEYS = {"kind": "kind", "hold": "hold", "durations": "durations", "every": "every", "share": "session_share"}
+
+
+def _workload(raw: object, path: Path) -> Workload | None:
+    """The scenario's ``[workload]`` table: ``kind`` (websocket, sse, stream, mixed), ``hold``,
+    ``durations``, ``every``, ``share``, as --workload and the --session-* options take them."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise SpecError(f'{path}: workload must be a table ([workload] with kind = "websocket", ...)')
+    unknown = sorted(set(raw) - set(WORKLOAD_KEYS))
+    if unknown:
+        raise SpecError(f"{path}: [workload] has no {', '.join(unknown)}; it takes {', '.join(WORKLOAD_KEYS)}")
+    try:
+        return Workload(**{WORKLOAD_KEYS[key]: value for key, value in raw.items()}).validate()
+    except SpecError as exc:
+        raise SpecError(f"{path}: [workload]: {exc}") from exc
+    except TypeError as exc:  # a number where text belongs, or the other way round
+        raise SpecError(f"{path}: [workload]: {exc}") from exc
 
 
 def _number(data: dict[str, Any], key: str, path: Path, default: float | None) -> float | None:

@@ -68,3 +68,17 @@ def test_slow_takes_a_delay_distribution(tmp_path: Path) -> None:
 def test_a_bad_delay_distribution_is_named(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="bad delay for fault 'slow'"):
         load_scenario(write(tmp_path, 'duration = 5\n[[faults]]\nat = 1\nkind = "slow"\ndelay = "soon"\n'))
+
+
+def test_a_scenario_sets_its_workload(tmp_path: Path) -> None:
+    from harness.load.workload import Workload
+
+    path = tmp_path / "s.toml"
+    path.write_text('duration = 5\n[workload]\nkind = "sse"\nhold = 1.5\nevery = 0.25\n')
+    assert load_scenario(str(path)).workload == Workload("sse", hold=1.5, every=0.25)
+    path.write_text('duration = 5\n[workload]\nkind = "websocket"\nlength = 3\n')
+    with pytest.raises(SpecError, match=r"\[workload\] has no length; it takes kind, hold"):
+        load_scenario(str(path))
+    path.write_text('duration = 5\n[workload]\nkind = "websocket"\nhold = "long"\n')
+    with pytest.raises(SpecError, match=r"s.toml: \[workload\]"):
+        load_scenario(str(path))
