@@ -69,6 +69,8 @@ class PicksRun:
     workers: int
     zone: bool
     records: pd.DataFrame | None = None  # the clients' records, for a balancer that logs no request
+    # When a generation took effect in the running worker (HAProxy's runtime API), not a new one.
+    in_place: Sequence[float] = ()
 
 
 class FailoverWatch(Protocol):

@@ -259,6 +259,20 @@ def generation_of_each_worker(picks: pd.DataFrame, started: Sequence[float]) -> 
     return pd.Series(np.maximum(np.searchsorted(starts_ms, first_ms, side="right") - 1, 0), index=picks.index)
 
 
+def generation_of_each_pick(picks: pd.DataFrame, started: Sequence[float], in_place: Sequence[float] = ()) -> pd.Series:
+    """As :func:`generation_of_each_worker`, and a generation that took effect inside the running
+    workers (``in_place``: when) holds for every pick from then on, whatever worker made it."""
+    generation = generation_of_each_worker(picks, started).to_numpy()
+    if in_place:
+        starts_ms = np.array([round(at * 1000) for at in started], dtype=np.int64)
+        effective = np.array([round(at * 1000) for at in in_place], dtype=np.int64)
+        which = np.searchsorted(starts_ms, effective, side="right") - 1  # the generation each one applied
+        applied = np.searchsorted(effective, picks["ms"].to_numpy(), side="right") - 1
+        in_force = np.where(applied >= 0, which[np.maximum(applied, 0)], 0)
+        generation = np.maximum(generation, in_force)
+    return pd.Series(generation, index=picks.index)
+
+
 def describe_change(before: Sequence[Instance], after: Sequence[Instance]) -> str:
     """What changed between two configs a balancer ran: the instances added and removed."""
     old, new = [i.name for i in before], [i.name for i in after]

@@ -85,6 +85,7 @@ class AlgorithmRun:
             context.workers,
             context.zone,
             measured.requests,
+            in_place=getattr(balancer, "changed_in_place", ()),  # only balancers with a runtime API have it
         )
         measured.verdicts.extend(context.kind.replay(context.config, picks))
         result = self._result(cluster, measured, timings)

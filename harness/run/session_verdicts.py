@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 from harness.checks.fault_rows import counts_together
-from harness.checks.sessions import (
-    SESSIONS_BALANCED,
-    ScaleOut,
-    consistent_snapshots,
-    new_sessions_to_new_instances,
-    session_balance,
-)
+from harness.checks.scale_out_sessions import ScaleOut, new_sessions_to_new_instances
+from harness.checks.sessions import SESSIONS_BALANCED, consistent_snapshots, session_balance
 from harness.checks.verdict import Verdict, not_applicable
 from harness.results.faults import FaultRecord
 from harness.run.context import RunContext
@@ -73,7 +68,7 @@ def _scale_outs(
         after = [instance.name for instance in generations[made[0]][1]]
         new = tuple(name for name in after if name not in before)
         if new:
-            outs.append(ScaleOut(generations[made[0]][0] - load_start, new, len(after)))
+            outs.append(ScaleOut(generations[made[0]][0] - load_start, new, len(after), tuple(after)))
     return outs
 
 

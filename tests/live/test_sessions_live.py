@@ -12,6 +12,7 @@ from harness import BenchSpec, open_cluster, prepare
 from harness.backends import control
 from harness.bench import BenchResult
 from harness.checks.sessions import SESSIONS_BALANCED, sessions_within_one
+from harness.checks.verdict import Verdict
 from harness.load.workload import Workload
 from harness.pytest_plugin import verdict_report
 from harness.results.store import new_run_dir
@@ -111,3 +112,25 @@ def test_round_robin_fails_the_session_balance_with_its_numbers(lb_bench: Callab
     verdict = next(v for v in result.results[0].verdicts if v.check == SESSIONS_BALANCED)
     assert verdict.passed is False, verdict_report(result)
     assert verdict.observed["worst"]["spread"] >= 2 and "worst" in verdict.summary, verdict.summary
+
+
+def scale_out_verdict(result: BenchResult) -> Verdict:
+    return next(v for v in result.results[0].verdicts if v.check.startswith("after the scale-out to 4"))
+
+
+def test_haproxy_least_conn_sends_the_new_sessions_to_the_new_instance(lb_bench: Callable[..., BenchResult]) -> None:
+    """The server is added through HAProxy's runtime API: its connection counts are kept."""
+    result = lb_bench("least_conn", balancer="haproxy", scenario="websocket-scale-out", users=SESSION_USERS)
+    assert result.passed, verdict_report(result)
+    verdict = scale_out_verdict(result)
+    assert verdict.observed["beyond_fewest"] == 0 and verdict.observed["on_new"] >= 2, verdict.summary
+
+
+def test_round_robin_sends_new_sessions_to_the_full_instances_too(lb_bench: Callable[..., BenchResult]) -> None:
+    """Round robin's next three picks after the first on the new instance go to the three old ones,
+    each holding about four sessions against the new one's one: passing would take each of them
+    losing two sessions within that second."""
+    result = lb_bench("round_robin", balancer="haproxy", scenario="websocket-scale-out", users=SESSION_USERS)
+    verdict = scale_out_verdict(result)
+    assert verdict.passed is False, verdict_report(result)
+    assert verdict.observed["beyond_fewest"] >= 1 and "worst: at" in verdict.summary, verdict.summary

@@ -9,10 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.checks.sessions import (
-    ScaleOut,
     Snapshot,
     consistent_snapshots,
-    new_sessions_to_new_instances,
     session_balance,
 )
 from harness.errors import SpecError
@@ -136,28 +134,3 @@ def test_a_workload_describes_itself() -> None:
     assert Workload().describe() == "short requests"
     assert Workload("mixed", session_share=0.25).describe().startswith("short requests and WebSocket sessions (25%")
     assert Workload("sse", hold=3, durations="fixed").describe() == "Server-Sent Events streams of 3 s"
-
-
-def opened_at(*rows: tuple[float, str]) -> pd.DataFrame:
-    return pd.DataFrame({"time": [at for at, _ in rows], "instance": [name for _, name in rows]})
-
-
-def test_a_scale_out_that_kept_its_counts_sends_new_sessions_to_the_new_instance() -> None:
-    scale = ScaleOut(at=4.0, new=("d",), size=4)
-    snapshots = [
-        Snapshot(3.9, {"a": 4, "b": 4, "c": 4}),
-        Snapshot(4.5, {"a": 3, "b": 3, "c": 4, "d": 2}),
-        Snapshot(5.5, {"a": 3, "b": 3, "c": 3, "d": 3}),
-    ]
-    opened = opened_at((3.0, "a"), (4.1, "d"), (4.2, "d"), (4.8, "d"), (5.6, "a"))
-    verdict = new_sessions_to_new_instances(opened, snapshots, scale, users=12, load_start=0.0)
-    assert verdict.passed, verdict.summary
-    assert verdict.observed == {"opened": 3, "on_new": 3, "share": 1.0, "time_to_even_s": 1.5}
-
-
-def test_a_scale_out_that_lost_its_counts_fails_with_the_share() -> None:
-    scale = ScaleOut(at=4.0, new=("d",), size=4)
-    opened = opened_at((4.1, "a"), (4.2, "b"), (4.3, "c"), (4.4, "d"), (4.5, "a"), (4.6, "b"))
-    verdict = new_sessions_to_new_instances(opened, [Snapshot(4.7, {"a": 5, "b": 5, "c": 1, "d": 1})], scale, 12, 0.0)
-    assert verdict.passed is False
-    assert "1 of 6 sessions" in verdict.summary and "never even" in verdict.summary, verdict.summary

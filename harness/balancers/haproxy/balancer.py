@@ -8,12 +8,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from harness.balancers.haproxy.config import HaproxyConfig
 from harness.balancers.haproxy.render import RenderSettings, plan_listens, render_config
 from harness.balancers.haproxy.routing import Request
+from harness.balancers.haproxy.runtime_servers import add_servers, additions
 from harness.balancers.origin import Origin
 from harness.balancers.process import BalancerContainer, BalancerProcess
 from harness.balancers.tls import RunCertificates
@@ -67,6 +69,8 @@ class HaproxyBalancer(BalancerProcess):
         self.start_timeout = start_timeout
         self.binary = haproxy_binary()
         self._socket_name = f"lb-harness-{os.getpid()}-{secrets.token_hex(4)}"
+        self.changed_in_place: list[float] = []  # when servers joined the running worker (no reload)
+        self.runtime_refusals: list[str] = []  # why the runtime API refused one (then it reloaded)
         self._listens: dict[str, str] = {}
         self.certificates: RunCertificates | None = None
         self.rewrites: list[tuple[Origin | None, str]] = []
@@ -187,8 +191,19 @@ class HaproxyBalancer(BalancerProcess):
         return accepts_connections(LOOPBACK, self.port)
 
     def reload(self, instances: Sequence[Instance]) -> float:
-        """Points HAProxy at ``instances`` with a seamless reload; returns the seconds it took."""
+        """Points HAProxy at ``instances``; returns the seconds it took. New servers alone join the
+        running worker through the runtime API (its connection counts stay whole); any other change
+        takes a seamless reload."""
+        started = time.monotonic()
+        before = self.config_path.read_text()
         self.write_config(instances)
+        added = additions(before, self.config_path.read_text())
+        if added:
+            refused = add_servers(added, self._command)
+            if refused is None:
+                self.changed_in_place.append(time.time())
+                return time.monotonic() - started
+            self.runtime_refusals.append(refused)  # a reload below brings the worker to the config
         return self._replace_workers(self.run_dir / "haproxy.stderr.log")
 
     def server_states(self) -> dict[str, str]:

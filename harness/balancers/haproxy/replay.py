@@ -11,6 +11,7 @@ the log to that precision, and its picks are judged by the servers that were usa
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -22,6 +23,7 @@ from harness.balancers.kind import PicksRun
 from harness.checks.replay import (
     REPLAY_CHECK,
     Replay,
+    generation_of_each_pick,
     generation_of_each_worker,
     replay_allowed,
     replay_by_key,
@@ -107,26 +109,37 @@ def replay_run(config: HaproxyConfig, run: PicksRun) -> list[Verdict]:
     names = {peer.name for peers in generations for peer in peers}
     picks, after_failure = picks_from_log(read_access_log(run.access_log), names)
     # Threads share one backend's state: one scope per process (a reload starts another).
-    generation = generation_of_each_worker(picks, [at for at, _ in run.generations])
+    starts = [at for at, _ in run.generations]
+    joined: dict[str, int] = {}
+    if balance == "leastconn" and run.in_place:
+        # Counts carry over inside the worker: its picks are judged together, the servers that
+        # joined it at runtime allowed from the moment they joined.
+        generation = generation_of_each_worker(picks, starts)
+        generations, joined = grown_in_place(generations, starts, run.in_place)
+    else:
+        generation = generation_of_each_pick(picks, starts, run.in_place)
     configs = [(peers, instances) for peers, (_, instances) in zip(generations, run.generations, strict=True)]
     labels = {f"{i.host}:{i.port}": i.name for _, instances in run.generations for i in instances}
     return judge_configs(
-        picks, generation, configs, lambda peers, part: _replay(config, peers, part),
+        picks, generation, configs, lambda peers, part: _replay(config, peers, part, joined),
         lambda peers: _source_model(config, peers), labels, run.access_log.parent / "picks.csv",
         after_failure_note(after_failure),
     )  # fmt: skip
 
 
-def _replay(config: HaproxyConfig, peers: list[ModelPeer], picks: pd.DataFrame) -> Replay:
+def _replay(
+    config: HaproxyConfig, peers: list[ModelPeer], picks: pd.DataFrame, joined: Mapping[str, int] | None = None
+) -> Replay:
     by_key = _source_model(config, peers)
     if by_key is not None:
         return replay_by_key(picks, *by_key)
     balance, _ = _balance(config)
     if balance == "leastconn":
         how = "among the servers its connection counts allow, to three milliseconds"
-        return replay_allowed(
-            picks, "HAProxy's leastconn", peers, LeastConn(peers).allowed, TOLERANCE_MS, how, TOLERANCE_MS
-        )
+        allowed: Callable[[np.ndarray, np.ndarray], np.ndarray] = LeastConn(peers).allowed
+        if joined:
+            allowed = not_before_joining(allowed, peers, picks, joined)
+        return replay_allowed(picks, "HAProxy's leastconn", peers, allowed, TOLERANCE_MS, how, TOLERANCE_MS)
     columns = PeerColumns(tuple(peers))
 
     def usable(low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -141,3 +154,43 @@ def client_address_model(
     config: HaproxyConfig, instances: Sequence[Instance], weights: Mapping[str, int] | None
 ) -> tuple[str, Callable[[str], Prediction]] | None:
     return _source_model(config, model_peers(config, instances, weights))
+
+
+def grown_in_place(
+    generations: list[list[ModelPeer]], starts: Sequence[float], in_place: Sequence[float]
+) -> tuple[list[list[ModelPeer]], dict[str, int]]:
+    """Each generation applied inside a running worker adds its new servers to the generation that
+    worker started under; returns the peers so grown and, per added server, the ms it joined."""
+    grown = [list(peers) for peers in generations]
+    root = list(range(len(generations)))
+    joined: dict[str, int] = {}
+    for at in in_place:
+        index = max(0, bisect.bisect_right(list(starts), at) - 1)
+        if index == 0:
+            continue
+        root[index] = root[index - 1]
+        known = {peer.name for peer in grown[root[index]]}
+        for peer in generations[index]:
+            if peer.name not in known:
+                grown[root[index]].append(peer)
+                joined[peer.name] = round(at * 1000)
+    return grown, joined
+
+
+def not_before_joining(
+    allowed: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    peers: Sequence[ModelPeer],
+    picks: pd.DataFrame,
+    joined: Mapping[str, int],
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``allowed`` with each server that joined at runtime out of reach (and out of the counts
+    compared) for the picks made before it joined."""
+    since = np.array([joined.get(peer.name, np.iinfo(np.int64).min) for peer in peers], dtype=np.int64)
+    absent = picks["ms"].to_numpy(dtype=np.int64)[:, None] < since[None, :]
+    beyond = np.iinfo(np.int64).max // 4  # more connections than any server has: never the fewest
+
+    def masked(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+        admitted: np.ndarray = allowed(np.where(absent, beyond, low), np.where(absent, beyond, high)) & ~absent
+        return admitted
+
+    return masked
