@@ -104,6 +104,7 @@ fuzz: venv
 benchmarks: setup
 	$(BIN)/python benchmarks/walking_skeleton.py
 	$(BIN)/python benchmarks/replay.py
+	$(BIN)/python benchmarks/sessions.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from harness.checks.fault_rows import counts_together
+from harness.checks.reload_sessions import Reload, sessions_survive_reload
 from harness.checks.scale_out_sessions import ScaleOut, new_sessions_to_new_instances
 from harness.checks.sessions import SESSIONS_BALANCED, consistent_snapshots, session_balance
 from harness.checks.verdict import Verdict, not_applicable
@@ -49,7 +50,22 @@ def scenario_session_verdicts(
     opened = load.opened_sessions()
     for scale in _scale_outs(records, generations, load.started_at):
         verdicts.append(new_sessions_to_new_instances(opened, snapshots, scale, context.spec.users, load.started_at))
+    kind = context.spec.workload.session_word
+    for reload in _reloads(records, load.started_at):
+        verdicts.append(sessions_survive_reload(opened, reload, load.started_at, kind))
     return verdicts
+
+
+def _reloads(records: list[FaultRecord], load_start: float) -> list[Reload]:
+    """Each reload step: the signal, and when the reload saw the last old worker gone (it returns then)."""
+    reloads = []
+    for record in records:
+        if record.kind != "reload" or record.injected_at is None:
+            continue
+        returned = record.inject_returned_at
+        lived = None if record.error or returned is None else returned - record.injected_at
+        reloads.append(Reload(record.injected_at - load_start, lived))
+    return reloads
 
 
 def _scale_outs(
