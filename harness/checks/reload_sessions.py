@@ -36,7 +36,7 @@ def sessions_survive_reload(opened: pd.DataFrame, reload: Reload, load_start: fl
     )
     summary = (
         f"{survived} of {len(open_at)} {kind} sessions open at the reload ended as long as they asked, "
-        f"{len(cut)} cut (expected 0); {lived}, the last session open at it ended {last_end:.1f} s after it"
+        f"{len(cut)} cut (expected 0); {lived}, the last session open at it ended or was cut {last_end:.1f} s after it"
         + (f"; first cut: {cut['error'].iloc[0]}" if len(cut) else "")
     )
     observed = {

@@ -134,3 +134,34 @@ def test_round_robin_sends_new_sessions_to_the_full_instances_too(lb_bench: Call
     verdict = scale_out_verdict(result)
     assert verdict.passed is False, verdict_report(result)
     assert verdict.observed["beyond_fewest"] >= 1 and "worst: at" in verdict.summary, verdict.summary
+
+
+def reload_verdict(result: BenchResult) -> Verdict:
+    return next(v for v in result.results[0].verdicts if "open at the reload" in v.check)
+
+
+def test_streams_open_at_an_nginx_reload_survive_it(lb_bench: Callable[..., BenchResult]) -> None:
+    result = lb_bench("least_conn", scenario="sse-reload", users=SESSION_USERS)
+    assert result.passed, verdict_report(result)
+    verdict = reload_verdict(result)
+    assert verdict.observed["open_at_reload"] >= 5 and verdict.observed["cut"] == 0, verdict.summary
+    # The old workers live until the last stream they hold has ended (the client reads its end a
+    # little after the worker has closed it: half a second allowed).
+    assert verdict.observed["old_workers_lived_s"] >= verdict.observed["last_session_ended_s"] - 0.5, verdict.summary
+
+
+def test_haproxy_hard_stop_after_cuts_the_streams_open_at_a_reload(
+    lb_bench: Callable[..., BenchResult], tmp_path: Path
+) -> None:
+    """hard-stop-after 1s: the old process ends the streams it holds a second after the reload.
+    Streams last about 3 s (exponential): all of the ten or so open at the reload ending within
+    that second happens about once in 60,000 runs."""
+    shipped = Path(__file__).resolve().parents[2] / "harness" / "shipped" / "infra" / "haproxy"
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(
+        (shipped / "haproxy-least-conn.cfg").read_text().replace("global\n", "global\n    hard-stop-after 1s\n", 1)
+    )
+    result = lb_bench("least_conn", balancer="haproxy", config=config, scenario="sse-reload", users=SESSION_USERS)
+    verdict = reload_verdict(result)
+    assert verdict.passed is False, verdict_report(result)
+    assert verdict.observed["cut"] >= 1 and "first cut" in verdict.summary, verdict.summary
