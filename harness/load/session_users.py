@@ -22,10 +22,12 @@ import ssl
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import websocket
+from gevent import GreenletExit
 from locust import User, constant, task
 
 from harness.load.route import Answer, FixedRoute
@@ -64,8 +66,11 @@ def connect(route: FixedRoute, source: str, timeout: float) -> socket.socket:
     return context.wrap_socket(sock, server_hostname=route.host or host)
 
 
-def websocket_session(route: FixedRoute, source: str, hold: float, every: float) -> tuple[Answer, int]:
-    """One WebSocket session of ``hold`` seconds: the upgrade's answer and the messages received."""
+Opened = Callable[[Answer], None]  # hears the answer that opened a session, before the session runs
+
+
+def websocket_session(route: FixedRoute, source: str, hold: float, every: float, opened: Opened) -> int:
+    """One WebSocket session of ``hold`` seconds: the upgrade's answer to ``opened``, the messages received."""
     sock = connect(route, source, hold + GRACE_S)
     scheme = "wss" if route.tls else "ws"
     netloc = urllib.parse.urlsplit(route.url).netloc
@@ -73,7 +78,7 @@ def websocket_session(route: FixedRoute, source: str, hold: float, every: float)
     options: dict[str, Any] = {"host": route.host} if route.host else {}
     ws = websocket.create_connection(f"{scheme}://{netloc}{path}", socket=sock, timeout=hold + GRACE_S, **options)
     try:
-        answer = Answer(ws.getstatus() or 0, dict(ws.getheaders() or {}))
+        opened(Answer(ws.getstatus() or 0, dict(ws.getheaders() or {})))
         messages = 0
         while True:
             opcode, _ = ws.recv_data_frame(control_frame=False)
@@ -81,7 +86,7 @@ def websocket_session(route: FixedRoute, source: str, hold: float, every: float)
                 break
             messages += 1
         _read_to_end(sock)
-        return answer, messages
+        return messages
     finally:
         ws.shutdown()  # type: ignore[no-untyped-call]
 
@@ -92,8 +97,8 @@ def _read_to_end(sock: socket.socket) -> None:
         pass
 
 
-def http_session(route: FixedRoute, source: str, path: str, hold: float) -> tuple[Answer, int]:
-    """A GET read to its end (an SSE stream or a paced download): the answer and the bytes read."""
+def http_session(route: FixedRoute, source: str, path: str, hold: float, opened: Opened) -> int:
+    """A GET read to its end (an SSE stream or a paced download): its answer to ``opened``, the bytes read."""
     parts = urllib.parse.urlsplit(route.url)
     connection: http.client.HTTPConnection
     if route.tls:
@@ -108,10 +113,11 @@ def http_session(route: FixedRoute, source: str, path: str, hold: float) -> tupl
     try:
         connection.request("GET", route.path_for(path), headers={**route.headers, "Connection": "close"})
         response = connection.getresponse()
+        opened(Answer(response.status, dict(response.getheaders())))
         size = 0
         while chunk := response.read1(65536):
             size += len(chunk)
-        return Answer(response.status, dict(response.getheaders())), size
+        return size
     finally:
         connection.close()
 
@@ -137,41 +143,57 @@ def make_session_user_class(
 
         @task
         def turn(self) -> None:
+            source = self.source_address
             if not self.lengths.next_is_session():
-                self._measured("GET", "/api/count", 0.0, lambda: http_session(route, self.source_address,
-                                                                              "/api/count", GRACE_S))  # fmt: skip
+                self._measured("GET", "/api/count", 0.0, partial(http_session, route, source, "/api/count", GRACE_S))
                 return
             hold = self.lengths.next_hold()
             kind = "websocket" if workload.kind == "mixed" else workload.kind
             if kind == "websocket":
-                self._measured("WS", "/api/ws", hold,
-                               lambda: websocket_session(route, self.source_address, hold, workload.every))  # fmt: skip
+                self._measured("WS", "/api/ws", hold, partial(websocket_session, route, source, hold, workload.every))
             elif kind == "sse":
                 events = max(1, round(hold / workload.every))
                 path = f"/api/sse?events={events + 1}&every={hold / events:.3f}s"
-                self._measured("SSE", "/api/sse", hold, lambda: http_session(route, self.source_address, path, hold))
+                self._measured("SSE", "/api/sse", hold, partial(http_session, route, source, path, hold))
             else:
                 path = f"/api/stream?bytes={int(hold * STREAM_RATE)}&rate={STREAM_RATE}"
-                self._measured("GET", "/api/stream", hold,
-                               lambda: http_session(route, self.source_address, path, hold))  # fmt: skip
+                self._measured("GET", "/api/stream", hold, partial(http_session, route, source, path, hold))
 
-        def _measured(self, kind: str, name: str, hold: float, session: Any) -> None:
-            started, clock = time.time(), time.perf_counter()
-            answer: Answer | None = None
-            error: Exception | None = None
-            size = 0
-            try:
-                answer, size = session()
-            except (OSError, websocket.WebSocketException, http.client.HTTPException) as exc:
-                error = exc
-            seconds = time.perf_counter() - clock
-            if answer is not None and answer.status >= 400:
-                error = SessionCut(f"HTTP {answer.status}")
-            elif error is None and seconds < ENDED_EARLY * hold:
-                error = SessionCut(f"ended after {seconds:.2f} s of {hold:.2f} s")
-            self.environment.events.request.fire(
-                request_type=kind, name=name, response_time=seconds * 1000, response_length=size, response=answer,
-                context={"client": self.source_address}, exception=error, start_time=started, url=name,
-            )  # fmt: skip
+        def _measured(self, kind: str, name: str, hold: float, session: Callable[[Opened], int]) -> None:
+            measured(self.environment, self.source_address, kind, name, hold, session)
 
     return SessionUser
+
+
+def measured(
+    environment: Any, source: str, kind: str, name: str, hold: float, session: Callable[[Opened], int]
+) -> None:
+    """Runs one session and fires its event on ``environment``: the answer that opened it (its
+    instance), also when the session was cut afterwards or was still open when the load ended."""
+    started, clock = time.time(), time.perf_counter()
+    answers: list[Answer] = []
+    error: Exception | None = None
+    size = 0
+
+    def fire(answer: Answer | None, error: Exception | None) -> None:
+        environment.events.request.fire(
+            request_type=kind, name=name, response_time=(time.perf_counter() - clock) * 1000, response_length=size,
+            response=answer, context={"client": source}, exception=error, start_time=started, url=name,
+        )  # fmt: skip
+
+    try:
+        size = session(answers.append)
+    except (OSError, websocket.WebSocketException, http.client.HTTPException) as exc:
+        error = exc
+    except GreenletExit:
+        # The load ended with the session open: served so far, neither cut nor lost.
+        if answers:
+            fire(answers[0], None)
+        raise
+    seconds = time.perf_counter() - clock
+    answer = answers[0] if answers else None
+    if answer is not None and answer.status >= 400:
+        error = SessionCut(f"HTTP {answer.status}")
+    elif error is None and seconds < ENDED_EARLY * hold:
+        error = SessionCut(f"ended after {seconds:.2f} s of {hold:.2f} s")
+    fire(answer, error)

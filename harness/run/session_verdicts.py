@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from harness.checks.fault_rows import counts_together
+from harness.checks.lost_instance_sessions import Lost, sessions_around_a_lost_instance
 from harness.checks.reload_sessions import Reload, sessions_survive_reload
 from harness.checks.scale_out_sessions import ScaleOut, new_sessions_to_new_instances
 from harness.checks.sessions import SESSIONS_BALANCED, consistent_snapshots, session_balance
@@ -53,7 +54,23 @@ def scenario_session_verdicts(
     kind = context.spec.workload.session_word
     for reload in _reloads(records, load.started_at):
         verdicts.append(sessions_survive_reload(opened, reload, load.started_at, kind))
+    load_end = load.started_at + context.spec.duration
+    for lost in _lost_instances(records, load.started_at, load_end):
+        verdicts.append(sessions_around_a_lost_instance(opened, lost, load.started_at, kind))
     return verdicts
+
+
+LOST_KINDS = ("kill", "stop")  # the process is gone until the rollback starts it again
+
+
+def _lost_instances(records: list[FaultRecord], load_start: float, load_end: float) -> list[Lost]:
+    lost = []
+    for record in records:
+        if record.kind not in LOST_KINDS or record.injected_at is None or record.inject_returned_at is None:
+            continue
+        signalled, gone = record.injected_at - load_start, record.inject_returned_at - load_start
+        lost.append(Lost(record.instance, signalled, gone, (record.rolled_back_at or load_end) - load_start))
+    return lost
 
 
 def _reloads(records: list[FaultRecord], load_start: float) -> list[Reload]:

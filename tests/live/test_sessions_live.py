@@ -165,3 +165,13 @@ def test_haproxy_hard_stop_after_cuts_the_streams_open_at_a_reload(
     verdict = reload_verdict(result)
     assert verdict.passed is False, verdict_report(result)
     assert verdict.observed["cut"] >= 1 and "first cut" in verdict.summary, verdict.summary
+
+
+def test_a_killed_instances_sessions_end_and_new_ones_reach_the_others(lb_bench: Callable[..., BenchResult]) -> None:
+    result = lb_bench("least_conn", scenario="websocket-kill", users=SESSION_USERS)
+    assert result.passed, verdict_report(result)
+    verdict = next(v for v in result.results[0].verdicts if "was gone reach the other instances" in v.check)
+    observed = verdict.observed
+    assert observed["opened_while_gone"] >= 3 and observed["on_lost"] == 0 and observed["failed"] == 0, verdict.summary
+    # It held about a third of the sessions: every one of them ended when it went, attributed to it.
+    assert observed["held"] >= 1 and observed["held_ended_early"] == observed["held"], verdict.summary

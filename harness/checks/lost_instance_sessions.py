@@ -1,0 +1,52 @@
+"""An instance lost under sessions: what its sessions saw, and where the clients went next."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from harness.checks.verdict import Verdict
+
+
+@dataclass(frozen=True)
+class Lost:
+    """An instance killed or stopped under a session load, in seconds after the load began."""
+
+    instance: str
+    signalled: float  # the signal was sent
+    gone: float  # the process was seen gone
+    until: float  # it was started again, or the load ended
+
+
+def sessions_around_a_lost_instance(opened: pd.DataFrame, lost: Lost, load_start: float, kind: str) -> Verdict:
+    """The sessions the instance held end when it goes (how soon the clients notice is shown);
+    the sessions opened while it is gone reach the other instances and are served. ``opened``:
+    one row per session (``time`` its start, ``latency_ms`` its length, ``instance``, ``error``)."""
+    check = f"{kind} sessions opened while {lost.instance} was gone reach the other instances"
+    start = opened["time"] - load_start
+    end = start + opened["latency_ms"] / 1000
+    failed = opened["error"].fillna("").astype(str) != ""
+    held = (opened["instance"] == lost.instance) & (start < lost.signalled) & (end > lost.signalled)
+    later = (start > lost.gone) & (start < lost.until)
+    on_lost = int((later & (opened["instance"] == lost.instance)).sum())
+    later_failed = opened[later & failed]
+    noticed = (end[held & failed] - lost.signalled).sort_values()
+    seen = (
+        f"of the {int(held.sum())} it held, {len(noticed)} ended early, noticed by their clients "
+        f"{noticed.median() * 1000:.0f} ms after the signal (median; the last {noticed.max() * 1000:.0f} ms)"
+        if len(noticed)
+        else f"it held {int(held.sum())}, none ended early"
+    )
+    summary = (
+        f"{int(later.sum())} sessions opened from {lost.gone:.1f} s to {lost.until:.1f} s: {on_lost} on "
+        f"{lost.instance}, {len(later_failed)} failed (expected 0 and 0); {seen}"
+        + (f"; first failure: {later_failed['error'].iloc[0]}" if len(later_failed) else "")
+    )
+    observed = {
+        "opened_while_gone": int(later.sum()), "on_lost": on_lost, "failed": len(later_failed),
+        "held": int(held.sum()), "held_ended_early": len(noticed),
+        "noticed_median_s": round(float(noticed.median()), 3) if len(noticed) else None,
+    }  # fmt: skip
+    passed = bool(later.sum()) and not on_lost and not len(later_failed)
+    return Verdict(check, passed, summary, observed, {"on_lost": 0, "failed": 0})
