@@ -50,6 +50,7 @@ class BackendRow:
     expected_share: float | None
     errors: int
     active: int | None  # requests in the instance right now; None when it does not answer
+    sessions: int | None  # WebSocket, SSE and stream sessions open on it right now; None: no answer
     health: str
     fault: str
 
@@ -139,9 +140,11 @@ class LiveBackends:
         rows = []
         for instance in instances:
             try:
-                active: int | None = int(control.state(instance, timeout=0.3)["active"])
+                state = control.state(instance, timeout=0.3)
+                active: int | None = int(state["active"])
+                sessions: int | None = sum(int(count) for count in state.get("sessions", {}).values())
             except (OSError, HarnessError):
-                active = None  # killed, hung or cut off: its control port does not answer either
+                active = sessions = None  # killed, hung or cut off: its control port does not answer either
             rows.append(
                 BackendRow(
                     instance=instance.name,
@@ -151,6 +154,7 @@ class LiveBackends:
                     expected_share=self.expected.get(instance.name),
                     errors=errors.get(instance.name, 0),
                     active=active,
+                    sessions=sessions,
                     health=health.get(instance.name, "-"),
                     fault=self._faults[instance.name][0] if instance.name in self._faults else "",
                 )

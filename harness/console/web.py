@@ -31,6 +31,7 @@ COLUMNS = [
     ("expected_share", "Expected share"),
     ("errors", "Errors"),
     ("active", "Active"),
+    ("sessions", "Open sessions"),
     ("health", "Health (balancer's view)"),
     ("fault", "Fault"),
 ]
@@ -45,6 +46,7 @@ def _tab_rows(live: LiveBackends) -> list[dict[str, Any]]:
                 "share": f"{row.share:.1%}",
                 "expected_share": "-" if row.expected_share is None else f"{row.expected_share:.1%}",
                 "active": "-" if row.active is None else row.active,
+                "sessions": "-" if row.sessions is None else row.sessions,
                 "fault": row.fault or "-",
             }
         )

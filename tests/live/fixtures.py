@@ -21,3 +21,25 @@ def short_fail_timeout_nginx(tmp_path: Path) -> Path:
         shipped_config(ALGORITHMS["health_checks"]).read_text().replace("fail_timeout=30s", "fail_timeout=2s")
     )
     return path
+
+
+# Opens COUNT WebSockets one after another, holds them until told on stdin, then closes them.
+HOLDER = r"""
+import asyncio, sys
+import aiohttp
+
+async def main(url, count):
+    async with aiohttp.ClientSession() as session:
+        sockets = []
+        for _ in range(count):
+            socket = await session.ws_connect(url)
+            await socket.send_str("open")
+            await socket.receive(timeout=5)  # the echo: the session reached an instance
+            sockets.append(socket)
+        print("open", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        for socket in sockets:
+            await socket.close()
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""

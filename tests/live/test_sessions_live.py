@@ -16,6 +16,7 @@ from harness.checks.verdict import Verdict
 from harness.load.workload import Workload
 from harness.pytest_plugin import verdict_report
 from harness.results.store import new_run_dir
+from tests.live.fixtures import HOLDER
 
 pytestmark = pytest.mark.lb
 
@@ -34,27 +35,6 @@ http {
         }
     }
 }
-"""
-
-# Opens COUNT WebSockets one after another, holds them until told on stdin, then closes them.
-HOLDER = r"""
-import asyncio, sys
-import aiohttp
-
-async def main(url, count):
-    async with aiohttp.ClientSession() as session:
-        sockets = []
-        for _ in range(count):
-            socket = await session.ws_connect(url)
-            await socket.send_str("open")
-            await socket.receive(timeout=5)  # the echo: the session reached an instance
-            sockets.append(socket)
-        print("open", flush=True)
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-        for socket in sockets:
-            await socket.close()
-
-asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 """
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from subprocess import PIPE
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ import requests
 from harness.net import LOOPBACK, accepts_connections, free_port
 from harness.processes import alive, wait_gone
 from harness.readiness import WaitStrategy
+from tests.live.fixtures import HOLDER
 
 pytestmark = pytest.mark.lb
 
@@ -147,3 +149,37 @@ def test_a_fault_button_takes_an_instance_out_and_rollback_brings_it_back(
         ("inject", "kill", "api-gateway-2"),
         ("rollback", "kill", "api-gateway-2"),
     ], markers
+
+
+def sessions_in_tab(driver: Any) -> dict[str, str]:
+    return {
+        row.get_attribute("data-instance"): row.find_element(By.CLASS_NAME, "sessions").text
+        for row in driver.find_elements(By.CSS_SELECTOR, "table tbody tr[data-instance]")
+    }
+
+
+def test_the_backends_tab_shows_the_sessions_open_on_each_instance(ui: str, browser: Any, tmp_path: Path) -> None:
+    """Two WebSockets held on api-gateway-1 and one on api-gateway-3, straight to the instances."""
+    driver = browser
+    rows = requests.get(f"{ui}/backends/data", timeout=10).json()["rows"]
+    address = {row["instance"]: row["address"] for row in rows}
+    command = [sys.executable, "-c", HOLDER]
+    holders = [
+        subprocess.Popen([*command, f"ws://{address[name]}/api/ws", str(count)], stdin=PIPE, stdout=PIPE, text=True)
+        for name, count in (("api-gateway-1", 2), ("api-gateway-3", 1))
+    ]
+    try:
+        for holder in holders:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        driver.get(f"{ui}/backends")
+        expected = {"api-gateway-1": "2", "api-gateway-2": "0", "api-gateway-3": "1"}
+
+        def tab_shows_them() -> None:
+            WaitStrategy(f"the open sessions {expected} in the tab", timeout=20).wait(
+                lambda: True if sessions_in_tab(driver) == expected else None
+            )
+
+        screenshot_on_failure(driver, tmp_path / "sessions-tab.png", tab_shows_them)
+    finally:
+        for holder in holders:
+            holder.communicate("close\n", timeout=30)
