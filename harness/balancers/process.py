@@ -33,6 +33,8 @@ class BalancerProcess(BalancerDefaults):
         self.port = 0
         self.container = container  # run the balancer in a container of this, rather than as a process
         self._process: subprocess.Popen[bytes] | None = None
+        # Each reload: when the signal went (wall clock) and the worker pids it retired.
+        self.retired_workers: list[tuple[float, frozenset[int]]] = []
 
     @property
     def url(self) -> str:
@@ -95,6 +97,7 @@ class BalancerProcess(BalancerDefaults):
         if master is None:
             raise StartupError(f"{self.name}'s master process is not running: nothing to reload")
         old_workers = set(children_of(master))
+        self.retired_workers.append((time.time(), frozenset(old_workers)))
         os.kill(master, self.reload_signal)
 
         def replaced() -> bool | None:

@@ -47,3 +47,27 @@ def sessions_survive_reload(opened: pd.DataFrame, reload: Reload, load_start: fl
     if not len(open_at):
         summary = f"no {kind} session was open at the reload at {reload.at:.1f} s: nothing to survive it"
     return Verdict(check, bool(len(open_at)) and not len(cut), summary, observed, {"cut": 0})
+
+
+NEW_WORKERS_BY_S = 1.0  # after the signal the new workers take every new connection; the old close their sockets
+
+
+def no_new_session_on_old_workers(
+    served: pd.DataFrame, signalled: float, old_workers: frozenset[int], load_start: float, kind: str
+) -> Verdict:
+    """After a reload the old workers only finish what they hold: no session that began
+    ``NEW_WORKERS_BY_S`` after the signal is served by one of them. ``served``: the balancer's
+    log of sessions, ``start`` (wall clock) and ``pid`` of the worker that served each."""
+    at = signalled - load_start
+    check = f"no {kind} session opened after the reload at {at:.1f} s goes to an old worker"
+    later = served[served["start"] >= signalled + NEW_WORKERS_BY_S]
+    on_old = later[later["pid"].isin(old_workers)]
+    summary = (
+        f"{len(on_old)} of {len(later)} sessions the balancer logged as begun {NEW_WORKERS_BY_S:g} s or more after "
+        f"the signal were served by an old worker (pids {', '.join(str(pid) for pid in sorted(old_workers))}; "
+        "expected 0)"
+    )
+    if later.empty:
+        summary = f"the balancer logged no {kind} session begun {NEW_WORKERS_BY_S:g} s or more after the reload"
+    observed = {"after_reload": len(later), "on_old_workers": len(on_old)}
+    return Verdict(check, not later.empty and on_old.empty, summary, observed, {"on_old_workers": 0})

@@ -36,7 +36,7 @@ def run_scenario(
         timeline.rollback_all()
         watch.stop()
     verdicts, failover = watch.analyze(_fault_run(context, frame, timeline, started, cluster))
-    verdicts += scenario_session_verdicts(context, load, timeline.records, cluster.generations)
+    verdicts += scenario_session_verdicts(context, load, timeline.records, cluster.generations, cluster.balancer)
     return Measured(verdicts, frame, count, failover=failover)
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from harness.balancers.base import Balancer
 from harness.checks.fault_rows import counts_together
 from harness.checks.lost_instance_sessions import Lost, sessions_around_a_lost_instance
-from harness.checks.reload_sessions import Reload, sessions_survive_reload
+from harness.checks.reload_sessions import Reload, no_new_session_on_old_workers, sessions_survive_reload
 from harness.checks.scale_out_sessions import ScaleOut, new_sessions_to_new_instances
 from harness.checks.sessions import SESSIONS_BALANCED, consistent_snapshots, session_balance
 from harness.checks.verdict import Verdict, not_applicable
 from harness.results.faults import FaultRecord
 from harness.run.context import RunContext
 from harness.run.load import RunLoad
+from harness.run.served_sessions import served_sessions
 from harness.runtimes.base import Instance
 
 SETTLE_S = 0.5  # after the last user has spawned: its first session has reached an instance
@@ -37,7 +39,11 @@ def _ramp(context: RunContext) -> float:
 
 
 def scenario_session_verdicts(
-    context: RunContext, load: RunLoad, records: list[FaultRecord], generations: list[tuple[float, list[Instance]]]
+    context: RunContext,
+    load: RunLoad,
+    records: list[FaultRecord],
+    generations: list[tuple[float, list[Instance]]],
+    balancer: Balancer,
 ) -> list[Verdict]:
     """Under a scenario: the balance until the first fault, and each scale-out's new sessions."""
     if not context.spec.workload.has_sessions:
@@ -54,6 +60,7 @@ def scenario_session_verdicts(
     kind = context.spec.workload.session_word
     for reload in _reloads(records, load.started_at):
         verdicts.append(sessions_survive_reload(opened, reload, load.started_at, kind))
+    verdicts += _old_worker_verdicts(context, records, balancer, load.started_at)
     load_end = load.started_at + context.spec.duration
     for lost in _lost_instances(records, load.started_at, load_end):
         verdicts.append(sessions_around_a_lost_instance(opened, lost, load.started_at, kind))
@@ -118,3 +125,24 @@ def _unjudged(context: RunContext, instances: list[Instance]) -> str | None:
             "add `zone NAME 64k;` to the upstream to judge the sum"
         )
     return None
+
+
+def _old_worker_verdicts(
+    context: RunContext, records: list[FaultRecord], balancer: Balancer, load_start: float
+) -> list[Verdict]:
+    """Each reload step's retired workers against the sessions the balancer logged after it."""
+    retired = getattr(balancer, "retired_workers", [])
+    reload_times = [r.injected_at for r in records if r.kind == "reload" and r.injected_at is not None]
+    if not retired or not reload_times:
+        return []
+    served = served_sessions(context.config.balancer, balancer.access_log)
+    if served is None:
+        return []
+    kind = context.spec.workload.session_word
+    verdicts = []
+    for injected in reload_times:
+        # The reload's own signal: the first one sent once the step began.
+        signalled, old = next(((at, pids) for at, pids in retired if at >= injected), (None, frozenset()))
+        if signalled is not None:
+            verdicts.append(no_new_session_on_old_workers(served, signalled, old, load_start, kind))
+    return verdicts

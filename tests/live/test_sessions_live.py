@@ -128,6 +128,8 @@ def test_streams_open_at_an_nginx_reload_survive_it(lb_bench: Callable[..., Benc
     # The old workers live until the last stream they hold has ended (the client reads its end a
     # little after the worker has closed it: half a second allowed).
     assert verdict.observed["old_workers_lived_s"] >= verdict.observed["last_session_ended_s"] - 0.5, verdict.summary
+    handover = next(v for v in result.results[0].verdicts if "goes to an old worker" in v.check)
+    assert handover.passed and handover.observed["after_reload"] >= 1, handover.summary
 
 
 def test_haproxy_hard_stop_after_cuts_the_streams_open_at_a_reload(

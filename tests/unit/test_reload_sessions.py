@@ -1,6 +1,6 @@
 import pandas as pd
 
-from harness.checks.reload_sessions import Reload, sessions_survive_reload
+from harness.checks.reload_sessions import Reload, no_new_session_on_old_workers, sessions_survive_reload
 
 
 def sessions(*rows: tuple[float, float, str]) -> pd.DataFrame:
@@ -42,3 +42,26 @@ def test_times_count_from_the_load_start() -> None:
     reload = Reload(at=4.0, old_gone_after=2.0)
     verdict = sessions_survive_reload(opened, reload, load_start=1_796_288_390.0, kind="SSE")
     assert verdict.observed["open_at_reload"] == 1 and verdict.passed
+
+
+def served(*rows: tuple[float, int]) -> pd.DataFrame:
+    """(start s, worker pid) of each session in the balancer's log."""
+    return pd.DataFrame({"start": [start for start, _ in rows], "pid": [pid for _, pid in rows]})
+
+
+def test_sessions_after_the_reload_on_new_workers_pass() -> None:
+    log = served((3.0, 11), (4.2, 11), (5.5, 21), (6.0, 22))
+    verdict = no_new_session_on_old_workers(
+        log, signalled=4.0, old_workers=frozenset({11, 12}), load_start=0.0, kind="SSE"
+    )
+    assert verdict.passed, verdict.summary
+    assert verdict.observed == {"after_reload": 2, "on_old_workers": 0}  # 4.2 s is within the handover
+
+
+def test_a_session_an_old_worker_took_after_the_reload_fails() -> None:
+    log = served((5.5, 12), (6.0, 22))
+    verdict = no_new_session_on_old_workers(
+        log, signalled=4.0, old_workers=frozenset({11, 12}), load_start=0.0, kind="SSE"
+    )
+    assert verdict.passed is False
+    assert "1 of 2 sessions" in verdict.summary and "pids 11, 12" in verdict.summary, verdict.summary
