@@ -109,6 +109,7 @@ def algorithms_for(balancer: str) -> tuple[str, ...]:
     return tuple(name for name, algorithm in ALGORITHMS.items() if algorithm.shipped_for(balancer))
 
 
-def shipped_config(algorithm: Algorithm, balancer: str = "nginx") -> Path:
-    """The shipped config that shows ``algorithm`` on ``balancer``; SpecError when none does."""
-    return kind_of(balancer).shipped_config(algorithm.name)
+def shipped_config(algorithm: Algorithm, balancer: str = "nginx", grpc: bool = False) -> Path:
+    """The shipped config that shows ``algorithm`` on ``balancer`` (one passing gRPC, with ``grpc``);
+    SpecError when none does."""
+    return kind_of(balancer).shipped_config(algorithm.name, grpc)

@@ -25,7 +25,14 @@ from harness.results.store import Journal
 from harness.runtimes.base import Instance, InstanceTls, Runtime
 from harness.runtimes.local import LocalProcessRuntime
 from harness.runtimes.sockets import SocketFolder
-from harness.topology import on_sockets, plan_instances, plan_side_instances, weights_for, with_tls
+from harness.topology import (
+    on_sockets,
+    plan_instances,
+    plan_side_instances,
+    weights_for,
+    with_grpc,
+    with_tls,
+)
 
 
 class Cluster:
@@ -64,6 +71,8 @@ class Cluster:
             chain, key = authority.issue([*config.tls_services, *config.routed_groups()])
             self.instance_tls = InstanceTls(str(chain), str(key), str(authority.ca_file))
             self.specs = with_tls(self.specs, config.tls_services, self.instance_tls)
+        if config.grpc_services:
+            self.specs = with_grpc(self.specs, config.grpc_services)
         # A runtime of containers runs the balancer in a container too; a cluster, in the cluster.
         settings = BalancerSettings(workers, zone, self.weights_by_instance, port, self.runtime.balancer_container())
         self.balancer: Balancer = kind_of(config.balancer).make(config, run_dir, settings, self.runtime)
@@ -138,6 +147,7 @@ class Cluster:
             wanted = on_sockets(wanted, self.config.socket_services, self.sockets.path)
         if self.instance_tls is not None:
             wanted = with_tls(wanted, self.config.tls_services, self.instance_tls)
+        wanted = with_grpc(wanted, self.config.grpc_services)
         current = {instance.name for instance in self.instances}
         added = self.runtime.start([spec for spec in wanted if spec.name not in current])
         kept = [instance for instance in self.instances if instance.name in {spec.name for spec in wanted}]

@@ -15,10 +15,13 @@ from pathlib import Path
 import pandas as pd
 
 from harness.algorithms import ALGORITHMS, BALANCERS
+from harness.balancers.registry import KINDS
 from harness.bench import BenchResult, bench
 from harness.checks.fault_rows import FailoverRow, percentile
 from harness.checks.replay import agreement
+from harness.checks.verdict import Verdict
 from harness.errors import SpecError
+from harness.load.workload import Workload
 from harness.results.store import new_run_dir, write_json, write_requests
 from harness.run import Reporter
 from harness.scenarios.model import load_scenario
@@ -59,6 +62,32 @@ class LatencyRow:
     picks_as_predicted: str = "-"  # the replay's agreement with the algorithm's model
 
 
+@dataclass(frozen=True)
+class GrpcRow:
+    """Where one balancer sent the calls of gRPC connections: the probe's one connection, the load's."""
+
+    balancer: str
+    one_connection: str  # "3 of 3 instances"
+    under_load: str  # "10 connections: 10 on 3 instances"
+    verdict: str  # what it does, and whether that is what its config says
+
+
+def _grpc_row(balancer: str, verdicts: list[Verdict]) -> GrpcRow | None:
+    probe = next((v for v in verdicts if "calls of one HTTP/2 connection" in v.check), None)
+    if probe is None:
+        return None
+    reached, instances = probe.observed.get("reached", []), probe.observed.get("instances", 0)
+    pinned = next((v for v in verdicts if "calls of each HTTP/2 connection" in v.check), None)
+    histogram = (pinned.observed.get("by_instances") if pinned else probe.observed.get("load_by_instances")) or {}
+    connections = sum(histogram.values())
+    spread = ", ".join(f"{count} on {k} instance{'s' if int(k) != 1 else ''}" for k, count in histogram.items())
+    does = "pins per connection" if "pins" in probe.check else "spreads per call"
+    return GrpcRow(
+        balancer, f"{len(reached)} of {instances} instances", f"{connections} connections: {spread or '-'}",
+        f"{does}: {probe.status}",
+    )  # fmt: skip
+
+
 def _latency(requests: pd.DataFrame) -> tuple[int, float, float | None, float | None]:
     served = requests[(requests["status"] >= 200) & (requests["status"] < 300)]
     span = float(requests["time"].max() - requests["time"].min()) if len(requests) > 1 else 0.0
@@ -89,6 +118,11 @@ class Comparison:
                 }
                 table.append((f"{fault.fault} {fault.instance}", metric.name, values))
         return table
+
+    def grpc(self) -> list[GrpcRow]:
+        """Each balancer's gRPC connections (a gRPC workload's runs only)."""
+        rows = (_grpc_row(name, result.results[0].verdicts) for name, result in self.results.items())
+        return [row for row in rows if row is not None]
 
     def latency(self) -> list[LatencyRow]:
         measured = {name: _latency(result.results[0].requests) for name, result in self.results.items()}
@@ -142,6 +176,22 @@ def _algorithm(spec: BenchSpec) -> str:
     raise SpecError("compare-balancers needs an algorithm: give --algo NAME or a scenario that names one")
 
 
+def _workload(spec: BenchSpec) -> Workload:
+    """The workload the runs will drive: --workload's, else the scenario's."""
+    if spec.workload.chosen or not spec.scenario:
+        return spec.workload
+    return load_scenario(spec.scenario).workload or spec.workload
+
+
+def _no_grpc_config(algorithm: str) -> dict[str, str]:
+    """Each balancer with no shipped config that passes gRPC with ``algorithm``, and why."""
+    return {
+        name: f"no shipped config passes gRPC with {algorithm}"
+        for name, kind in KINDS.items()
+        if algorithm not in kind.shipped_grpc
+    }
+
+
 def compare_balancers(spec: BenchSpec, reporter: Reporter | None = None) -> Comparison:
     """Runs ``spec`` once per balancer that ships a config for its algorithm; saves the tables."""
     algorithm = ALGORITHMS.get(_algorithm(spec))
@@ -150,6 +200,8 @@ def compare_balancers(spec: BenchSpec, reporter: Reporter | None = None) -> Comp
     spec = replace(spec, algorithms=(algorithm.name,))
     spec.validate()
     skipped = {name: why for name, why in algorithm.unshipped_because.items() if name in BALANCERS}
+    if _workload(spec).is_grpc:
+        skipped = {name: why for name, why in _no_grpc_config(algorithm.name).items() if name in BALANCERS}
     label = f"compare-{algorithm.name}" + (f"-{Path(spec.scenario).stem}" if spec.scenario else "")
     directory = new_run_dir(spec.results_dir, label)
     results = {

@@ -75,7 +75,7 @@ def prepare(spec: BenchSpec, command: str = "bench") -> Plan:
         check_installed(spec.balancer)
     check_reachable(spec.runtime, spec.k8s_context)
     scenario = load_scenario(spec.scenario) if spec.scenario and command == "bench" else None
-    if scenario is not None and scenario.workload is not None and not spec.workload.has_sessions:
+    if scenario is not None and scenario.workload is not None and not spec.workload.chosen:
         spec = spec.with_workload(scenario.workload)  # the scenario's sessions, unless --workload chose others
     runs = tuple(_plan_runs(spec, scenario))
     if command != "bench" and len(runs) != 1:
@@ -115,10 +115,9 @@ def _plan_runs(spec: BenchSpec, scenario: Scenario | None) -> list[PlannedRun]:
         names = spec.algorithms or ((default,) if default else ())
         if not names:
             raise SpecError("no algorithm given: pass --algo")
-        shipped = [
-            (ALGORITHMS[name], load_balancer_config(spec.balancer, shipped_config(ALGORITHMS[name], spec.balancer)))
-            for name in names
-        ]
+        grpc = spec.workload.is_grpc
+        paths = [(ALGORITHMS[name], shipped_config(ALGORITHMS[name], spec.balancer, grpc)) for name in names]
+        shipped = [(algorithm, load_balancer_config(spec.balancer, path)) for algorithm, path in paths]
         return [PlannedRun(algorithm, config, algorithm.name) for algorithm, config in shipped]
     runs = []
     for upstream in upstreams_to_judge(spec):
@@ -130,8 +129,23 @@ def _plan_runs(spec: BenchSpec, scenario: Scenario | None) -> list[PlannedRun]:
         # --upstream all: one run per upstream, each in a folder named after it.
         folder = f"{upstream}-{algorithm}" if spec.upstream == "all" else algorithm
         claims = original.server_claims() if original is not None else None
+        _check_protocol(spec, config)
         runs.append(PlannedRun(ALGORITHMS[algorithm], config, folder, claims))
     return runs
+
+
+def _check_protocol(spec: BenchSpec, config: BalancerConfig) -> None:
+    """A route that passes gRPC takes the gRPC workload, and the gRPC workload such a route."""
+    if config.speaks_grpc and not spec.workload.is_grpc:
+        raise SpecError(
+            f"{config.path}: the route under test passes gRPC over HTTP/2: run it with --workload grpc "
+            "(or name an HTTP route with --route)"
+        )
+    if spec.workload.is_grpc and not config.speaks_grpc:
+        raise SpecError(
+            f"--workload grpc calls gRPC, but the route under test of {config.path} passes HTTP/1.1: "
+            "give a config whose route passes gRPC (nginx grpc_pass, a Service port named grpc)"
+        )
 
 
 def _check_instances(spec: BenchSpec, run: PlannedRun, scenario: Scenario | None) -> None:

@@ -73,8 +73,7 @@ class BenchSpec:
     def with_workload(self, workload: Workload) -> BenchSpec:
         """This spec with ``workload`` (a scenario's), refused where this spec cannot drive it."""
         spec = replace(self, workload=workload.validate())
-        if workload.has_sessions:
-            spec._check_sessions()
+        spec._check_workload()
         return spec
 
     def _check_names_and_ranges(self) -> None:
@@ -155,8 +154,30 @@ class BenchSpec:
             raise SpecError(f"--rate must be above 0 and at most {MAX_RATE:g} requests/s, got {self.rate:g}")
         if self.rate is not None and self.load_workers:
             raise SpecError("--rate runs the open-model load in the harness itself: drop --load-workers")
+        self._check_workload()
+
+    def _check_workload(self) -> None:
         if self.workload.has_sessions:
             self._check_sessions()
+        elif self.workload.is_grpc:
+            self._check_grpc()
+
+    def _check_grpc(self) -> None:
+        """gRPC users run in this process, each on one HTTP/2 connection to the balancer's address."""
+        kind = kind_of(self.balancer)
+        if not kind.has_address:
+            raise SpecError(
+                f"--workload grpc calls through a balancer's address, not through {self.balancer}: "
+                "choose nginx, haproxy or kube-proxy"
+            )
+        if self.rate is not None or self.driver == "wrk" or self.load_workers:
+            raise SpecError(
+                "--workload grpc runs Locust users that each hold one HTTP/2 connection: "
+                "drop --rate, --driver wrk and --load-workers"
+            )
+        if self.runtime != "local":
+            # The container image carries Debian's Python packages, which have no grpcio.
+            raise SpecError(f"--workload grpc runs its instances as local processes, not on --runtime {self.runtime}")
 
     def _check_sessions(self) -> None:
         """Session users run in this process, through one balancer address, on Locust's closed model."""

@@ -66,6 +66,12 @@ def with_tls(specs: Sequence[InstanceSpec], services: Sequence[str], tls: Instan
     return [dataclasses.replace(spec, tls=tls) if spec.service in wanted else spec for spec in specs]
 
 
+def with_grpc(specs: Sequence[InstanceSpec], services: Sequence[str]) -> list[InstanceSpec]:
+    """``specs`` with each instance of ``services`` serving gRPC too."""
+    wanted = set(services)
+    return [dataclasses.replace(spec, grpc=True) if spec.service in wanted else spec for spec in specs]
+
+
 def plan_side_instances(services: Sequence[str], already: int) -> list[InstanceSpec]:
     """One instance for each service outside the group under test, after the ``already`` planned ones."""
     return [

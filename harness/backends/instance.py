@@ -30,6 +30,8 @@ class InstanceSpec:
     control_port: int = 0
     socket: str = ""  # a UNIX socket the instance serves on too (``server unix:...`` in the user's config)
     tls: InstanceTls | None = None  # serve TLS on the service's sockets
+    grpc: bool = False  # serve gRPC too (``grpc_pass``, a Service's gRPC port), on a port of its own
+    grpc_port: int = 0  # 0: the kernel picks
 
 
 @dataclass(frozen=True)
@@ -44,11 +46,15 @@ class Instance:
     pid: int
     socket: str = ""  # the UNIX socket the balancer reaches it on, when it has one
     tls: InstanceTls | None = None  # it serves TLS, with this certificate
+    grpc_port: int = 0  # where it serves gRPC (h2c); 0: it does not
 
     @property
     def address(self) -> str:
-        """``host:port`` (or ``unix:PATH``) exactly as nginx writes it in ``$upstream_addr``."""
-        return f"unix:{self.socket}" if self.socket else f"{self.host}:{self.port}"
+        """``host:port`` (or ``unix:PATH``) exactly as nginx writes it in ``$upstream_addr``: its
+        gRPC server's, when it serves one (its service is passed gRPC, not HTTP)."""
+        if self.socket:
+            return f"unix:{self.socket}"
+        return f"{self.host}:{self.grpc_port or self.port}"
 
     @property
     def control_url(self) -> str:
@@ -56,7 +62,10 @@ class Instance:
 
     def same_place(self) -> InstanceSpec:
         """The spec that starts this instance again on the same address and ports."""
-        return InstanceSpec(self.name, self.service, self.host, self.port, self.control_port, self.socket, self.tls)
+        return InstanceSpec(
+            self.name, self.service, self.host, self.port, self.control_port, self.socket, self.tls,
+            self.grpc_port > 0, self.grpc_port,
+        )  # fmt: skip
 
 
 def by_service(instances: Iterable[Instance]) -> dict[str, list[Instance]]:

@@ -4,7 +4,7 @@ Importing aiohttp costs about 0.3 s of CPU; with 50 instances on two cores that 
 would take seconds. The launcher pays it once and forks one process per instance.
 
 Protocol: one JSON object per line on stdin, ``{"name", "host", "port", "control_port",
-"socket", "tls", "log"}``; each child announces itself on the shared stdout (see ``serve``). When stdin
+"socket", "tls", "grpc", "log"}``; each child announces itself on the shared stdout (see ``serve``). When stdin
 closes the launcher stops its children and exits. Children get SIGKILL from the kernel
 if the launcher dies, and the launcher if the harness dies.
 """
@@ -51,6 +51,7 @@ def _run_child(command: dict[str, object], launcher_pid: int) -> None:
             str(command.get("control_port", 0)),
             *(["--socket", str(command["socket"])] if command.get("socket") else []),
             *_tls_args(command.get("tls")),
+            *(["--grpc", "--grpc-port", str(command.get("grpc_port", 0))] if command.get("grpc") else []),
         ]
     )
 

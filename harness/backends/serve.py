@@ -18,6 +18,7 @@ import signal
 import socket
 import ssl
 import sys
+from typing import Any
 
 from aiohttp import web
 
@@ -38,14 +39,17 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--socket", default="", help="also serve on this UNIX socket (a stale file is replaced)")
     parser.add_argument("--tls-cert", default="", help="serve TLS with this certificate chain (PEM)")
     parser.add_argument("--tls-key", default="", help="the private key of --tls-cert (PEM)")
+    parser.add_argument("--grpc", action="store_true", help="also serve harness.Echo over gRPC (h2c)")
+    parser.add_argument("--grpc-port", type=int, default=0, help="the gRPC port (0: the kernel picks)")
     return parser.parse_args(argv)
 
 
 async def _serve(args: argparse.Namespace) -> None:
     state = InstanceState(name=args.name)
     runners: list[web.AppRunner] = []
+    grpc_server: Any = None
     try:
-        await _start(args, state, runners)
+        grpc_server = await _start(args, state, runners)
     except OSError as exc:
         # Announced instead of a traceback so the runtime can say at once which address failed.
         _announce({"ready": False, "name": args.name, "pid": os.getpid(), "error": str(exc)})
@@ -55,11 +59,14 @@ async def _serve(args: argparse.Namespace) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     await stopping.wait()
+    if grpc_server is not None:
+        await grpc_server.stop(0)
     for runner in runners:
         await runner.cleanup()
 
 
-async def _start(args: argparse.Namespace, state: InstanceState, runners: list[web.AppRunner]) -> None:
+async def _start(args: argparse.Namespace, state: InstanceState, runners: list[web.AppRunner]) -> Any:
+    """Binds and starts the instance's servers and announces it; returns its gRPC server, if it serves one."""
     # Idle keep-alive connections from the balancer are normal; no access log keeps the
     # hot path short (the balancer's own log is the record of requests).
     service = web.AppRunner(make_service_app(state), access_log=None, keepalive_timeout=75)
@@ -83,6 +90,13 @@ async def _start(args: argparse.Namespace, state: InstanceState, runners: list[w
         state.unix_listener = _unix_listener(args.socket)
         await web.SockSite(service, state.unix_listener, backlog=SERVICE_BACKLOG, ssl_context=tls).start()
     await control_site.start()
+    grpc_server, grpc_port = None, 0
+    if args.grpc:
+        # Imported here: only instances asked for gRPC pay for grpcio, and the launcher forks
+        # before any of its threads exist.
+        from harness.backends.grpc_service import start_grpc
+
+        grpc_server, grpc_port = await start_grpc(state, args.host, args.grpc_port)
     _announce(
         {
             "ready": True,
@@ -90,8 +104,10 @@ async def _start(args: argparse.Namespace, state: InstanceState, runners: list[w
             "pid": os.getpid(),
             "port": _bound_port(service),
             "control_port": _bound_port(control),
+            "grpc_port": grpc_port,
         }
     )
+    return grpc_server
 
 
 def _tls_context(certificate: str, key: str) -> ssl.SSLContext:

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from harness.backends.behaviour import InstanceMode
 
-SESSION_KINDS = ("websocket", "sse", "stream", "upload")
+SESSION_KINDS = ("websocket", "sse", "stream", "upload", "grpc")
 
 
 # Beyond this many connections an instance stops telling them apart (memory stays bounded).

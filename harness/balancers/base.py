@@ -66,6 +66,14 @@ class OneGroup:
     def tls_services(self) -> list[str]:
         return []
 
+    @property
+    def grpc_services(self) -> list[str]:
+        return []
+
+    @property
+    def speaks_grpc(self) -> bool:
+        return False
+
     def routed_groups(self) -> list[str]:
         return []
 
@@ -98,6 +106,16 @@ class BalancerConfig(Protocol):
     @property
     def tls_services(self) -> list[str]:
         """Services the balancer speaks TLS to: their instances serve TLS with the run's certificate."""
+        ...
+
+    @property
+    def grpc_services(self) -> list[str]:
+        """Services the balancer passes gRPC to: their instances serve gRPC too, on a port of its own."""
+        ...
+
+    @property
+    def speaks_grpc(self) -> bool:
+        """The route under test carries gRPC (HTTP/2), so the load calls it with a gRPC workload."""
         ...
 
     def routed_groups(self) -> list[str]:

@@ -97,6 +97,7 @@ class BalancerKind(ABC):
     has_address: ClassVar[bool] = True
     one_load_process: ClassVar[bool] = False
     in_own_namespace: ClassVar[bool] = False
+    shipped_grpc: ClassVar[Mapping[str, str]] = {}  # algorithm -> its shipped config that passes gRPC
     balances_connections: ClassVar[bool] = False  # picks per connection, not per request
     group_word: ClassVar[str | None] = None  # "upstream", "backend": a config of several groups, one under test
     runs_in_cluster: ClassVar[bool] = False  # --runtime k8s runs it as the topology's own Deployment
@@ -108,8 +109,17 @@ class BalancerKind(ABC):
     def ships(self, algorithm: str) -> bool:
         return algorithm in self.shipped
 
-    def shipped_config(self, algorithm: str) -> Path:
-        """The shipped config that shows ``algorithm`` here; SpecError saying why when none does."""
+    def shipped_config(self, algorithm: str, grpc: bool = False) -> Path:
+        """The shipped config that shows ``algorithm`` here (passing gRPC, with ``grpc``); SpecError
+        saying why when none does."""
+        if grpc:
+            if algorithm not in self.shipped_grpc:
+                passes = ", ".join(sorted(self.shipped_grpc)) or "none"
+                raise SpecError(
+                    f"no shipped {self.name} config passes gRPC with {algorithm} (those that do: {passes}); "
+                    "pass --config with your own"
+                )
+            return infra_path(self.infra_folder, self.shipped_grpc[algorithm])
         if algorithm not in self.shipped:
             why = self.unshipped.get(algorithm, "no shipped config shows it")
             raise SpecError(f"no shipped {self.name} config for {algorithm}: {why}")

@@ -157,6 +157,14 @@ def print_comparison(console: Console, comparison: Comparison) -> None:
         cells = ("-" if number is None else str(number) for number in numbers)
         latency.add_row(row.balancer, *cells, row.picks_as_predicted)
     console.print(latency)
+    grpc = comparison.grpc()
+    if grpc:
+        table = Table(title="gRPC: where the calls of one HTTP/2 connection went", title_justify="left")
+        for column in ("balancer", "one connection's calls reached", "the load's connections", "verdict"):
+            table.add_column(column)
+        for grpc_row in grpc:
+            table.add_row(grpc_row.balancer, grpc_row.one_connection, grpc_row.under_load, grpc_row.verdict)
+        console.print(table)
     rows = comparison.rows()
     if rows:
         table = Table(

@@ -16,6 +16,7 @@ from locust.runners import Runner
 
 from harness.errors import SpecError
 from harness.load.distributed import Workers
+from harness.load.grpc_users import make_grpc_user_class
 from harness.load.records import RequestRecorder
 from harness.load.route import FixedRoute, Route
 from harness.load.session_users import make_session_user_class
@@ -64,27 +65,29 @@ class LocustLoad:
         self.request_count = 0
         self.on_workers = on_workers
 
+    def _user_class(self) -> type[User]:
+        """The users of the workload: sessions, gRPC calls or requests, through the balancer or picking themselves."""
+        settings, route = self.settings, self.route
+        if not isinstance(route, FixedRoute):
+            return make_client_side_user_class(
+                route, settings.path, method=settings.method, population=settings.population
+            )
+        if settings.workload.has_sessions:
+            return make_session_user_class(route, settings.workload, population=settings.population)
+        if settings.workload.is_grpc:
+            return make_grpc_user_class(route, settings.workload, population=settings.population)
+        return make_user_class(
+            route.url, route.path_for(settings.path), method=settings.method,
+            new_connections=settings.new_connections, headers=route.headers,
+            ca_file=route.ca_file, population=settings.population,
+        )  # fmt: skip
+
     def run(self) -> pd.DataFrame:
         # Locust logs every user spawn at INFO; the harness prints its own progress.
         logging.getLogger("locust").setLevel(logging.WARNING)
-        user_class: type[User]
-        if isinstance(self.route, FixedRoute) and self.settings.workload.has_sessions:
-            user_class = make_session_user_class(
-                self.route, self.settings.workload, population=self.settings.population
-            )
-            environment = Environment(user_classes=[user_class], host=self.route.url)
-        elif isinstance(self.route, FixedRoute):
-            user_class = make_user_class(
-                self.route.url, self.route.path_for(self.settings.path), method=self.settings.method,
-                new_connections=self.settings.new_connections, headers=self.route.headers,
-                ca_file=self.route.ca_file, population=self.settings.population,
-            )  # fmt: skip
-            environment = Environment(user_classes=[user_class], host=self.route.url)
-        else:
-            user_class = make_client_side_user_class(
-                self.route, self.settings.path, method=self.settings.method, population=self.settings.population
-            )
-            environment = Environment(user_classes=[user_class])
+        user_class = self._user_class()
+        host = self.route.url if isinstance(self.route, FixedRoute) else None
+        environment = Environment(user_classes=[user_class], host=host)
         environment.events.request.add_listener(self.recorder.on_request)  # type: ignore[no-untyped-call]
         workers: Workers | None = None
         runner: Runner

@@ -80,6 +80,7 @@ class OpenModelLoad:
             {
                 "time": due,
                 "client": client_address(client),
+                "connection": "",
                 "instance": answer.header(INSTANCE_HEADER) if answer is not None else "",
                 "status": answer.status if answer is not None else 0,
                 "latency_ms": (time.time() - due) * 1000,  # from when it was due: waiting for a slot counts

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from harness.backends import INSTANCE_HEADER, control
 from harness.errors import StartupError
+from harness.load.grpc_client import UNARY, GrpcCallError, GrpcConnection
 from harness.load.keys import KeyPlan
 from harness.load.route import Answer, FixedRoute, Route
 from harness.net import client_address
@@ -81,6 +82,8 @@ def get(
     balancer's URL, or a route on which the client picks the instance itself. ``path`` is the
     harness's own (``/api/count``): a balancer's route puts it under its location."""
     route = FixedRoute(target) if isinstance(target, str) else target
+    if isinstance(route, FixedRoute) and route.grpc:
+        return _grpc_call(route, source, timeout)
     timeout = min(timeout, getattr(route, "read_timeout", timeout))
     context = None
     sent = path
@@ -94,6 +97,25 @@ def get(
     return ProbeResponse(
         instance=answer.header(INSTANCE_HEADER), status=answer.status, started=started, finished=time.time()
     )
+
+
+def _grpc_call(route: FixedRoute, source: str | None, timeout: float) -> ProbeResponse:
+    """A gRPC route's probe: one unary call on a new HTTP/2 connection (the path does not apply)."""
+    started = time.time()
+    ca_file = str(route.ca_file) if route.ca_file else None
+    with GrpcConnection(route.url, source or "", timeout, ca_file, route.host or "") as connection:
+        try:
+            answer = connection.call(UNARY)
+        except GrpcCallError as exc:
+            raise ConnectionError(str(exc)) from exc
+    return ProbeResponse(instance=answer.instance, status=answer.status, started=started, finished=time.time())
+
+
+def grpc_one_connection(route: FixedRoute, calls: int, timeout: float = 10.0) -> list[str]:
+    """``calls`` unary calls one after another on one new HTTP/2 connection: the instance of each."""
+    ca_file = str(route.ca_file) if route.ca_file else None
+    with GrpcConnection(route.url, "", timeout, ca_file, route.host or "") as connection:
+        return [connection.call(UNARY).instance for _ in range(calls)]
 
 
 def get_answer(route: FixedRoute, path: str, timeout: float = 10.0) -> Answer:

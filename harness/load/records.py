@@ -10,7 +10,8 @@ import pandas as pd
 from harness.backends import INSTANCE_HEADER
 from harness.load.route import Answer
 
-COLUMNS = ["time", "client", "instance", "status", "latency_ms", "name", "error"]
+# ``connection``: the client connection a call went over, where the load keeps one for many calls (gRPC).
+COLUMNS = ["time", "client", "instance", "status", "latency_ms", "name", "error", "connection"]
 
 
 def empty_frame() -> pd.DataFrame:
@@ -54,6 +55,7 @@ class RequestRecorder:
                 "latency_ms": float(response_time),
                 "name": name,
                 "error": "" if exception is None else f"{type(exception).__name__}: {exception}",
+                "connection": (context or {}).get("connection", ""),
             }
         )
 

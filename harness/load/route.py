@@ -51,16 +51,19 @@ class FixedRoute:
     A user's config may route on the ``Host`` header and the path (``server_name api.example.com``,
     ``location /api/``): ``host`` is the name requests carry and ``prefix`` the location the
     harness's own paths go under. ``ca_file`` verifies an ``https://`` balancer's certificate.
+    ``grpc``: the route speaks gRPC over HTTP/2 (``grpc_pass``, a Service's gRPC port), not HTTP/1.1.
     """
 
     url: str
     host: str | None = None
     prefix: str = "/"
     ca_file: Path | None = None
+    grpc: bool = False
 
     @property
     def description(self) -> str:
         where = f"{self.url} (Host: {self.host})" if self.host else self.url
+        where = f"{where}, gRPC" if self.grpc else where
         return where if self.prefix == "/" else f"{where} under {self.prefix}"
 
     @property

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from harness.errors import SpecError
 
-WORKLOADS = ("requests", "websocket", "sse", "stream", "mixed")
-SESSION_WORKLOADS = frozenset(WORKLOADS) - {"requests"}
+WORKLOADS = ("requests", "websocket", "sse", "stream", "mixed", "grpc")
+# Workloads whose users hold sessions the instances count (a gRPC user's calls are requests).
+SESSION_WORKLOADS = frozenset(WORKLOADS) - {"requests", "grpc"}
 DURATIONS = ("exponential", "fixed")
 SHORTEST_SESSION_S = 0.05  # an exponential draw below this is raised to it: a session, not a request
 STREAM_RATE = 64 * 1024  # bytes a second of a stream session: its length is bytes / rate
@@ -25,10 +26,12 @@ MAX_HOLD_S = 3600.0
 
 @dataclass(frozen=True)
 class Workload:
-    """``kind``: requests, websocket, sse, stream or mixed (short requests and WebSocket sessions).
+    """``kind``: requests, websocket, sse, stream, mixed (short requests and WebSocket sessions) or
+    grpc (unary calls, one after another, over one HTTP/2 connection a user holds ``hold`` seconds).
 
     ``hold``: a session's mean length in seconds; ``durations``: exponential around it, or fixed.
-    ``every``: a message (WebSocket) or event (SSE) that often during a session.
+    ``every``: a message (WebSocket) or event (SSE) that often during a session; gRPC: a call that
+    often (0: back to back).
     ``session_share``: mixed: the share of a user's turns that open a session.
     """
 
@@ -42,6 +45,15 @@ class Workload:
     @property
     def has_sessions(self) -> bool:
         return self.kind in SESSION_WORKLOADS
+
+    @property
+    def is_grpc(self) -> bool:
+        return self.kind == "grpc"
+
+    @property
+    def chosen(self) -> bool:
+        """Anything but the default short requests."""
+        return self.kind != "requests"
 
     @property
     def session_kind(self) -> str:
@@ -62,8 +74,10 @@ class Workload:
             raise SpecError(
                 f"--session-hold must be between {SHORTEST_SESSION_S:g} and {MAX_HOLD_S:g} s, got {self.hold:g}"
             )
-        if not 0 < self.every <= MAX_HOLD_S:
-            raise SpecError(f"--session-every must be above 0 and at most {MAX_HOLD_S:g} s, got {self.every:g}")
+        least = 0 if self.is_grpc else None  # gRPC calls may follow one another at once
+        if not (self.every >= 0 if least == 0 else self.every > 0) or self.every > MAX_HOLD_S:
+            above = "at least 0" if least == 0 else "above 0"
+            raise SpecError(f"--session-every must be {above} and at most {MAX_HOLD_S:g} s, got {self.every:g}")
         if not 0 < self.session_share <= 1:
             raise SpecError(f"--session-share must be above 0 and at most 1, got {self.session_share:g}")
         return self
@@ -73,6 +87,9 @@ class Workload:
         return SessionLengths(self, random.Random(f"{self.seed}/{user}"))
 
     def describe(self) -> str:
+        if self.is_grpc:
+            pace = f"one every {self.every:g} s" if self.every > 0 else "back to back"
+            return f"gRPC unary calls ({pace}) over one HTTP/2 connection per user, held {self.hold:g} s"
         if not self.has_sessions:
             return "short requests"
         lengths = (

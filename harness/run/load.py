@@ -73,7 +73,7 @@ class RunLoad:
             self.model = {"model": "open", "rate": spec.rate, "late": open_load.late}
             count = open_load.request_count
         else:
-            doing = f", {spec.workload.describe()}" if spec.workload.has_sessions else ""
+            doing = f", {spec.workload.describe()}" if spec.workload.chosen else ""
             context.phase(f"load: {spec.users} users for {duration:g} s{doing}")
             name = context.algorithm.name
             load = LocustLoad(

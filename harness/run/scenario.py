@@ -12,6 +12,7 @@ from harness.balancers.kind import FaultRun
 from harness.checks.fault_rows import finished_at
 from harness.cluster import Cluster
 from harness.run.context import RunContext
+from harness.run.grpc_verdicts import grpc_verdicts
 from harness.run.load import RunLoad
 from harness.run.result import Measured
 from harness.run.session_verdicts import scenario_session_verdicts
@@ -37,6 +38,7 @@ def run_scenario(
         watch.stop()
     verdicts, failover = watch.analyze(_fault_run(context, frame, timeline, started, cluster))
     verdicts += scenario_session_verdicts(context, load, timeline.records, cluster.generations, cluster.balancer)
+    verdicts += grpc_verdicts(context, frame, cluster.route, len(cluster.instances_under_test))
     return Measured(verdicts, frame, count, failover=failover)
 
 

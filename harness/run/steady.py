@@ -13,7 +13,7 @@ import pandas as pd
 from harness.checks.distribution import EXACT_ORDER, counts_of, exact_cycle, order_not_kept, spread_matches
 from harness.checks.errors import no_client_errors, no_counted_errors
 from harness.checks.fault_rows import counts_together
-from harness.checks.least_conn import avoids_busy_instance, busy_not_seen
+from harness.checks.least_conn import AVOIDS_BUSY, avoids_busy_instance, busy_not_seen
 from harness.checks.population import population_as_predicted
 from harness.checks.schedule import smooth_weighted_round_robin
 from harness.checks.stickiness import clients_not_pinned, clients_spread, each_client_on_one_instance, one_client_only
@@ -25,6 +25,7 @@ from harness.load.route import FixedRoute, Route
 from harness.load.wrk import run_wrk
 from harness.net import MAX_CLIENT_NETWORKS, ClientPopulation
 from harness.run.context import RunContext
+from harness.run.grpc_verdicts import grpc_verdicts
 from harness.run.load import RunLoad
 from harness.run.result import Measured
 from harness.run.session_verdicts import session_verdicts
@@ -56,12 +57,15 @@ def measure(context: RunContext, load: RunLoad, cluster: Cluster, timings: dict[
     verdicts += servers.after_load(frame, instances)
     verdicts += servers.failover_to_backup(cluster, instances, context.phase)
     counts = counts_of(frame.loc[frame["instance"] != "", "instance"].tolist())
-    verdicts += _spread(context, counts, instances)
+    grpc = context.spec.workload.is_grpc
+    if not (grpc and context.kind.balances_connections):  # calls pinned by connection are no sample of picks
+        verdicts += _spread(context, counts, instances)
     verdicts += session_verdicts(context, load, instances, context.spec.duration)
+    verdicts += grpc_verdicts(context, frame, route, len(instances))
     if context.algorithm.sticky:
         verdicts.append(each_client_on_one_instance(frame))
         verdicts.append(clients_spread(frame, minimum=_spread_minimum(frame, instances, predicted)))
-    elif context.kind.balances_connections:
+    elif context.kind.balances_connections and not grpc:
         verdicts.append(clients_not_pinned(frame, len(instances)))
     return Measured(verdicts, frame, count)
 
@@ -75,6 +79,8 @@ def _probes(context: RunContext, route: Route, instances: list[Instance], timing
         verdicts.append(_exact_order(context, route, instances) if together else order_not_kept(context.workers))
     if context.algorithm.avoids_busy and not together:
         verdicts.append(busy_not_seen(context.workers))
+    elif context.algorithm.avoids_busy and context.spec.workload.is_grpc:
+        verdicts.append(not_applicable(AVOIDS_BUSY, "a gRPC route has no long request to hold"))
     elif context.algorithm.avoids_busy:
         context.phase("least_conn probe: one long request, then short ones")
         started = time.monotonic()

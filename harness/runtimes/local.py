@@ -71,6 +71,8 @@ class LocalProcessRuntime:
                 "control_port": spec.control_port,
                 "socket": spec.socket,
                 "tls": [spec.tls.certificate, spec.tls.key] if spec.tls else None,
+                "grpc": spec.grpc,
+                "grpc_port": spec.grpc_port,
                 "log": str(self._log_path(spec.name)),
             }
             launcher.stdin.write((json.dumps(command) + "\n").encode())
@@ -147,6 +149,7 @@ class LocalProcessRuntime:
             pid=int(str(message["pid"])),
             socket=spec.socket,
             tls=spec.tls,
+            grpc_port=int(str(message.get("grpc_port") or 0)),
         )
 
     def restart(self, instance: Instance) -> Instance:

@@ -34,8 +34,11 @@ def test_the_shipped_manifests_validate_against_every_supported_release() -> Non
 def test_the_shipped_manifests_pass_lint_and_report_readiness_against_passive_checks() -> None:
     problems, mappings = lint([K8S], shipped_passive_checks())
     assert problems == []
-    (mapping,) = {str(m) for m in mappings}
-    assert "16 s of readiness probes" in mapping and "max_fails=3" in mapping and "fail_timeout=30 s" in mapping
+    # One per Deployment with a readiness probe: api-gateway's and the gRPC one's.
+    described = sorted(str(m) for m in mappings)
+    assert [m.split(": ")[1] for m in described] == ["Deployment/api-gateway", "Deployment/api-grpc"], described
+    for mapping in described:
+        assert "16 s of readiness probes" in mapping and "max_fails=3" in mapping and "fail_timeout=30 s" in mapping
 
 
 def test_a_typo_in_a_field_names_the_file_the_object_and_the_field(copy: Path) -> None:

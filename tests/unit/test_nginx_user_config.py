@@ -252,7 +252,7 @@ def test_claims_say_what_the_upstream_asks_for_and_where(tmp_path: Path) -> None
     assert "on route example.com/ -> app (conf.d/app.conf:25)" in claims
 
 
-def test_https_to_the_instances_is_kept_when_they_serve_tls_else_passed_as_http_and_grpc_is_refused(
+def test_https_to_the_instances_is_kept_when_they_serve_tls_else_passed_as_http(
     tmp_path: Path,
 ) -> None:
     main = files(
@@ -275,10 +275,28 @@ def test_https_to_the_instances_is_kept_when_they_serve_tls_else_passed_as_http_
     assert directives(kept.text, tmp_path, "proxy_ssl_certificate") == []
     plain = render_config(load_config(verified), instances("a", 1), run_settings(tmp_path))
     assert directives(plain.text, tmp_path, "proxy_ssl_trusted_certificate") == []
+
+
+def test_a_grpc_pass_route_reaches_the_instances_grpc_port_over_h2c(tmp_path: Path) -> None:
     grpc = tmp_path / "grpc.conf"
-    grpc.write_text("upstream g { server a:1; }\nserver {\n location / {\n  grpc_pass grpc://g;\n }\n}\n")
-    with pytest.raises(ConfigError, match=r"grpc.conf:4: grpc_pass g: the instances do not speak gRPC"):
-        load_config(grpc)
+    grpc.write_text(
+        "upstream g { server a:50051; }\nupstream h { server b:1; }\n"
+        "server {\n listen 80 http2;\n location / {\n  grpc_pass grpc://g;\n }\n}\n"
+        "server {\n listen 8080;\n location / { proxy_pass http://h; }\n}\n"
+    )
+    config = load_config(grpc)
+    assert config.speaks_grpc and config.grpc_services == ["a"] and config.tls_services == []
+    served = [replace(i, grpc_port=7000 + n) for n, i in enumerate(instances("a", 2))]
+    rendered = render_config(config, [*served, *instances("b", 1)], run_settings(tmp_path))
+    # gRPC without TLS is h2c: the gRPC server's listen keeps http2.
+    listens = directives(rendered.text, tmp_path, "listen")
+    assert [args[1:] for args in listens] == [["http2"], []], listens
+    servers = directives(rendered.text, tmp_path, "server")
+    upstream_servers = [s[0] for s in servers if s]  # the upstreams' server lines, not the server blocks
+    assert upstream_servers == [f"{i.host}:{i.grpc_port}" for i in served] + [instances("b", 1)[0].address]
+    http_only = tmp_path / "http.conf"
+    http_only.write_text("upstream h { server b:1; }\nserver { location / { proxy_pass http://h; } }\n")
+    assert not load_config(http_only).speaks_grpc and load_config(http_only).grpc_services == []
 
 
 def test_one_host_on_several_ports_is_one_service_per_port(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import shutil
@@ -87,7 +88,8 @@ class HaproxyBalancer(BalancerProcess):
     def route(self) -> FixedRoute:
         """The balancer's address on the route under test, with the Host and path it routes on."""
         route = self.config.route
-        return self._route_at(route.request.host if route else None, route.prefix if route else "/")
+        at = self._route_at(route.request.host if route else None, route.prefix if route else "/")
+        return dataclasses.replace(at, grpc=self.config.speaks_grpc)
 
     @property
     def listens(self) -> dict[str, str]:

@@ -176,6 +176,16 @@ class HaproxyConfig:
         """Services of the servers HAProxy speaks TLS to (``server app app:443 ssl``)."""
         return list(dict.fromkeys(s.service for s in self.servers() if s.param("ssl") is not None))
 
+    @property
+    def grpc_services(self) -> list[str]:
+        """Services of the servers HAProxy speaks HTTP/2 to (``server app app:50051 proto h2``): gRPC."""
+        return list(dict.fromkeys(s.service for s in self.servers() if s.param("proto") == "h2"))
+
+    @property
+    def speaks_grpc(self) -> bool:
+        """The backend under test is spoken to in HTTP/2 (``proto h2``): the route carries gRPC."""
+        return bool(self.routes or self.chosen_route) and any(s.param("proto") == "h2" for s in self.peers_servers())
+
     def routed_groups(self) -> list[str]:
         """Every backend some frontend sends requests to, in config order."""
         routed = {route.backend for route in self.routes}

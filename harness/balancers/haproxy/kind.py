@@ -22,6 +22,7 @@ class HaproxyKind(BalancerKind):
         "health_checks": "haproxy-health-checks.cfg",
     }
     group_word = "backend"
+    shipped_grpc: ClassVar = {"round_robin": "haproxy-grpc.cfg"}
     unshipped: ClassVar = {
         "hash": "no shipped config hashes a request key on it yet; pass --config with your own",
         # `balance random` hashes a random key onto the consistent-hash ring, so each server's

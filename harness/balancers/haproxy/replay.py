@@ -52,7 +52,7 @@ def model_peers(
                 maxconn = server.param("maxconn")
                 peers.append(
                     ModelPeer(
-                        f"{instance.host}:{instance.port}", (weights or {}).get(instance.name, server.weight),
+                        instance.address, (weights or {}).get(instance.name, server.weight),
                         backup=server.param("backup") is not None, down=server.param("disabled") is not None,
                         max_conns=int(maxconn) if maxconn and maxconn.isdigit() else 0,
                     )
@@ -119,7 +119,7 @@ def replay_run(config: HaproxyConfig, run: PicksRun) -> list[Verdict]:
     else:
         generation = generation_of_each_pick(picks, starts, run.in_place)
     configs = [(peers, instances) for peers, (_, instances) in zip(generations, run.generations, strict=True)]
-    labels = {f"{i.host}:{i.port}": i.name for _, instances in run.generations for i in instances}
+    labels = {i.address: i.name for _, instances in run.generations for i in instances}
     return judge_configs(
         picks, generation, configs, lambda peers, part: _replay(config, peers, part, joined),
         lambda peers: _source_model(config, peers), labels, run.access_log.parent / "picks.csv",

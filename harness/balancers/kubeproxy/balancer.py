@@ -67,7 +67,7 @@ class KubeProxyBalancer(BalancerDefaults):
 
     @property
     def route(self) -> FixedRoute:
-        return FixedRoute(self.url)
+        return FixedRoute(self.url, grpc=self.config.grpc)
 
     @property
     def config_path(self) -> Path:
@@ -113,7 +113,9 @@ class KubeProxyBalancer(BalancerDefaults):
             log.write(json.dumps({"time": time.time(), "instance": instance.name, "ready": ready}) + "\n")
 
     def _apply(self) -> None:
-        endpoints = tuple((i.host, i.port) for i in self._instances if self._states.get(i.name, _ProbeState()).ready)
+        ready = [i for i in self._instances if self._states.get(i.name, _ProbeState()).ready]
+        # A gRPC Service's targetPort is the pods' gRPC port; the readiness probe stays on HTTP.
+        endpoints = tuple((i.host, i.grpc_port or i.port) for i in ready)
         if endpoints == self._applied:
             return
         text = ruleset(self.config.cluster_ip, self.config.port, endpoints, self.config.affinity_timeout_s)

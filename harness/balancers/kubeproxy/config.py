@@ -31,6 +31,15 @@ class KubeProxyConfig(OneGroup):
     affinity_timeout_s: float | None  # sessionAffinity: ClientIP
     readiness: Readiness
     balancer: str = "kube-proxy"
+    grpc: bool = False  # the Service's port carries gRPC (named grpc, or appProtocol h2c or grpc)
+
+    @property
+    def grpc_services(self) -> list[str]:
+        return [self.app] if self.grpc else []
+
+    @property
+    def speaks_grpc(self) -> bool:
+        return self.grpc
 
     @property
     def services(self) -> list[str]:
@@ -112,4 +121,15 @@ def load_config(path: Path) -> KubeProxyConfig:
         app=str(selector["app"]),
         affinity_timeout_s=affinity,
         readiness=_readiness(path, selector),
+        grpc=_carries_grpc(ports[0]),
     )
+
+
+GRPC_APP_PROTOCOLS = {"grpc", "h2c", "kubernetes.io/h2c"}
+
+
+def _carries_grpc(port: dict[str, Any]) -> bool:
+    """A Service port for gRPC, by the names clusters and meshes read: ``name: grpc`` (or
+    ``grpc-...``), ``appProtocol: kubernetes.io/h2c``."""
+    name = str(port.get("name", ""))
+    return name == "grpc" or name.startswith("grpc-") or str(port.get("appProtocol", "")) in GRPC_APP_PROTOCOLS

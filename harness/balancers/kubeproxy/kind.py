@@ -21,6 +21,7 @@ class KubeProxyKind(BalancerKind):
         "health_checks": "01-service-clusterip.yaml",
         "random": "01-service-clusterip.yaml",
     }
+    shipped_grpc: ClassVar = {"round_robin": "07-service-grpc.yaml", "random": "07-service-grpc.yaml"}
     unshipped: ClassVar = {
         "least_conn": "kube-proxy's iptables and nftables modes only pick at random "
         "(least connections is an IPVS scheduler)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -93,7 +94,8 @@ class NginxBalancer(BalancerProcess):
     def route(self) -> FixedRoute:
         """The balancer's address on the route under test, with the Host and path prefix it routes on."""
         route = self.config.route
-        return self._route_at(route.server.host if route else None, (route.path_prefix or "/") if route else "/")
+        at = self._route_at(route.server.host if route else None, (route.path_prefix or "/") if route else "/")
+        return dataclasses.replace(at, grpc=self.config.speaks_grpc)
 
     @property
     def listens(self) -> dict[str, str]:

@@ -147,8 +147,20 @@ class NginxConfig:
     @property
     def tls_services(self) -> list[str]:
         """Services of the upstreams some location passes to over TLS (``proxy_pass https://app``)."""
-        over_tls = {route.upstream for route in self.routes if route.scheme == "https"}
-        return [s for upstream in self.upstreams if upstream.name in over_tls for s in upstream.services]
+        return self._services_of({route.upstream for route in self.routes if route.scheme == "https"})
+
+    @property
+    def grpc_services(self) -> list[str]:
+        """Services of the upstreams some location passes gRPC to (``grpc_pass grpc://app``)."""
+        return self._services_of({route.upstream for route in self.routes if route.directive == "grpc_pass"})
+
+    def _services_of(self, names: set[str]) -> list[str]:
+        return [s for upstream in self.upstreams if upstream.name in names for s in upstream.services]
+
+    @property
+    def speaks_grpc(self) -> bool:
+        """The route under test passes gRPC: the load calls it over HTTP/2."""
+        return self.route is not None and self.route.directive == "grpc_pass"
 
     @property
     def socket_services(self) -> list[str]:
@@ -287,11 +299,6 @@ def load_config(path: Path, upstream: str | None = None, route: str | None = Non
             f"{path}: no location passes to any of its upstreams ({', '.join(sorted(names))}): "
             "add a location with proxy_pass, or name the upstream with --upstream"
         )
-    if config.route is not None and config.route.directive == "grpc_pass":
-        raise ConfigError(
-            f"{config.route.origin}: grpc_pass {config.route.upstream}: the instances do not speak gRPC yet; "
-            "test an HTTP route of the config with --route"
-        )
     if not config.under_test.servers:
         raise ConfigError(f"{config.under_test.origin}: upstream {config.under_test.name} names no server")
     return config
@@ -352,8 +359,7 @@ def _refuse_what_cannot_run(tree: list[Directive]) -> None:
 
 
 def _hosts_on_several_ports(tree: list[Directive]) -> frozenset[str]:
-    """Hosts that upstream servers name with more than one port (``127.0.0.1:8001``, ``127.0.0.1:8002``):
-    each host:port is then a service of its own."""
+    """Hosts named with several ports (``127.0.0.1:8001``, ``:8002``): each host:port is a service of its own."""
     ports: dict[str, set[str]] = {}
     for directive in walk(http_blocks(tree)):
         if directive["directive"] == "upstream":
@@ -385,11 +391,8 @@ def upstream_server(
     """One upstream ``server`` line; a host in ``split`` is one service per port (``127.0.0.1-8001``)."""
     address, *params = args
     if address.startswith("unix:"):
-        socket = address.removeprefix("unix:")
-        # The socket's file name is the service's: /run/app.sock serves "app".
-        return UpstreamServer(
-            service=Path(socket).stem or "app", port=None, params=tuple(params), origin=where, unix_socket=socket
-        )
+        socket = address.removeprefix("unix:")  # its file name is the service's: /run/app.sock serves "app"
+        return UpstreamServer(Path(socket).stem or "app", None, tuple(params), where, unix_socket=socket)
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit() or host.endswith(":"):
         host, port = address, ""

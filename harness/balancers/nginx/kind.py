@@ -23,6 +23,7 @@ class NginxKind(BalancerKind):
         "hash": "nginx-hash.conf",
         "random": "nginx-random.conf",
     }
+    shipped_grpc: ClassVar = {"round_robin": "nginx-grpc.conf"}
     least_conn_ties_by_weight = True  # ngx_http_upstream_get_least_conn_peer
     group_word = "upstream"
     runs_in_cluster = True

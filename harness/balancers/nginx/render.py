@@ -17,7 +17,7 @@ import crossplane
 
 from harness.backends.instance import by_service as instances_by_service
 from harness.balancers.nginx.config import NginxConfig, upstream_server
-from harness.balancers.nginx.parse import Directive, Origin, without_origins
+from harness.balancers.nginx.parse import Directive, Origin, walk, without_origins
 from harness.balancers.nginx.servers import PASS_DIRECTIVES, parse_listen
 from harness.balancers.tls import RunCertificates
 from harness.errors import ConfigError
@@ -186,6 +186,7 @@ class _Renderer:
         self.socket_params_used: dict[str, set[str]] = {}  # loopback socket -> socket-level params given
         self.caches = 0
         self._listened: list[str] = []  # the loopback sockets of the server being rendered
+        self._serves_grpc = False  # the server being rendered passes gRPC (its listens keep http2)
         # The CA of the instances that serve TLS (those of `proxy_pass https://` upstreams), when they do.
         self.instance_ca = next((i.tls.ca_file for group in by_service.values() for i in group if i.tls), None)
 
@@ -243,6 +244,7 @@ class _Renderer:
             return directive
         if name == "server":
             self._listened = []
+            self._serves_grpc = any(d["directive"] == "grpc_pass" for d in walk(directive["block"]))
         block = self.block(directive["block"], parent=name)
         if name == "http":
             block = _http_directives(self.settings, self.config.server_claims().hash_key) + block
@@ -287,6 +289,8 @@ class _Renderer:
                 self.note(where, f"listen {written}: {param} dropped, {_DROPPED_LISTEN_PARAMS[param]}")
             elif param.startswith("ipv6only="):
                 continue  # one loopback socket serves both sides of an IPv4/IPv6 pair
+            elif param == "http2" and without_tls and self._serves_grpc:
+                params.append(param)  # gRPC without TLS is HTTP/2 with prior knowledge (h2c): the load speaks it
             elif param in {"ssl", "http2"} and without_tls:
                 # http2 without TLS would make the socket speak only HTTP/2 (h2c), which the load does not.
                 self.note(where, f"listen {written}: {param} dropped, this run serves the server without TLS")
