@@ -174,7 +174,8 @@ def _add_workload_options(command: argparse.ArgumentParser) -> None:
         "--workload",
         default=defaults.kind,
         help=f"what each user does: {', '.join(WORKLOADS)} (requests: short GETs, default; the others hold "
-        "long-lived sessions one after another; mixed: short requests and WebSocket sessions)",
+        "long-lived sessions one after another; mixed: short requests and WebSocket sessions; grpc: unary "
+        "calls over one HTTP/2 connection per user, through a route that passes gRPC)",
     )
     command.add_argument(
         "--session-hold",
@@ -191,7 +192,8 @@ def _add_workload_options(command: argparse.ArgumentParser) -> None:
         "--session-every",
         type=float,
         default=defaults.every,
-        help=f"a WebSocket message or SSE event this often, in seconds (default {defaults.every:g})",
+        help=f"a WebSocket message, SSE event or gRPC call this often, in seconds (default {defaults.every:g}; "
+        "gRPC: 0 for back to back)",
     )
     command.add_argument(
         "--session-share",
