@@ -45,6 +45,13 @@ def _connection_key(transport: asyncio.BaseTransport) -> tuple[object, ...]:
 async def _behaviour(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Count in-flight requests and apply the instance's mode and the request's knobs."""
     state = request.app[STATE_KEY]
+    if request.method == "POST" and request.path.endswith("/api/upload"):
+        async with sessions.open_session(state, "upload"):
+            return await _behave(request, handler, state)
+    return await _behave(request, handler, state)
+
+
+async def _behave(request: web.Request, handler: Handler, state: InstanceState) -> web.StreamResponse:
     state.active += 1
     if request.transport is not None and len(state.peers) < MAX_PEERS_COUNTED:
         state.peers.add(_connection_key(request.transport))

@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, web
 
 from harness.backends import INSTANCE_HEADER
 from harness.backends.behaviour import KnobError, parse_duration_ms
-from harness.backends.state import STATE_KEY
+from harness.backends.state import STATE_KEY, InstanceState
 
 CHUNK = 16 * 1024  # bytes written or read at a time by the rate-limited stream and upload
 
@@ -40,7 +40,13 @@ def _count(request: web.Request, knob: str, default: int) -> int:
 
 @contextlib.asynccontextmanager
 async def _open(request: web.Request, kind: str) -> AsyncIterator[None]:
-    state = request.app[STATE_KEY]
+    async with open_session(request.app[STATE_KEY], kind):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def open_session(state: InstanceState, kind: str) -> AsyncIterator[None]:
+    """Counts one open session of ``kind`` on the instance while the block runs."""
     sessions = state.sessions
     sessions[kind] = sessions.get(kind, 0) + 1
     state.sessions_opened[kind] = state.sessions_opened.get(kind, 0) + 1
@@ -122,13 +128,15 @@ async def stream(request: web.Request) -> web.StreamResponse:
 
 
 async def upload(request: web.Request) -> web.Response:
-    """Reads the request body at ``rate`` bytes a second (0: as fast as it comes); answers its size."""
+    """Reads the request body at ``rate`` bytes a second (0: as fast as it comes); answers its size.
+
+    The upload counts as a session from when the request arrived (see the app's middleware): a
+    slow instance's delay is time its connection stays open, as it is for a slow real server."""
     rate = _count(request, "rate", 0)
-    async with _open(request, "upload"):
-        started, received = time.monotonic(), 0
-        while chunk := await request.content.read(CHUNK):
-            received += len(chunk)
-            await _pace(started, received, rate)
+    started, received = time.monotonic(), 0
+    while chunk := await request.content.read(CHUNK):
+        received += len(chunk)
+        await _pace(started, received, rate)
     state = request.app[STATE_KEY]
     return web.json_response({"instance": state.name, "bytes": received}, headers={INSTANCE_HEADER: state.name})
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -68,11 +68,11 @@ def consistent_snapshots(
     ]
 
 
-def session_balance(snapshots: list[Snapshot], users: int, kind: str) -> Verdict:
+def session_balance(snapshots: list[Snapshot], users: int, kind: str, check: str = SESSIONS_BALANCED) -> Verdict:
     """Judges every snapshot against least_conn's bound; the numbers say how uneven the sessions were."""
     if not snapshots:
         return not_applicable(
-            SESSIONS_BALANCED,
+            check,
             "no consistent snapshot of the instances' sessions after every user started: sessions started "
             "or ended between every two readings, or the load was too short; lengthen --session-hold or --duration",
         )
@@ -88,4 +88,35 @@ def session_balance(snapshots: list[Snapshot], users: int, kind: str) -> Verdict
         "snapshots": len(snapshots), "beyond": len(beyond), "mean_spread": round(mean, 3),
         "worst": {"at_s": round(worst.at, 3), "open": worst.open, "spread": worst.spread},
     }  # fmt: skip
-    return Verdict(SESSIONS_BALANCED, not beyond, summary, observed, {"spread_at_most": "1 + users between sessions"})
+    return Verdict(check, not beyond, summary, observed, {"spread_at_most": "1 + users between sessions"})
+
+
+@dataclass(frozen=True)
+class Slow:
+    """An instance made slow from ``since`` to ``until`` seconds into the load."""
+
+    instance: str
+    since: float
+    until: float
+
+
+def balance_while_slow(
+    snapshots: list[Snapshot], opened: pd.DataFrame, slow: Slow, users: int, kind: str, load_start: float
+) -> Verdict:
+    """least_conn's bound while one instance is slow: its sessions last longer, and a balancer that
+    counts them sends it fewer; one that takes turns piles them up there (the seed's round robin
+    "may overload slower instances"). The sessions begun meanwhile (``opened``: their start
+    ``time`` and ``instance``), per instance, beside it."""
+    during = [s for s in snapshots if slow.since <= s.at <= slow.until]
+    check = f"{SESSIONS_BALANCED} while {slow.instance} is slow"
+    verdict = session_balance(during, users, kind, check)
+    since, until = load_start + slow.since, load_start + slow.until
+    begun = opened[(opened["time"] >= since) & (opened["time"] < until) & (opened["instance"] != "")]
+    counts = begun["instance"].value_counts().sort_index()
+    shown = ", ".join(
+        f"{name} {count}" + (" (slow)" if name == slow.instance else "") for name, count in counts.items()
+    )
+    observed = {**verdict.observed, "begun": {str(k): int(v) for k, v in counts.items()}}
+    return replace(
+        verdict, summary=f"{verdict.summary}; sessions begun meanwhile: {shown or 'none'}", observed=observed
+    )

@@ -34,7 +34,7 @@ from harness.load.route import Answer, FixedRoute
 from harness.load.workload import STREAM_RATE, SessionLengths, Workload
 from harness.net import ClientPopulation, client_address
 
-SESSION_NAMES = ("/api/ws", "/api/sse", "/api/stream")  # the records' names of sessions, not requests
+SESSION_NAMES = ("/api/ws", "/api/sse", "/api/stream", "/api/upload")  # the records' names of sessions, not requests
 GRACE_S = 10.0  # a read may wait this long past a session's length before the session counts as stalled
 ENDED_EARLY = 0.8  # a session shorter than this share of its length was cut, not ended
 
@@ -97,8 +97,11 @@ def _read_to_end(sock: socket.socket) -> None:
         pass
 
 
-def http_session(route: FixedRoute, source: str, path: str, hold: float, opened: Opened) -> int:
-    """A GET read to its end (an SSE stream or a paced download): its answer to ``opened``, the bytes read."""
+def http_session(
+    route: FixedRoute, source: str, path: str, hold: float, opened: Opened, body: bytes | None = None
+) -> int:
+    """A GET read to its end (an SSE stream or a paced download), or a POST of ``body`` (an upload):
+    its answer to ``opened``, the bytes read."""
     parts = urllib.parse.urlsplit(route.url)
     connection: http.client.HTTPConnection
     if route.tls:
@@ -111,7 +114,9 @@ def http_session(route: FixedRoute, source: str, path: str, hold: float, opened:
             parts.hostname or "", parts.port, timeout=hold + GRACE_S, source_address=(source, 0)
         )
     try:
-        connection.request("GET", route.path_for(path), headers={**route.headers, "Connection": "close"})
+        method = "GET" if body is None else "POST"
+        headers = {**route.headers, "Connection": "close"}
+        connection.request(method, route.path_for(path), body=body, headers=headers)
         response = connection.getresponse()
         opened(Answer(response.status, dict(response.getheaders())))
         size = 0
@@ -155,6 +160,11 @@ def make_session_user_class(
                 events = max(1, round(hold / workload.every))
                 path = f"/api/sse?events={events + 1}&every={hold / events:.3f}s"
                 self._measured("SSE", "/api/sse", hold, partial(http_session, route, source, path, hold))
+            elif kind == "upload":
+                # Sent whole at once; the instance reads it at STREAM_RATE, so the upload lasts ``hold``.
+                body, path = b"x" * int(hold * STREAM_RATE), f"/api/upload?rate={STREAM_RATE}"
+                session = partial(http_session, route, source, path, hold, body=body)
+                self._measured("POST", "/api/upload", hold, session)
             else:
                 path = f"/api/stream?bytes={int(hold * STREAM_RATE)}&rate={STREAM_RATE}"
                 self._measured("GET", "/api/stream", hold, partial(http_session, route, source, path, hold))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from harness.errors import SpecError
 
-WORKLOADS = ("requests", "websocket", "sse", "stream", "mixed", "grpc")
+WORKLOADS = ("requests", "websocket", "sse", "stream", "upload", "mixed", "grpc")
 # Workloads whose users hold sessions the instances count (a gRPC user's calls are requests).
 SESSION_WORKLOADS = frozenset(WORKLOADS) - {"requests", "grpc"}
 DURATIONS = ("exponential", "fixed")
@@ -26,7 +26,7 @@ MAX_HOLD_S = 3600.0
 
 @dataclass(frozen=True)
 class Workload:
-    """``kind``: requests, websocket, sse, stream, mixed (short requests and WebSocket sessions) or
+    """``kind``: requests, websocket, sse, stream, upload, mixed (short requests and WebSocket sessions) or
     grpc (unary calls, one after another, over one HTTP/2 connection a user holds ``hold`` seconds).
 
     ``hold``: a session's mean length in seconds; ``durations``: exponential around it, or fixed.
@@ -58,12 +58,12 @@ class Workload:
     @property
     def session_kind(self) -> str:
         """The instances' name for the sessions this workload opens (``/control/state`` "sessions")."""
-        return {"sse": "sse", "stream": "stream"}.get(self.kind, "websocket")
+        return {"sse": "sse", "stream": "stream", "upload": "upload"}.get(self.kind, "websocket")
 
     @property
     def session_word(self) -> str:
         """The sessions' name in a sentence."""
-        return {"sse": "SSE", "stream": "stream"}.get(self.kind, "WebSocket")
+        return {"sse": "SSE", "stream": "stream", "upload": "upload"}.get(self.kind, "WebSocket")
 
     def validate(self) -> Workload:
         if self.kind not in WORKLOADS:
@@ -95,7 +95,10 @@ class Workload:
         lengths = (
             f"{self.durations} lengths around {self.hold:g} s" if self.durations != "fixed" else f"{self.hold:g} s"
         )
-        what = {"websocket": "WebSocket sessions", "sse": "Server-Sent Events streams", "stream": "paced downloads"}
+        what = {
+            "websocket": "WebSocket sessions", "sse": "Server-Sent Events streams", "stream": "paced downloads",
+            "upload": "uploads the instance reads at a pace",
+        }  # fmt: skip
         if self.kind == "mixed":
             return f"short requests and WebSocket sessions ({self.session_share:.0%} of turns, {lengths})"
         return f"{what[self.kind]} of {lengths}"

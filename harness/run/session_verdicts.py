@@ -7,7 +7,13 @@ from harness.checks.fault_rows import counts_together
 from harness.checks.lost_instance_sessions import Lost, sessions_around_a_lost_instance
 from harness.checks.reload_sessions import Reload, no_new_session_on_old_workers, sessions_survive_reload
 from harness.checks.scale_out_sessions import ScaleOut, new_sessions_to_new_instances
-from harness.checks.sessions import SESSIONS_BALANCED, consistent_snapshots, session_balance
+from harness.checks.sessions import (
+    SESSIONS_BALANCED,
+    Slow,
+    balance_while_slow,
+    consistent_snapshots,
+    session_balance,
+)
 from harness.checks.verdict import Verdict, not_applicable
 from harness.results.faults import FaultRecord
 from harness.run.context import RunContext
@@ -64,6 +70,11 @@ def scenario_session_verdicts(
     load_end = load.started_at + context.spec.duration
     for lost in _lost_instances(records, load.started_at, load_end):
         verdicts.append(sessions_around_a_lost_instance(opened, lost, load.started_at, kind))
+    for record in records:
+        if record.kind == "slow" and record.injected_at is not None:
+            since, until = record.injected_at - load.started_at, (record.rolled_back_at or load_end) - load.started_at
+            slow = Slow(record.instance, since, until)
+            verdicts.append(balance_while_slow(snapshots, opened, slow, context.spec.users, kind, load.started_at))
     return verdicts
 
 

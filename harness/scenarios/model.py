@@ -125,7 +125,7 @@ WORKLOAD_KEYS = {"kind": "kind", "hold": "hold", "durations": "durations", "ever
 
 
 def _workload(raw: object, path: Path) -> Workload | None:
-    """The scenario's ``[workload]`` table: ``kind`` (websocket, sse, stream, mixed, grpc), ``hold``,
+    """The scenario's ``[workload]`` table: ``kind`` (websocket, sse, stream, upload, mixed, grpc), ``hold``,
     ``durations``, ``every``, ``share``, as --workload and the --session-* options take them."""
     if raw is None:
         return None

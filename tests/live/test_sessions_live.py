@@ -157,3 +157,22 @@ def test_a_killed_instances_sessions_end_and_new_ones_reach_the_others(lb_bench:
     assert observed["opened_while_gone"] >= 3 and observed["on_lost"] == 0 and observed["failed"] == 0, verdict.summary
     # It held about a third of the sessions: every one of them ended when it went, attributed to it.
     assert observed["held"] >= 1 and observed["held_ended_early"] == observed["held"], verdict.summary
+
+
+def test_uploads_while_an_instance_is_slow_stay_even_under_least_conn_and_pile_up_under_round_robin(
+    lb_bench: Callable[..., BenchResult],
+) -> None:
+    """The slow instance holds each upload 6 s against 1 s: least_conn keeps the open ones within
+    one of even and sends it a sixth as many; round robin's turns leave most users' uploads there
+    within a few seconds (each turn on it outlasts a whole round of the others)."""
+
+    def while_slow(result: BenchResult) -> Verdict:
+        return next(v for v in result.results[0].verdicts if v.check.endswith("is slow"))
+
+    least = lb_bench("least_conn", scenario="upload-slow-instance", users=SESSION_USERS)
+    assert least.passed, verdict_report(least)
+    begun = while_slow(least).observed["begun"]
+    assert begun["api-gateway-2"] * 3 < min(begun["api-gateway-1"], begun["api-gateway-3"]), begun
+    turns = lb_bench("round_robin", scenario="upload-slow-instance", users=SESSION_USERS)
+    verdict = while_slow(turns)
+    assert verdict.passed is False and verdict.observed["worst"]["open"]["api-gateway-2"] >= 6, verdict.summary

@@ -9,7 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.checks.sessions import (
+    Slow,
     Snapshot,
+    balance_while_slow,
     consistent_snapshots,
     session_balance,
 )
@@ -134,3 +136,25 @@ def test_a_workload_describes_itself() -> None:
     assert Workload().describe() == "short requests"
     assert Workload("mixed", session_share=0.25).describe().startswith("short requests and WebSocket sessions (25%")
     assert Workload("sse", hold=3, durations="fixed").describe() == "Server-Sent Events streams of 3 s"
+
+
+def test_the_balance_while_an_instance_is_slow_judges_its_window_and_counts_what_began_there() -> None:
+    even = {"a": 2, "b": 2, "c": 2}
+    piled = {"a": 0, "b": 6, "c": 0}
+    snapshots = [Snapshot(1.0, piled), Snapshot(3.0, even), Snapshot(4.0, piled), Snapshot(9.0, piled)]
+    opened = pd.DataFrame(
+        {"time": [101.0, 103.5, 104.0, 104.5, 106.0], "instance": ["b", "a", "b", "c", ""]}
+    )  # the load began at 100; a session no instance answered is left out
+    verdict = balance_while_slow(snapshots, opened, Slow("b", 2.0, 8.0), users=6, kind="upload", load_start=100.0)
+    assert verdict.check == "open sessions per instance stay within one of even while b is slow"
+    assert verdict.passed is False and verdict.observed["snapshots"] == 2 and verdict.observed["beyond"] == 1
+    assert verdict.observed["begun"] == {"a": 1, "b": 1, "c": 1}, verdict.observed
+    assert "sessions begun meanwhile: a 1, b 1 (slow), c 1" in verdict.summary, verdict.summary
+    calm = balance_while_slow([Snapshot(3.0, even)], opened, Slow("b", 2.0, 8.0), 6, "upload", 100.0)
+    assert calm.passed, calm.summary
+
+
+def test_an_upload_workload_counts_upload_sessions() -> None:
+    upload = Workload("upload", hold=1, durations="fixed").validate()
+    assert upload.has_sessions and upload.session_kind == "upload" and upload.session_word == "upload"
+    assert upload.describe() == "uploads the instance reads at a pace of 1 s"

@@ -9,6 +9,7 @@ complaints can be told in the user's terms.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,7 +151,11 @@ def plan_listens(config: NginxConfig, primary: str, spare: Callable[[], str]) ->
 
 
 def _main_directives(settings: RenderSettings) -> list[Directive]:
+    # A master started by root runs its workers as nobody, who cannot enter a run directory of
+    # root's own (pytest's tmp is 0700): request bodies written to temp files would fail with 500.
+    user = [{"directive": "user", "args": ["root"], "origin": None}] if os.geteuid() == 0 else []
     return [
+        *user,
         {"directive": "worker_processes", "args": [str(settings.workers)], "origin": None},
         {"directive": "daemon", "args": ["off"], "origin": None},
         {"directive": "pid", "args": [str(settings.run_dir / "nginx.pid")], "origin": None},
