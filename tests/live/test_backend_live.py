@@ -144,4 +144,4 @@ def test_sessions_echo_tick_stream_and_are_counted_while_open(instance: Instance
     assert json.loads(out["sse"][0].removeprefix("data: ")) == {"instance": "b1", "n": 1}, out
     assert out["stream_bytes"] == 200000 and out["stream_s"] >= 0.15, out  # 200 kB at 1 MB/s
     assert out["upload"] == {"instance": "b1", "bytes": 100000}, out
-    assert out["open_after"] == {"websocket": 0, "sse": 0, "stream": 0, "upload": 0}, out
+    assert out["open_after"] == {"websocket": 0, "sse": 0, "stream": 0, "upload": 0, "grpc": 0}, out
