@@ -3,11 +3,13 @@
 import json
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -46,6 +48,117 @@ def journal_pids(results: Path) -> list[int]:
     return pids
 
 
+# Runs that stop at their input, one after another in one interpreter that has imported the
+# command once (as lb_bench runs benches in pytest's): the import takes about 4 s, nearly all
+# of what such a run takes. Each run has its own argv (as python -m sets it), environment,
+# exit code, stdout and stderr. Whatever the interpreter prints outside the runs is added to
+# the runs' stderr (what it printed at import, to every run's), and at its exit fails the
+# module's last test.
+RUNNER = r"""
+import json, os, sys, traceback
+
+replies = os.fdopen(os.dup(1), "w")
+outside = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
+os.dup2(outside, 1)
+os.dup2(outside, 2)
+import harness.cli.main as cli
+sys.stdout.flush()
+sys.stderr.flush()
+print("ready", file=replies, flush=True)
+for line in sys.stdin:
+    run = json.loads(line)
+    with open(run["stdout"], "wb") as out, open(run["stderr"], "wb") as err:
+        os.dup2(out.fileno(), 1)
+        os.dup2(err.fileno(), 2)
+        environment = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(run["env"])
+        sys.argv = [cli.__file__, *run["args"]]
+        try:
+            code = cli.main()
+        except SystemExit as exit:
+            code = exit.code
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        if code is None:
+            code = 0
+        elif not isinstance(code, int):
+            print(code, file=sys.stderr)
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.environ.clear()
+        os.environ.update(environment)
+        os.dup2(outside, 1)
+        os.dup2(outside, 2)
+    print(json.dumps(code), file=replies, flush=True)
+"""
+
+
+class OneInterpreter:
+    """``harness`` runs that stop at their input, in the interpreter of RUNNER."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.outside = folder / "outside"
+        self.outside.touch()
+        self.runs = 0
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", RUNNER, str(self.outside)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert self._reply(120) == "ready", self.outside.read_text()
+        self.at_import = self.outside.read_text()
+        self.read = len(self.at_import)
+
+    def _reply(self, timeout: float) -> str:
+        assert self.process.stdout is not None
+        if not select.select([self.process.stdout], [], [], timeout)[0]:
+            self.process.kill()
+            self.process.wait()
+            raise subprocess.TimeoutExpired(self.process.args, timeout)
+        reply = self.process.stdout.readline()
+        assert reply, f"the interpreter exited ({self.process.wait()}): {self.outside.read_text()[-3000:]}"
+        return reply.strip()
+
+    def _printed_outside(self) -> str:
+        text = self.outside.read_text()
+        printed, self.read = text[self.read :], len(text)
+        return printed
+
+    def run(self, *args: str, results: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """What ``harness(*args, results=results, env=env)`` returns."""
+        assert self.process.stdin is not None
+        self.runs += 1
+        out, err = self.folder / f"{self.runs}.stdout", self.folder / f"{self.runs}.stderr"
+        argv = [*args, "--results-dir", str(results)]
+        run = {"args": argv, "env": {**os.environ, **(env or {})}, "stdout": str(out), "stderr": str(err)}
+        self.process.stdin.write(json.dumps(run) + "\n")
+        self.process.stdin.flush()
+        code = int(self._reply(120))
+        stderr = self.at_import + err.read_text() + self._printed_outside()
+        return subprocess.CompletedProcess([*HARNESS, *argv], code, out.read_text(), stderr)
+
+    def close(self) -> str:
+        """Stops the interpreter; returns what it printed at its exit."""
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        return f"exit code {self.process.returncode}\n" * (self.process.returncode != 0) + self._printed_outside()
+
+
+@pytest.fixture(scope="module")
+def one_interpreter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OneInterpreter]:
+    interpreter = OneInterpreter(tmp_path_factory.mktemp("one-interpreter"))
+    yield interpreter
+    at_exit = interpreter.close()
+    assert not at_exit, f"the interpreter of the runs that stop at their input, at its exit:\n{at_exit}"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -69,24 +182,26 @@ def journal_pids(results: Path) -> list[int]:
         (["--runtime", "k8s", "--algo", "weighted"], "no Kubernetes overlay for weighted"),
     ],
 )
-def test_bad_input_gets_one_line_and_exit_code_2(tmp_path: Path, args: list[str], message: str) -> None:
-    result = harness("bench", *args, results=tmp_path)
+def test_bad_input_gets_one_line_and_exit_code_2(
+    one_interpreter: OneInterpreter, tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = one_interpreter.run("bench", *args, results=tmp_path)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert journal_pids(tmp_path) == [] or not any(alive(pid) for pid in journal_pids(tmp_path))
 
 
-def test_the_k8s_runtime_without_a_cluster_says_so_in_one_line(tmp_path: Path) -> None:
-    result = harness("bench", "--runtime", "k8s", "--algo", "round_robin", results=tmp_path,
-                     env={"KUBECONFIG": str(tmp_path / "no-kubeconfig")})  # fmt: skip
+def test_the_k8s_runtime_without_a_cluster_says_so_in_one_line(one_interpreter: OneInterpreter, tmp_path: Path) -> None:
+    result = one_interpreter.run("bench", "--runtime", "k8s", "--algo", "round_robin", results=tmp_path,
+                                 env={"KUBECONFIG": str(tmp_path / "no-kubeconfig")})  # fmt: skip
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
     assert len(lines) == 1 and "no Kubernetes cluster configured" in lines[0], result.stderr
 
 
-def test_ui_serves_on_loopback_unless_told_otherwise(tmp_path: Path) -> None:
-    result = harness("ui", "--web-host", "0.0.0.0", results=tmp_path)
+def test_ui_serves_on_loopback_unless_told_otherwise(one_interpreter: OneInterpreter, tmp_path: Path) -> None:
+    result = one_interpreter.run("ui", "--web-host", "0.0.0.0", results=tmp_path)
     assert result.returncode == 2 and "--web-host 0.0.0.0 is not a loopback address" in result.stderr, result.stderr
     assert not list(tmp_path.glob("*")), "nothing may start for bad input"
 
@@ -170,60 +285,64 @@ def journal_pids_flat(results: Path) -> list[int]:
     ]
 
 
-def test_up_refuses_client_side_balancing_which_has_no_address(tmp_path: Path) -> None:
-    result = harness("up", "--balancer", "client", results=tmp_path)
+def test_up_refuses_client_side_balancing_which_has_no_address(one_interpreter: OneInterpreter, tmp_path: Path) -> None:
+    result = one_interpreter.run("up", "--balancer", "client", results=tmp_path)
     assert result.returncode == 2 and "client-side balancing has no address" in result.stderr, result.stderr
 
 
-def test_a_scenario_with_an_unknown_fault_is_named(tmp_path: Path) -> None:
+def test_a_scenario_with_an_unknown_fault_is_named(one_interpreter: OneInterpreter, tmp_path: Path) -> None:
     scenario = tmp_path / "s.toml"
     scenario.write_text('duration = 5\n[[faults]]\nat = 1\nkind = "meteor"\n')
-    result = harness("bench", "--scenario", str(scenario), results=tmp_path / "results")
+    result = one_interpreter.run("bench", "--scenario", str(scenario), results=tmp_path / "results")
     assert result.returncode == 2, result.stderr
     assert f"{scenario} fault 1: unknown fault 'meteor'" in result.stderr, result.stderr
 
 
-def test_a_scenario_instance_the_run_does_not_have_is_named(tmp_path: Path) -> None:
+def test_a_scenario_instance_the_run_does_not_have_is_named(one_interpreter: OneInterpreter, tmp_path: Path) -> None:
     scenario = tmp_path / "s.toml"
     scenario.write_text('duration = 2\n[[faults]]\nat = 1\nkind = "kill"\ninstance = 7\n')
-    result = harness("bench", "--algo", "round_robin", "--scenario", str(scenario), results=tmp_path / "results")
+    result = one_interpreter.run(
+        "bench", "--algo", "round_robin", "--scenario", str(scenario), results=tmp_path / "results"
+    )
     assert result.returncode == 2, result.stderr
     assert "names instance 7, but the run has 3 instances" in result.stderr, result.stderr
     assert journal_pids(tmp_path / "results") == [], "nothing may start before the scenario is checked"
 
 
-def test_a_port_in_use_is_named(tmp_path: Path) -> None:
+def test_a_port_in_use_is_named(one_interpreter: OneInterpreter, tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = harness("bench", "--algo", "round_robin", "--port", str(port), results=tmp_path)
+        result = one_interpreter.run("bench", "--algo", "round_robin", "--port", str(port), results=tmp_path)
     assert result.returncode == 2, result.stderr
     assert f"127.0.0.1:{port} is already in use" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert wait_gone(journal_pids(tmp_path)) == []
 
 
-def test_missing_nginx_says_how_to_install(tmp_path: Path) -> None:
-    result = harness("bench", "--algo", "round_robin", results=tmp_path, env={"HARNESS_NGINX": "/nonexistent/nginx"})
+def test_missing_nginx_says_how_to_install(one_interpreter: OneInterpreter, tmp_path: Path) -> None:
+    result = one_interpreter.run(
+        "bench", "--algo", "round_robin", results=tmp_path, env={"HARNESS_NGINX": "/nonexistent/nginx"}
+    )
     assert result.returncode == 2, result.stderr
     assert "apt-get install -y nginx-light" in result.stderr, result.stderr
 
 
-def test_missing_haproxy_says_how_to_install(tmp_path: Path) -> None:
+def test_missing_haproxy_says_how_to_install(one_interpreter: OneInterpreter, tmp_path: Path) -> None:
     env = {"HARNESS_HAPROXY": "/nonexistent/haproxy"}
-    result = harness("bench", "--balancer", "haproxy", "--algo", "round_robin", results=tmp_path, env=env)
+    result = one_interpreter.run("bench", "--balancer", "haproxy", "--algo", "round_robin", results=tmp_path, env=env)
     assert result.returncode == 2, result.stderr
     assert "apt-get install -y haproxy" in result.stderr, result.stderr
 
 
-def test_a_config_nginx_rejects_stops_with_nginx_message(tmp_path: Path) -> None:
+def test_a_config_nginx_rejects_stops_with_nginx_message(one_interpreter: OneInterpreter, tmp_path: Path) -> None:
     config = tmp_path / "bad.conf"
     config.write_text(
         "events {}\nhttp { upstream u { server app:1; frobnicate on; } server { listen 80; "
         "location / { proxy_pass http://u; } } }\n"
     )
-    result = harness("bench", "--config", str(config), results=tmp_path / "results")
+    result = one_interpreter.run("bench", "--config", str(config), results=tmp_path / "results")
     assert result.returncode == 2, result.stderr
     assert 'unknown directive "frobnicate"' in result.stderr, result.stderr
     assert not any(alive(pid) for pid in journal_pids(tmp_path / "results"))

@@ -2,6 +2,11 @@
 
 One venv for the module: building the wheel and installing it with its dependencies takes
 about a minute (pip's cache holds the dependencies after ``make setup``).
+
+The installed package runs as on a user's machine, where Python writes each module's
+bytecode on its first import: pip installs with --no-compile (compiling every module of
+every dependency takes about a minute), and PYTHONDONTWRITEBYTECODE, which a CI machine may
+set, is dropped so the commands do not compile the modules they import again each time.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ class Installed:
         # Nothing of the checkout's environment may leak in: not its venv, not its infra folder.
         environment = {
             key: value
-            for key, value in os.environ.items()
+            for key, value in user_environment().items()
             if key not in {"VIRTUAL_ENV", "PYTHONPATH", "HARNESS_INFRA_DIR"} and not key.startswith("PYTEST_")
         }
         environment["PATH"] = f"{self.bin}:{environment.get('PATH', '')}"
@@ -49,11 +54,16 @@ class Installed:
         )
 
 
+def user_environment() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     root = tmp_path_factory.mktemp("wheel")
+    # The build backend pyproject.toml names (setuptools) is in the checkout's venv already.
     built = subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--outdir", str(root / "dist"), str(CHECKOUT)],
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(root / "dist"), str(CHECKOUT)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -62,14 +72,18 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = (root / "dist").glob("lb_harness-*.whl")
     environment = root / "venv"
-    venv.create(environment, with_pip=True)
+    venv.create(environment, with_pip=False)
+    # The pip of `make setup` (upgraded there), installing into the new venv: the pip
+    # ensurepip would put in it is the one bundled with this Python, far slower to resolve
+    # and download the dependencies.
     pip = subprocess.run(
-        [str(environment / "bin" / "pip"), "install", "--quiet", "--no-compile", str(wheel), "pytest"],
+        [sys.executable, "-m", "pip", "--python", str(environment / "bin" / "python"), "install", "--quiet",
+         "--no-compile", str(wheel), "pytest"],
         capture_output=True,
         text=True,
         timeout=900,
         check=False,
-    )
+    )  # fmt: skip
     assert pip.returncode == 0, pip.stderr[-2000:]
     workdir = root / "empty"
     workdir.mkdir()
@@ -148,7 +162,7 @@ def test_a_users_own_pytest_project_runs_the_marker_without_a_conftest(installed
         text=True,
         timeout=300,
         check=False,
-        env={key: value for key, value in os.environ.items() if not key.startswith(("PYTEST_", "HARNESS_"))},
+        env={key: value for key, value in user_environment().items() if not key.startswith(("PYTEST_", "HARNESS_"))},
     )
     assert "1 failed, 1 passed" in done.stdout, done.stdout[-3000:]
     assert "FAIL each client sticks to one instance" in done.stdout, done.stdout[-3000:]
