@@ -19,18 +19,15 @@ from typing import Any
 
 import grpc
 
+from harness.backends import GRPC_INSTANCE_METADATA, GRPC_SERVICE
 from harness.backends.behaviour import pick_delay_ms
 from harness.backends.state import InstanceState
 
-SERVICE = "harness.Echo"
-UNARY = f"/{SERVICE}/Unary"
-STREAM = f"/{SERVICE}/Stream"
-INSTANCE_METADATA = "x-instance"
 MAX_STREAM_MESSAGES = 100_000
 
 
 def _handler(state: InstanceState) -> grpc.GenericRpcHandler:
-    trailer = ((INSTANCE_METADATA, state.name),)
+    trailer = ((GRPC_INSTANCE_METADATA, state.name),)
 
     async def unary(request: bytes, context: Any) -> bytes:
         # The instance's mode applies as it does to HTTP: a slow instance's delay, a failing one's errors.
@@ -70,7 +67,7 @@ def _handler(state: InstanceState) -> grpc.GenericRpcHandler:
             state.sessions["grpc"] -= 1
 
     return grpc.method_handlers_generic_handler(
-        SERVICE,
+        GRPC_SERVICE,
         {
             "Unary": grpc.unary_unary_rpc_method_handler(unary),
             "Stream": grpc.unary_stream_rpc_method_handler(stream),

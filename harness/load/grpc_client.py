@@ -20,11 +20,10 @@ import h2.config
 import h2.connection
 import h2.events
 
-from harness.backends import INSTANCE_HEADER
+from harness.backends import GRPC_INSTANCE_METADATA, GRPC_STREAM, GRPC_UNARY, INSTANCE_HEADER
+from harness.load.route import FixedRoute
 
-INSTANCE_METADATA = "x-instance"  # the trailer the instances name themselves in (backends.grpc_service)
-UNARY = "/harness.Echo/Unary"
-STREAM = "/harness.Echo/Stream"
+UNARY, STREAM = GRPC_UNARY, GRPC_STREAM
 READ_SIZE = 65536
 
 
@@ -155,7 +154,7 @@ class GrpcConnection:
         if "grpc-status" in headers:
             answer.grpc_status = int(headers["grpc-status"])
             answer.grpc_message = urllib.parse.unquote(headers.get("grpc-message", ""))
-        answer.instance = headers.get(INSTANCE_METADATA, answer.instance)
+        answer.instance = headers.get(GRPC_INSTANCE_METADATA, answer.instance)
 
     def _flush(self) -> None:
         outgoing = self.h2.data_to_send()
@@ -176,3 +175,9 @@ class GrpcConnection:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def connect(route: FixedRoute, source: str = "", timeout: float = 10.0) -> GrpcConnection:
+    """A new connection to a gRPC route, from ``source``, verifying its certificate when it is https."""
+    ca_file = str(route.ca_file) if route.ca_file else None
+    return GrpcConnection(route.url, source, timeout, ca_file, route.host or "")

@@ -17,13 +17,12 @@ from typing import Any
 import gevent
 from locust import User, constant, task
 
-from harness.load.grpc_client import UNARY, GrpcAnswer, GrpcCallError, GrpcConnection
+from harness.load.grpc_client import UNARY, GrpcAnswer, GrpcCallError, GrpcConnection, connect
 from harness.load.route import Answer, FixedRoute
 from harness.load.session_users import GRACE_S
 from harness.load.workload import Workload
 from harness.net import ClientPopulation, client_address
 
-GRPC_NAME = UNARY  # the records' name of a call
 RETRY_AFTER_S = 0.1  # a connection refused is tried again this much later, not in a tight loop
 
 
@@ -34,7 +33,6 @@ def make_grpc_user_class(
     numbers = itertools.count()  # users are made in one greenlet at a time: no lock needed
     connections = itertools.count(1)
     address = population.address if population is not None else client_address
-    ca_file = str(route.ca_file) if route.ca_file else None
 
     class GrpcUser(User):
         wait_time = constant(0)
@@ -51,7 +49,7 @@ def make_grpc_user_class(
             name = f"{self.source_address}#{next(connections)}"
             started = time.perf_counter()
             try:
-                connection = GrpcConnection(route.url, self.source_address, GRACE_S, ca_file, route.host or "")
+                connection = connect(route, self.source_address, GRACE_S)
             except OSError as exc:
                 self._fire(time.time(), started, None, exc, name)
                 gevent.sleep(RETRY_AFTER_S)
@@ -80,10 +78,10 @@ def make_grpc_user_class(
         ) -> None:
             response = Answer(answer.status, answer.headers) if answer is not None else None
             self.environment.events.request.fire(
-                request_type="gRPC", name=GRPC_NAME, response_time=(time.perf_counter() - clock) * 1000,
+                request_type="gRPC", name=UNARY, response_time=(time.perf_counter() - clock) * 1000,
                 response_length=sum(len(m) for m in answer.messages) if answer else 0, response=response,
                 context={"client": self.source_address, "connection": name}, exception=error,
-                start_time=wall, url=GRPC_NAME,
+                start_time=wall, url=UNARY,
             )  # fmt: skip
 
     return GrpcUser

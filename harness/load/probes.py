@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 from harness.backends import INSTANCE_HEADER, control
 from harness.errors import StartupError
-from harness.load.grpc_client import UNARY, GrpcCallError, GrpcConnection
+from harness.load import grpc_client
+from harness.load.grpc_client import UNARY, GrpcCallError
 from harness.load.keys import KeyPlan
 from harness.load.route import Answer, FixedRoute, Route
 from harness.net import client_address
@@ -102,8 +103,7 @@ def get(
 def _grpc_call(route: FixedRoute, source: str | None, timeout: float) -> ProbeResponse:
     """A gRPC route's probe: one unary call on a new HTTP/2 connection (the path does not apply)."""
     started = time.time()
-    ca_file = str(route.ca_file) if route.ca_file else None
-    with GrpcConnection(route.url, source or "", timeout, ca_file, route.host or "") as connection:
+    with grpc_client.connect(route, source or "", timeout) as connection:
         try:
             answer = connection.call(UNARY)
         except GrpcCallError as exc:
@@ -113,8 +113,7 @@ def _grpc_call(route: FixedRoute, source: str | None, timeout: float) -> ProbeRe
 
 def grpc_one_connection(route: FixedRoute, calls: int, timeout: float = 10.0) -> list[str]:
     """``calls`` unary calls one after another on one new HTTP/2 connection: the instance of each."""
-    ca_file = str(route.ca_file) if route.ca_file else None
-    with GrpcConnection(route.url, "", timeout, ca_file, route.host or "") as connection:
+    with grpc_client.connect(route, "", timeout) as connection:
         return [connection.call(UNARY).instance for _ in range(calls)]
 
 
