@@ -21,7 +21,7 @@ import grpc
 
 from harness.backends import GRPC_INSTANCE_METADATA, GRPC_SERVICE
 from harness.backends.behaviour import pick_delay_ms
-from harness.backends.state import InstanceState
+from harness.backends.state import MAX_PEERS_COUNTED, InstanceState
 
 MAX_STREAM_MESSAGES = 100_000
 
@@ -29,10 +29,16 @@ MAX_STREAM_MESSAGES = 100_000
 def _handler(state: InstanceState) -> grpc.GenericRpcHandler:
     trailer = ((GRPC_INSTANCE_METADATA, state.name),)
 
+    def count_connection(context: Any) -> None:
+        # The balancer's connection, as the HTTP endpoints count theirs: upstream keepalive shows as few.
+        if len(state.peers) < MAX_PEERS_COUNTED:
+            state.peers.add((context.peer(),))
+
     async def unary(request: bytes, context: Any) -> bytes:
         # The instance's mode applies as it does to HTTP: a slow instance's delay, a failing one's errors.
         state.served += 1
         state.active += 1
+        count_connection(context)
         try:
             mode = state.mode
             delay_ms = mode.delay_ms + (pick_delay_ms(mode.delay, state.rng) if mode.delay else 0.0)
@@ -55,6 +61,7 @@ def _handler(state: InstanceState) -> grpc.GenericRpcHandler:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not a Stream request: {exc}")
             return
         state.served += 1
+        count_connection(context)
         state.sessions["grpc"] = state.sessions.get("grpc", 0) + 1
         state.sessions_opened["grpc"] = state.sessions_opened.get("grpc", 0) + 1
         context.set_trailing_metadata(trailer)

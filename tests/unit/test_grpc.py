@@ -64,6 +64,7 @@ def test_unary_and_stream_calls_name_the_instance_in_their_trailers(served: Inst
     assert not unknown.ok and unknown.grpc_status == 12 and unknown.status == 500, unknown.describe()
     state = control.state(served)
     assert state["sessions"]["grpc"] == 0 and state["sessions_opened"]["grpc"] == 1 and state["count"] == 3, state
+    assert state["connections"] == 1, state  # five calls, one connection
 
 
 def test_a_failing_instance_fails_its_calls_with_unavailable(served: Instance) -> None:
