@@ -2,7 +2,11 @@
 
 import pandas as pd
 
-from harness.checks.passive import ejection, recovery
+from harness.checks.fault_rows import observe
+from harness.checks.health_models import PassiveChecks
+from harness.checks.passive import ejection, failover_row, fault_verdicts, recovery
+from harness.checks.verdict import Verdict
+from harness.results.faults import FaultRecord
 
 
 def attempt_rows(rows: list[tuple[float, float, str, int]]) -> pd.DataFrame:
@@ -71,3 +75,34 @@ def test_recovery_is_timed_from_the_last_failure_of_the_worker_that_chose_it_aga
     assert recovery(rows, rollback=11.0, shared=False) == (13.0, 10.001)
     assert recovery(rows, rollback=11.0, shared=True) == (13.0, 12.001)
     assert recovery(rows, rollback=14.0, shared=True) == (None, None)
+
+
+def _recovery_verdict(other_picks: list[float]) -> Verdict:
+    """A kill at 10 s rolled back at 12 s: the last failure ends at 10.001 s, fail_timeout is
+    10 s, and the instance's first success begins at 21.4 s, past 10 + 1.25 s of slack."""
+    on_instance = attempt_rows([(10.0, 10.001, "502", 1), (21.402, 22.5, "101", 1)])
+    elsewhere = attempt_rows([(start, start + 1.0, "101", 1) for start in other_picks]).assign(address="b")
+    attempts = pd.concat([on_instance, elsewhere], ignore_index=True)
+    record = FaultRecord(
+        1, "kill", "kill", "api-gateway-1", "a", planned_at=10.0, injected_at=10.0, rolled_back_at=12.0,
+        planned_rollback=True,
+    )  # fmt: skip
+    clients = pd.DataFrame({"time": [10.0], "latency_ms": [1.0], "status": [101]})
+    passive = PassiveChecks(max_fails=1, fail_timeout=10, next_upstream=("error",), connect_timeout=1, read_timeout=5)
+    observation = observe(record, clients, attempts, load_end=25.0, until=25.0)
+    row = failover_row(observation, clients, passive, shared=True)
+    verdicts = fault_verdicts(row, observation, passive, workers=1, zone=True, algorithm="least_conn")
+    return next(v for v in verdicts if "back in rotation" in v.check)
+
+
+def test_a_late_recovery_passes_when_no_pick_came_between_due_and_its_first_success() -> None:
+    # Sessions a second long make picks seldom: none between 11.251 s and 11.401 s.
+    verdict = _recovery_verdict([5.0, 21.0, 22.0])
+    assert verdict.passed, verdict.summary
+    assert "0 picks between 11.25 s and the first success" in verdict.summary
+
+
+def test_a_late_recovery_fails_when_the_balancer_picked_others_meanwhile() -> None:
+    verdict = _recovery_verdict([21.30, 21.35])
+    assert not verdict.passed, verdict.summary
+    assert "2 picks between 11.25 s and the first success (expected fewer than 2, one per peer)" in verdict.summary
