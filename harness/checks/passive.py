@@ -26,6 +26,7 @@ from harness.checks.fault_rows import (
     not_injected_row,
 )
 from harness.checks.health_models import PassiveChecks
+from harness.checks.timeouts import timeout_cost, timeout_outlasting, waited_out
 from harness.checks.verdict import Verdict, not_applicable
 from harness.results.faults import (
     CLUSTER_CHANGE,
@@ -164,19 +165,24 @@ def fault_verdicts(
         verdicts.append(_no_lost_get(row, label, passive, "error"))
     if kind.has(NO_ANSWER):
         verdicts.append(_no_lost_get(row, label, passive, "timeout"))
+    outlasted = timeout_outlasting(observation, kind, passive)
+    if outlasted is not None:
+        # Nothing could time out, so nothing failed: the checks of a timeout do not apply.
+        verdicts.append(waited_out(row, observation, label, *outlasted))
+        return verdicts
     if kind.has(FAILS_TRAFFIC):
         verdicts.append(_ejected_after_max_fails(row, label, passive, counts_together(workers, zone), workers))
     if kind.has(RESTARTED) and observation.record.planned_rollback and observation.record.rolled_back_at:
         verdicts.append(_recovery_time(row, observation, label, passive, counts_together(workers, zone)))
     if kind.has(READ_TIMEOUT):
-        verdicts.append(_timeout_cost(observation, label, [(passive.read_setting, passive.read_timeout)]))
+        verdicts.append(timeout_cost(observation, label, [(passive.read_setting, passive.read_timeout)]))
     if kind.has(CONNECT_TIMEOUT):
         # A request on a connection opened before the fault waits for its answer, not for a
         # connection: the stopped instance's kernel still holds the connection open.
         timeouts = [(passive.connect_setting, passive.connect_timeout)]
         if passive.reuses_connections:
             timeouts.append((passive.read_setting, passive.read_timeout))
-        verdicts.append(_timeout_cost(observation, label, timeouts))
+        verdicts.append(timeout_cost(observation, label, timeouts))
     if kind.has(ERROR_ANSWERS):
         verdicts.append(_failures_reach_clients_as_configured(row, observation, label, passive))
     if kind.has(HEALTH_ONLY):
@@ -303,33 +309,6 @@ def _picks_between(observation: FaultObservation, shared: bool, due_after_last_f
     picks = observation.picks
     due = last_failure + due_after_last_failure
     return int(((picks > due + _LOG_RESOLUTION_S) & (picks < recovered_at - _LOG_RESOLUTION_S)).sum())
-
-
-def _timeout_cost(observation: FaultObservation, label: str, timeouts: list[tuple[str, float]]) -> Verdict:
-    """Timed-out attempts waited one of ``timeouts`` (setting, seconds) and up to 1 s more;
-    a second timeout applies to connections kept open from before the fault."""
-    names = " or ".join(setting for setting, _ in timeouts)
-    check = f"{label}: an affected request waits {names}, then moves on"
-    attempts = observation.attempts
-    timed_out = attempts[attempts["upstream_status"] == "504"]
-    waits = timed_out["end"] - timed_out["start"]
-    ranges = [(seconds, seconds + 1.0) for _, seconds in timeouts]
-    expected = " or ".join(f"{low:g} to {high:g} s" for low, high in ranges)
-    settings = ", ".join(f"{setting}={seconds:g}s" for setting, seconds in timeouts)
-    observed = {"timed_out_attempts": len(waits), "median_wait_s": None if waits.empty else float(waits.median())}
-    if waits.empty:
-        return Verdict(
-            check, False, f"no attempt timed out on {observation.record.instance}", observed, {"wait_s": ranges}
-        )
-    median = float(waits.median())
-    return Verdict(
-        check,
-        any(low - LOG_TIME_TOLERANCE_S <= median <= high for low, high in ranges),
-        f"{len(waits)} attempts on {observation.record.instance} timed out; the median waited {median:.3f} s "
-        f"(expected {expected}: {settings})",
-        observed,
-        {"wait_s": ranges},
-    )
 
 
 def _failures_reach_clients_as_configured(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from harness.balancers.base import Balancer
 from harness.checks.fault_rows import counts_together
-from harness.checks.lost_instance_sessions import Lost, sessions_around_a_lost_instance
+from harness.checks.lost_instance_sessions import Lost, sessions_around_a_hung_instance, sessions_around_a_lost_instance
 from harness.checks.reload_sessions import Reload, no_new_session_on_old_workers, sessions_survive_reload
 from harness.checks.scale_out_sessions import ScaleOut, new_sessions_to_new_instances
 from harness.checks.sessions import (
@@ -68,8 +68,10 @@ def scenario_session_verdicts(
         verdicts.append(sessions_survive_reload(opened, reload, load.started_at, kind))
     verdicts += _old_worker_verdicts(context, records, balancer, load.started_at)
     load_end = load.started_at + context.spec.duration
-    for lost in _lost_instances(records, load.started_at, load_end):
+    for lost in _lost_instances(records, load.started_at, load_end, LOST_KINDS):
         verdicts.append(sessions_around_a_lost_instance(opened, lost, load.started_at, kind))
+    for hung in _lost_instances(records, load.started_at, load_end, ("hang",)):
+        verdicts.append(sessions_around_a_hung_instance(opened, hung, load.started_at, kind))
     for record in records:
         if record.kind == "slow" and record.injected_at is not None:
             since, until = record.injected_at - load.started_at, (record.rolled_back_at or load_end) - load.started_at
@@ -81,10 +83,12 @@ def scenario_session_verdicts(
 LOST_KINDS = ("kill", "stop")  # the process is gone until the rollback starts it again
 
 
-def _lost_instances(records: list[FaultRecord], load_start: float, load_end: float) -> list[Lost]:
+def _lost_instances(
+    records: list[FaultRecord], load_start: float, load_end: float, kinds: tuple[str, ...]
+) -> list[Lost]:
     lost = []
     for record in records:
-        if record.kind not in LOST_KINDS or record.injected_at is None or record.inject_returned_at is None:
+        if record.kind not in kinds or record.injected_at is None or record.inject_returned_at is None:
             continue
         signalled, gone = record.injected_at - load_start, record.inject_returned_at - load_start
         lost.append(Lost(record.instance, signalled, gone, (record.rolled_back_at or load_end) - load_start))

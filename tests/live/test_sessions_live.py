@@ -176,3 +176,20 @@ def test_uploads_while_an_instance_is_slow_stay_even_under_least_conn_and_pile_u
     turns = lb_bench("round_robin", scenario="upload-slow-instance", users=SESSION_USERS)
     verdict = while_slow(turns)
     assert verdict.passed is False and verdict.observed["worst"]["open"]["api-gateway-2"] >= 6, verdict.summary
+
+
+def test_a_hung_instance_stalls_its_sessions_and_the_others_serve_the_new_ones(
+    lb_bench: Callable[..., BenchResult],
+) -> None:
+    """Round robin keeps sending new sessions to the hung instance (one pick in three), and
+    each waits for it to run again; the hang (4 s) is shorter than proxy_read_timeout (60 s),
+    so nothing times out and nginx never takes it out."""
+    result = lb_bench("round_robin", scenario="websocket-hang", users=SESSION_USERS)
+    verdicts = {v.check: v for v in result.results[0].verdicts}
+    hung = verdicts["WebSocket sessions opened while api-gateway-2 hung are served by the others"]
+    assert hung.passed, verdict_report(result)
+    observed = hung.observed
+    assert observed["waited_on_hung"] >= 1 and observed["on_others"] >= 2, hung.summary
+    assert observed["held"] >= 1 and observed["held_stalled_median_s"] >= 3.5, hung.summary
+    waited = next(v for v in verdicts.values() if "ended before proxy_read_timeout" in v.check)
+    assert waited.passed, waited.summary

@@ -77,6 +77,40 @@ def test_recovery_is_timed_from_the_last_failure_of_the_worker_that_chose_it_aga
     assert recovery(rows, rollback=14.0, shared=True) == (None, None)
 
 
+PASSIVE = PassiveChecks(
+    max_fails=1, fail_timeout=10, next_upstream=("error", "timeout"), connect_timeout=1, read_timeout=5
+)
+
+
+def _verdicts(attempts: pd.DataFrame, kind: str, rolled_back_at: float) -> list[Verdict]:
+    record = FaultRecord(
+        1, kind, kind, "api-gateway-1", "a", planned_at=10.0, injected_at=10.0, rolled_back_at=rolled_back_at,
+        planned_rollback=True,
+    )  # fmt: skip
+    clients = pd.DataFrame({"time": [10.0], "latency_ms": [1.0], "status": [200]})
+    observation = observe(record, clients, attempts, load_end=25.0, until=25.0)
+    row = failover_row(observation, clients, PASSIVE, shared=True)
+    return fault_verdicts(row, observation, PASSIVE, workers=1, zone=True, algorithm="least_conn")
+
+
+def test_a_hang_shorter_than_the_read_timeout_is_waited_out_and_never_ejects() -> None:
+    # Hung 3 s against proxy_read_timeout 5 s: the attempt sent to it waits until it runs again.
+    attempts = attempt_rows([(10.5, 13.01, "200", 1)])
+    checks = [v.check for v in _verdicts(attempts, "hang", rolled_back_at=13.0)]
+    assert checks == [
+        "fault 1 (hang api-gateway-1): GET requests lose nothing",
+        "fault 1 (hang api-gateway-1): ended before proxy_read_timeout: requests waited for it, none timed out",
+    ]
+    waited = _verdicts(attempts, "hang", rolled_back_at=13.0)[1]
+    assert waited.passed and "less than proxy_read_timeout=5s" in waited.summary, waited.summary
+
+
+def test_a_hang_longer_than_the_read_timeout_is_judged_on_its_timeouts() -> None:
+    attempts = attempt_rows([(10.5, 15.5, "504", 1)])
+    checks = [v.check for v in _verdicts(attempts, "hang", rolled_back_at=18.0)]
+    assert "fault 1 (hang api-gateway-1): an affected request waits proxy_read_timeout, then moves on" in checks
+
+
 def _recovery_verdict(other_picks: list[float]) -> Verdict:
     """A kill at 10 s rolled back at 12 s: the last failure ends at 10.001 s, fail_timeout is
     10 s, and the instance's first success begins at 21.4 s, past 10 + 1.25 s of slack."""
