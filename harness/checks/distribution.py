@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 from scipy.stats import chisquare
 
 from harness.checks.verdict import Verdict, not_applicable
@@ -86,13 +87,17 @@ def exact_cycle(sequence: Sequence[str], period: Sequence[str], check: str = "ex
         return Verdict(check, False, "no requests were recorded")
     expected_pattern = list(period)
     length = len(expected_pattern)
-    best_offset, best_mismatches = 0, len(sequence) + 1
-    for offset in range(length):
-        mismatches = sum(
-            1 for index, name in enumerate(sequence) if name != expected_pattern[(offset + index) % length]
-        )
-        if mismatches < best_mismatches:
-            best_offset, best_mismatches = offset, mismatches
+    # Names as codes, so that each offset's comparison is one array operation: a thousand
+    # instances make a period of a thousand offsets over four thousand requests.
+    codes = {name: code for code, name in enumerate(dict.fromkeys([*expected_pattern, *sequence]))}
+    pattern_codes = np.array([codes[name] for name in expected_pattern])
+    sequence_codes = np.array([codes[name] for name in sequence])
+    positions = np.arange(len(sequence))
+    mismatches_by_offset = [
+        int((pattern_codes[(offset + positions) % length] != sequence_codes).sum()) for offset in range(length)
+    ]
+    best_offset = int(np.argmin(mismatches_by_offset))
+    best_mismatches = mismatches_by_offset[best_offset]
     expected_sequence = [expected_pattern[(best_offset + i) % length] for i in range(len(sequence))]
     shown = 12
     observed = {"sequence": list(sequence[:shown]), "mismatches": best_mismatches, "requests": len(sequence)}
@@ -101,7 +106,7 @@ def exact_cycle(sequence: Sequence[str], period: Sequence[str], check: str = "ex
         return Verdict(
             check,
             True,
-            f"{len(sequence)} requests followed the period {' '.join(expected_pattern)}",
+            f"{len(sequence)} requests followed the period {_shown_period(expected_pattern)}",
             observed,
             expected,
         )
@@ -128,3 +133,10 @@ def order_not_kept(workers: int) -> Verdict:
         f"{workers} nginx workers without a shared zone each keep their own rotation; "
         "use --workers 1 or --zone for an exact order",
     )
+
+
+def _shown_period(period: list[str], shown: int = 12) -> str:
+    """The period in full, or its ends when it is longer than ``shown`` picks."""
+    if len(period) <= shown:
+        return " ".join(period)
+    return f"of {len(period)} picks {' '.join(period[: shown - 2])} ... {' '.join(period[-2:])}"

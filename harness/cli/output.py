@@ -62,6 +62,9 @@ def _short(address: str) -> str:
     return f"unix:{path.parent.name}/{path.name}"
 
 
+SHOWN_ROWS = 30  # instances in the terminal's table; a larger run shows its ends
+
+
 def print_result(console: Console, result: AlgorithmResult) -> None:
     table = Table(title=f"{result.algorithm}  ({result.config.name})", title_justify="left")
     table.add_column("instance")
@@ -69,9 +72,19 @@ def print_result(console: Console, result: AlgorithmResult) -> None:
     table.add_column("requests", justify="right")
     table.add_column("share", justify="right")
     table.add_column("expected share", justify="right")
-    for row in result.rows:
+    rows = list(result.rows)
+    shown = rows if len(rows) <= SHOWN_ROWS else sorted(rows, key=lambda row: row.requests)
+    if len(rows) > SHOWN_ROWS:
+        # The fewest and the most: where a spread over many instances goes wrong shows at its ends.
+        half = SHOWN_ROWS // 2
+        shown = shown[:half] + shown[-half:]
+    for index, row in enumerate(shown):
+        if len(rows) > SHOWN_ROWS and index == SHOWN_ROWS // 2:
+            table.add_row(f"... {len(rows) - SHOWN_ROWS} more", "", "", "", "")
         expected = "-" if row.expected_share is None else f"{row.expected_share:.1%}"
         table.add_row(row.instance, _short(row.address), str(row.requests), f"{row.share:.1%}", expected)
+    if len(rows) > SHOWN_ROWS:
+        table.caption = f"the {SHOWN_ROWS // 2} fewest and most requests of {len(rows)} instances; all in the report"
     for note in result.notes:
         console.print(f"  {note}", highlight=False, soft_wrap=True)
     console.print(table)

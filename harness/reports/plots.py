@@ -15,6 +15,10 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+# Beyond this many instances a picture names none of them: a thousand labels or legend
+# entries are unreadable, and laying them out costs matplotlib tens of seconds.
+NAMED_INSTANCES = 24
+
 
 @dataclass(frozen=True)
 class Marker:
@@ -45,16 +49,24 @@ def shares(instances: Sequence[dict[str, object]]) -> str:
     figure, axes = plt.subplots(figsize=(7, 2.8))
     names = [str(row["instance"]) for row in instances]
     values = [float(row["share"]) * 100 for row in instances]  # type: ignore[arg-type]
-    axes.bar(names, values, color="#4c78a8", label="observed")
-    for index, row in enumerate(instances):
-        if row.get("expected_share") is not None:
-            expected = float(row["expected_share"]) * 100  # type: ignore[arg-type]
-            axes.hlines(expected, index - 0.4, index + 0.4, colors="#e45756", linewidth=2, label="expected")
-    handles, labels = axes.get_legend_handles_labels()
-    unique = dict(zip(labels, handles, strict=True))
-    axes.legend(unique.values(), unique.keys(), fontsize=8)
+    positions = list(range(len(names)))
+    axes.bar(positions, values, color="#4c78a8", label="observed")
+    expected = [
+        (index, float(row["expected_share"]) * 100)  # type: ignore[arg-type]
+        for index, row in enumerate(instances)
+        if row.get("expected_share") is not None
+    ]
+    if expected:
+        at, shares_expected = zip(*expected, strict=True)
+        starts, ends = [index - 0.4 for index in at], [index + 0.4 for index in at]
+        axes.hlines(shares_expected, starts, ends, colors="#e45756", linewidth=2, label="expected")
+    axes.legend(fontsize=8)
     axes.set_ylabel("share of requests (%)")
-    axes.tick_params(axis="x", labelsize=8, rotation=20)
+    if len(names) <= NAMED_INSTANCES:
+        axes.set_xticks(positions, names)
+        axes.tick_params(axis="x", labelsize=8, rotation=20)
+    else:
+        axes.set_xlabel(f"{len(names)} instances, in the order of the config ({names[0]} to {names[-1]})")
     return _svg(figure)
 
 
@@ -86,6 +98,8 @@ def picks(per_second: pd.DataFrame) -> str:
     """Each instance's picks per second as the balancer made them (solid) and as the model
     predicted them (dashed, where it names one instance), with the disagreements marked."""
     figure, axes = plt.subplots(figsize=(9, 2.8))
+    if per_second["instance"].nunique() > NAMED_INSTANCES:
+        return _picks_spread(figure, axes, per_second)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for index, instance in enumerate(sorted(per_second["instance"].unique())):
         mine = per_second[per_second["instance"] == instance]
@@ -99,6 +113,27 @@ def picks(per_second: pd.DataFrame) -> str:
     axes.set_xlabel("seconds from the first pick (solid: observed, dashed: predicted)")
     axes.set_ylabel("picks per second")
     axes.legend(fontsize=7, loc="upper right", ncols=3)
+    return _svg(figure)
+
+
+def _picks_spread(figure: Figure, axes: Axes, per_second: pd.DataFrame) -> str:
+    """Picks per second over many instances: the fewest, the median and the most any one got,
+    as the balancer made them (solid) and as the model predicted them (dashed)."""
+    by_second = per_second.groupby("second")
+    for column, style in (("observed", "-"), ("predicted", "--")):
+        if not per_second[column].notna().any():
+            continue
+        spread = by_second[column].agg(["min", "median", "max"])
+        for statistic, colour in (("min", "#4c78a8"), ("median", "#54a24b"), ("max", "#f58518")):
+            label = f"{statistic} over {per_second['instance'].nunique()} instances" if style == "-" else None
+            axes.plot(spread.index, spread[statistic], color=colour, linestyle=style, linewidth=1.1, label=label)
+    wrong = by_second["disagreements"].sum()
+    wrong = wrong[wrong > 0]
+    if not wrong.empty:
+        axes.scatter(wrong.index, wrong.to_numpy(), color="#e45756", s=14, label="disagreements", zorder=3)
+    axes.set_xlabel("seconds from the first pick (solid: observed, dashed: predicted)")
+    axes.set_ylabel("picks per second, one instance")
+    axes.legend(fontsize=7, loc="upper right", ncols=2)
     return _svg(figure)
 
 
@@ -116,5 +151,6 @@ def sessions(samples: pd.DataFrame, load_start: float, markers: Sequence[Marker]
     axes.set_xlabel("seconds from the start of the load (dots: consistent snapshots)")
     axes.set_ylabel("open sessions")
     _markers(axes, markers)
-    axes.legend(fontsize=7, loc="upper right", ncols=3)
+    if samples["instance"].nunique() <= NAMED_INSTANCES:
+        axes.legend(fontsize=7, loc="upper right", ncols=3)
     return _svg(figure)

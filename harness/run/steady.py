@@ -33,6 +33,9 @@ from harness.runtimes.base import Instance
 from harness.server_claims import ServerClaimChecks
 
 SEQUENTIAL_CYCLES = 4  # periods of the pick order checked request by request
+# ... fewer for a long period, down to two: a thousand instances are two thousand requests
+# one after another already.
+SEQUENTIAL_BUDGET = 1000
 POPULATION_PROBE_CLIENTS = 1000  # clients of a population asked one request each
 
 
@@ -174,5 +177,6 @@ def _exact_order(context: RunContext, route: Route, instances: list[Instance]) -
     if unless is not None:
         return not_applicable(EXACT_ORDER, unless)
     period = smooth_weighted_round_robin(peers)
-    responses = probes.sequential(route, SEQUENTIAL_CYCLES * len(period))
+    cycles = max(2, min(SEQUENTIAL_CYCLES, SEQUENTIAL_BUDGET // len(period)))
+    responses = probes.sequential(route, cycles * len(period))
     return exact_cycle([response.instance for response in responses], period, check=EXACT_ORDER)

@@ -23,14 +23,17 @@ from harness.processes import parent_of, spawn, terminate, wait_gone
 from harness.readiness import tail
 from harness.runtimes.base import Instance, InstanceSpec, RuntimeTraits
 
-MAX_INSTANCES = 250
+MAX_INSTANCES = 1000
+_PER_NETWORK = 250  # hosts .1 to .250 of each /24, so that no address ends in .0 or .255
 
 
 def instance_host(index: int) -> str:
-    """The loopback address of the ``index``-th instance (0-based): 127.0.1.1, 127.0.1.2, ..."""
+    """The loopback address of the ``index``-th instance (0-based): 127.0.1.1, 127.0.1.2, ...
+    127.0.1.250, then 127.0.2.1, ... up to 127.0.4.250 (clients live on 127.10.0.0 and up)."""
     if not 0 <= index < MAX_INSTANCES:
         raise ValueError(f"instance index {index} outside 0..{MAX_INSTANCES - 1}")
-    return f"127.0.1.{index + 1}"
+    network, host = divmod(index, _PER_NETWORK)
+    return f"127.0.{1 + network}.{host + 1}"
 
 
 class LocalProcessRuntime:
