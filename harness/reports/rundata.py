@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from harness.errors import SpecError
+from harness.results.store import read_records
 
 
 @dataclass
@@ -37,10 +38,7 @@ class AlgorithmRunData:
 
 def _read_algorithm_dir(directory: Path) -> AlgorithmRunData:
     summary = json.loads((directory / "summary.json").read_text())
-    requests = pd.read_csv(directory / "requests.csv") if (directory / "requests.csv").exists() else pd.DataFrame()
-    for column in ("instance", "error", "client"):
-        if column in requests:  # an empty text cell reads back as NaN
-            requests[column] = requests[column].astype(object).fillna("").astype(str)
+    requests = read_records(directory)
     failover_path = directory / "failover.csv"
     failover = pd.read_csv(failover_path) if failover_path.exists() else pd.DataFrame()
     journal_path = directory / "journal.jsonl"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from harness.errors import SpecError
 
@@ -37,7 +38,41 @@ def write_json(path: Path, data: Any) -> Path:
     return path
 
 
+RECORDS_FILE = "requests.parquet"
+LEGACY_RECORDS_FILE = "requests.csv"  # what runs before the columnar records wrote
+
+
+def write_records(frame: pd.DataFrame, path: Path) -> Path:
+    """The clients' records, column-wise (Parquet): a million of them write and read back in
+    a fraction of a second, each column with its type."""
+    table = frame.copy(deep=False)
+    for column in [name for name in table.columns if pd.api.types.is_object_dtype(table[name])]:
+        try:
+            pa.array(table[column].to_numpy(dtype=object), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            # A column holding text and numbers (a gRPC connection number beside "") stays text.
+            table[column] = table[column].astype(str)
+    partial = path.with_suffix(path.suffix + ".partial")
+    table.to_parquet(partial, index=False)
+    os.replace(partial, path)
+    return path
+
+
+def read_records(directory: Path) -> pd.DataFrame:
+    """The records a run directory holds (an empty frame when it holds none)."""
+    if (directory / RECORDS_FILE).exists():
+        return pd.read_parquet(directory / RECORDS_FILE)
+    if (directory / LEGACY_RECORDS_FILE).exists():
+        frame = pd.read_csv(directory / LEGACY_RECORDS_FILE)
+        for column in ("instance", "error", "client"):
+            if column in frame:  # an empty text cell reads back as NaN
+                frame[column] = frame[column].astype(object).fillna("").astype(str)
+        return frame
+    return pd.DataFrame()
+
+
 def write_requests(frame: pd.DataFrame, path: Path) -> Path:
+    """A small table (a fault's row, a matrix) as CSV, for a spreadsheet or ``column -t``."""
     partial = path.with_suffix(path.suffix + ".partial")
     frame.to_csv(partial, index=False)
     os.replace(partial, path)

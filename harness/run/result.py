@@ -13,7 +13,7 @@ from harness.balancers import factory
 from harness.checks.distribution import counts_of
 from harness.checks.fault_rows import FailoverRow
 from harness.checks.verdict import Verdict
-from harness.results.store import write_json, write_requests
+from harness.results.store import RECORDS_FILE, write_json, write_records, write_requests
 from harness.run.context import RunContext
 from harness.runtimes.base import Instance
 
@@ -88,7 +88,7 @@ class RunFacts:
 
 
 def write_result(context: RunContext, result: AlgorithmResult, facts: RunFacts) -> None:
-    write_requests(result.requests, context.run_dir / "requests.csv")
+    write_records(result.requests, context.run_dir / RECORDS_FILE)
     if result.failover:
         write_requests(pd.DataFrame([row.as_dict() for row in result.failover]), context.run_dir / "failover.csv")
     write_json(context.run_dir / "summary.json", summary(context, result, facts))
@@ -97,7 +97,7 @@ def write_result(context: RunContext, result: AlgorithmResult, facts: RunFacts) 
 def write_partial(context: RunContext, result: AlgorithmResult, facts: RunFacts, exc: BaseException) -> None:
     """What an interrupted run had measured, with a summary that says it is incomplete."""
     reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
-    write_requests(result.requests, context.run_dir / "requests.csv")
+    write_records(result.requests, context.run_dir / RECORDS_FILE)
     partial = summary(context, result, facts)
     partial.update(complete=False, passed=False, interrupted=reason)
     write_json(context.run_dir / "summary.json", partial)

@@ -163,7 +163,7 @@ def one_interpreter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OneInt
     ("args", "message"),
     [
         (["--algo", "fastest"], "unknown algorithm 'fastest'"),
-        (["--algo", "round_robin", "--backends", "0"], "--backends must be between 1 and 250, got 0"),
+        (["--algo", "round_robin", "--backends", "0"], "--backends must be between 1 and 1000, got 0"),
         (["--algo", "weighted", "--backends", "3"], "3 backends cannot be split evenly"),
         (["--algo", "round_robin", "--weights", "3,1"], "--weights gives 2 weights for 3 instances"),
         (["--config", "/nonexistent/nginx.conf"], "config file not found: /nonexistent/nginx.conf"),
@@ -408,7 +408,7 @@ def test_an_interrupted_run_keeps_what_it_measured_marked_incomplete(tmp_path: P
     top = json.loads((run_dir / "summary.json").read_text())
     algorithm = json.loads((run_dir / "round_robin" / "summary.json").read_text())
     assert top["complete"] is False and algorithm["complete"] is False and algorithm["interrupted"] == "interrupted"
-    measured = pd.read_csv(run_dir / "round_robin" / "requests.csv")
+    measured = pd.read_parquet(run_dir / "round_robin" / "requests.parquet")
     assert len(measured) > 0 and algorithm["counts"]["requests"] == len(measured), algorithm["counts"]
     assert "Incomplete: the run was interrupted" in (run_dir / "report.html").read_text()
     # harness report reads a half-done run too.

@@ -13,8 +13,8 @@ from harness.topology import plan_instances
     ("options", "message"),
     [
         ({"algorithms": ("fastest",)}, "unknown algorithm 'fastest'"),
-        ({"algorithms": ("round_robin",), "backends": 0}, "--backends must be between 1 and 250, got 0"),
-        ({"algorithms": ("round_robin",), "backends": 251}, "--backends must be between 1 and 250"),
+        ({"algorithms": ("round_robin",), "backends": 0}, "--backends must be between 1 and 1000, got 0"),
+        ({"algorithms": ("round_robin",), "backends": 1001}, "--backends must be between 1 and 1000"),
         ({"algorithms": ("round_robin",), "users": 0}, "--users must be between 1"),
         ({"algorithms": ("round_robin",), "duration": 0}, "--duration must be above 0"),
         ({"algorithms": ("random",), "false_alarm_rate": 0.0}, "--false-alarm-rate must be above 0 and below 1"),
@@ -52,3 +52,13 @@ def test_several_services_split_evenly() -> None:
 def test_an_uneven_split_is_refused_with_the_services_named() -> None:
     with pytest.raises(SpecError, match=r"3 backends cannot be split evenly over the config's 2 services \(a, b\)"):
         plan_instances(["a", "b"], 3)
+
+
+def test_instances_fill_four_networks_of_250_hosts() -> None:
+    from harness.runtimes.local import MAX_INSTANCES, instance_host
+
+    hosts = [instance_host(index) for index in range(MAX_INSTANCES)]
+    assert (hosts[0], hosts[249], hosts[250], hosts[-1]) == ("127.0.1.1", "127.0.1.250", "127.0.2.1", "127.0.4.250")
+    assert len(set(hosts)) == MAX_INSTANCES == 1000
+    with pytest.raises(ValueError, match=r"outside 0\.\.999"):
+        instance_host(MAX_INSTANCES)

@@ -1,0 +1,209 @@
+"""Past three instances and a short run: bring-up of 250 and 1,000 instances, requests/s from
+1, 2 and 3 Locust load processes against one nginx, and the analysis of 100,000 and
+1,000,000 records.
+
+- **bring-up**: ``LocalProcessRuntime.start`` of N instances (forked from one launcher that
+  has imported the backend, so they share its pages), nginx started over them (the shipped
+  round-robin config), until ``probes.serve_through`` has seen every instance answer through
+  it. Then each instance's PSS (``/proc/PID/smaps_rollup``), median and max.
+- **load**: ``harness bench --algo round_robin`` (the library call) over 3 instances for
+  ``--duration`` s with 60 users, from one Locust process and then from Locust's distributed
+  mode with 2 and 3 worker processes on this machine (``--load-workers``); requests/s is the
+  requests the clients recorded over the load's length, and the ratio is to one process in the
+  same run. Load from other hosts (network namespaces) is not built: these are processes of
+  one host, sharing its 2 cores with nginx and the instances.
+- **analysis**: a round-robin log of N requests in the harness's access-log format in which one
+  of three instances is killed and started again (``replay.write_failover``), with the clients'
+  records of the same requests in a Parquet file. A fresh process reads the records and runs
+  the whole failover analysis (``PassiveFailover.analyze``: the log parsed, its attempts, every
+  fault's numbers and verdicts), then the log parse alone (``read_attempts``); its peak RSS is
+  read from ``getrusage`` and the RSS after its imports is given beside it. Reference, same
+  run: pandas' C reader of the same file (``pd.read_csv``).
+
+Figures are medians of ``--runs`` runs. Usage: ``python benchmarks/scale.py [--runs 3]
+[--sizes 250,1000] [--records 100000,1000000] [--duration 8] [--only bring-up,load,analysis]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import locust  # noqa: F401  (first: Locust patches the standard library for gevent before ssl is imported)
+
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "scale.json"
+
+
+def pss_mb(pid: int) -> float | None:
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return None
+    for row in text.splitlines():
+        if row.startswith("Pss:"):
+            return int(row.split()[1]) / 1024
+    return None
+
+
+def bring_up(count: int) -> dict[str, Any]:
+    from harness.algorithms import ALGORITHMS, shipped_config
+    from harness.balancers.nginx.balancer import NginxBalancer
+    from harness.balancers.nginx.config import load_config
+    from harness.load import probes
+    from harness.runtimes.local import LocalProcessRuntime
+    from harness.topology import plan_instances
+
+    config = load_config(shipped_config(ALGORITHMS["round_robin"]))
+    specs = plan_instances(config.services, count)
+    with tempfile.TemporaryDirectory(prefix="scale-up-") as tmp:
+        run_dir = Path(tmp)
+        with LocalProcessRuntime(run_dir / "instances") as runtime, NginxBalancer(config, run_dir) as balancer:
+            started = time.perf_counter()
+            instances = runtime.start(specs)
+            instances_up = time.perf_counter()
+            balancer.start(instances)
+            probes.serve_through(balancer.url, instances, max_requests=4 * count)
+            served = time.perf_counter()
+            pss = [value for value in (pss_mb(instance.pid) for instance in instances) if value is not None]
+    return {
+        "instances": count, "seconds": served - started, "instances_s": instances_up - started,
+        "pss_median_mb": statistics.median(pss), "pss_max_mb": max(pss), "pss_total_mb": sum(pss),
+    }  # fmt: skip
+
+
+def load(workers: int, duration: float) -> dict[str, Any]:
+    from harness.bench import bench
+    from harness.spec import BenchSpec
+
+    with tempfile.TemporaryDirectory(prefix="scale-load-") as tmp:
+        spec = BenchSpec(
+            algorithms=("round_robin",), duration=duration, users=60, load_workers=workers, results_dir=Path(tmp)
+        )
+        result = bench(spec).results[0]
+    requests = len(result.requests)
+    return {"load_workers": workers, "requests": requests, "requests_per_s": requests / duration,
+            "passed": result.passed}  # fmt: skip
+
+
+def analysis_child(folder: Path) -> dict[str, Any]:
+    """Runs in a fresh process: the failover analysis of the log and records in ``folder``."""
+    import pandas as pd
+
+    from harness.balancers.kind import FaultRun
+    from harness.balancers.nginx.access_log import read_attempts
+    from harness.balancers.nginx.config import load_config
+    from harness.balancers.nginx.failover import PassiveFailover
+    from harness.balancers.nginx.health import passive_checks
+    from harness.infra import infra_path
+    from harness.results.faults import FaultRecord
+
+    after_imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    meta = json.loads((folder / "meta.json").read_text())
+    path = folder / "failover.log"
+    started = time.perf_counter()
+    frame = pd.read_parquet(folder / "records.parquet")
+    killed, back = meta["killed"], meta["back"]
+    record = FaultRecord(1, "kill", "kill api-gateway-3", "api-gateway-3", meta["dead"], killed - meta["start"],
+                         injected_at=killed, inject_returned_at=killed, rolled_back_at=back)  # fmt: skip
+    run = FaultRun([record], frame, frame[frame["time"] < killed], meta["end"], "GET", path, 1, False, "health_checks")
+    verdicts, _ = PassiveFailover(passive_checks(load_config(infra_path("nginx", "nginx-health-checks.conf")))).analyze(
+        run
+    )
+    analysis = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    started = time.perf_counter()
+    read_attempts(path)
+    parse = time.perf_counter() - started
+    started = time.perf_counter()
+    pd.read_csv(path, sep="\t", header=None, dtype=str)
+    reference = time.perf_counter() - started
+    return {
+        "analysis_s": analysis, "parse_s": parse, "read_csv_s": reference, "rss_after_imports_mb": after_imports,
+        "peak_rss_mb": peak, "verdicts": [f"{'PASS' if v.passed else 'FAIL'} {v.check}" for v in verdicts],
+    }  # fmt: skip
+
+
+def analysis(records: int) -> dict[str, Any]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import replay
+
+    with tempfile.TemporaryDirectory(prefix="scale-analysis-") as tmp:
+        folder = Path(tmp)
+        killed, back = replay.write_failover(folder / "failover.log", records)
+        replay.clients_of(folder / "failover.log").to_parquet(folder / "records.parquet", index=False)
+        end = replay.START_S + records / (replay.PER_MS * 1000)
+        meta = {"killed": killed, "back": back, "start": replay.START_S, "end": end, "dead": replay.PEERS[2][1]}
+        (folder / "meta.json").write_text(json.dumps(meta))
+        child = subprocess.run(
+            [sys.executable, __file__, "--analysis-child", str(folder)], capture_output=True, text=True, check=False
+        )
+        if child.returncode != 0:
+            raise RuntimeError(child.stderr[-2000:])
+        figures: dict[str, Any] = json.loads(child.stdout.splitlines()[-1])
+    figures["records"] = records
+    return figures
+
+
+def median_of(runs: Sequence[dict[str, Any]], key: str) -> float:
+    return statistics.median(float(run[key]) for run in runs)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--sizes", default="250,1000")
+    parser.add_argument("--records", default="100000,1000000")
+    parser.add_argument("--workers", default="1,2,3")
+    parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--only", default="bring-up,load,analysis")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--analysis-child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.analysis_child:
+        print(json.dumps(analysis_child(args.analysis_child)))
+        return 0
+    parts = set(args.only.split(","))
+    raw: dict[str, Any] = {"bring_up": {}, "load": {}, "analysis": {}}
+    if "bring-up" in parts:
+        for count in (int(value) for value in args.sizes.split(",")):
+            runs = [bring_up(count) for _ in range(args.runs)]
+            raw["bring_up"][count] = runs
+            print(f"bring-up, {count} instances: {median_of(runs, 'seconds'):.2f} s "
+                  f"(instances {median_of(runs, 'instances_s'):.2f} s); PSS per instance median "
+                  f"{median_of(runs, 'pss_median_mb'):.1f} MB, max {median_of(runs, 'pss_max_mb'):.1f} MB",
+                  flush=True)  # fmt: skip
+    if "load" in parts:
+        counts = [int(value) for value in args.workers.split(",")]
+        rounds = [[load(workers, args.duration) for workers in counts] for _ in range(args.runs)]
+        for index, workers in enumerate(counts):
+            runs = [round_[index] for round_ in rounds]
+            ratios = [round_[index]["requests_per_s"] / round_[0]["requests_per_s"] for round_ in rounds]
+            raw["load"][workers] = runs
+            print(f"load, {workers} Locust process(es) on this host: {median_of(runs, 'requests_per_s'):,.0f} "
+                  f"requests/s, {statistics.median(ratios):.2f}x one process; passed "
+                  f"{sum(run['passed'] for run in runs)}/{len(runs)}", flush=True)  # fmt: skip
+    if "analysis" in parts:
+        for records in (int(value) for value in args.records.split(",")):
+            runs = [analysis(records) for _ in range(args.runs)]
+            raw["analysis"][records] = runs
+            print(f"analysis, {records:,} records: whole failover analysis {median_of(runs, 'analysis_s'):.2f} s, "
+                  f"log parse {median_of(runs, 'parse_s'):.2f} s (read_csv {median_of(runs, 'read_csv_s'):.2f} s), "
+                  f"peak RSS {median_of(runs, 'peak_rss_mb'):.0f} MB (after imports "
+                  f"{median_of(runs, 'rss_after_imports_mb'):.0f} MB)",
+                  flush=True)  # fmt: skip
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(raw, indent=2, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
