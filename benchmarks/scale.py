@@ -17,7 +17,7 @@
   records of the same requests in a Parquet file. A fresh process reads the records and runs
   the whole failover analysis (``PassiveFailover.analyze``: the log parsed, its attempts, every
   fault's numbers and verdicts), then the log parse alone (``read_attempts``); its peak RSS is
-  read from ``getrusage`` and the RSS after its imports is given beside it. Reference, same
+  read from ``VmHWM`` and the RSS after its imports is given beside it. Reference, same
   run: pandas' C reader of the same file (``pd.read_csv``).
 
 Figures are medians of ``--runs`` runs. Usage: ``python benchmarks/scale.py [--runs 3]
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -52,6 +51,15 @@ def pss_mb(pid: int) -> float | None:
         if row.startswith("Pss:"):
             return int(row.split()[1]) / 1024
     return None
+
+
+def high_water_mb() -> float:
+    """This process's peak RSS (``VmHWM``). Not ``getrusage``: its ``ru_maxrss`` keeps the peak
+    of the process that forked this one, which is larger than this one's."""
+    for row in Path("/proc/self/status").read_text().splitlines():
+        if row.startswith("VmHWM:"):
+            return int(row.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def bring_up(count: int) -> dict[str, Any]:
@@ -106,7 +114,7 @@ def analysis_child(folder: Path) -> dict[str, Any]:
     from harness.infra import infra_path
     from harness.results.faults import FaultRecord
 
-    after_imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    after_imports = high_water_mb()
     meta = json.loads((folder / "meta.json").read_text())
     path = folder / "failover.log"
     started = time.perf_counter()
@@ -119,7 +127,7 @@ def analysis_child(folder: Path) -> dict[str, Any]:
         run
     )
     analysis = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = high_water_mb()
     started = time.perf_counter()
     read_attempts(path)
     parse = time.perf_counter() - started

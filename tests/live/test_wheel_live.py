@@ -1,7 +1,9 @@
 """The package as a user installs it: a wheel in a new venv, used from an empty directory outside the checkout.
 
-One venv for the module: building the wheel and installing it with its dependencies takes
-about a minute (pip's cache holds the dependencies after ``make setup``).
+One venv for the module. It sees the dependencies of the checkout's venv (a ``.pth`` file
+names its site-packages; ``make setup`` installed them from the same pyproject.toml) instead
+of installing its own 200 MB of them: the wheel goes in without them, and ``pip check`` then
+holds every requirement the wheel declares to what the venv imports.
 
 The installed package runs as on a user's machine, where Python writes each module's
 bytecode on its first import: pip installs with --no-compile (compiling every module of
@@ -15,6 +17,7 @@ import os
 import re
 import subprocess
 import sys
+import sysconfig
 import venv
 import zipfile
 from collections.abc import Iterator
@@ -73,18 +76,26 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     (wheel,) = (root / "dist").glob("lb_harness-*.whl")
     environment = root / "venv"
     venv.create(environment, with_pip=False)
-    # The pip of `make setup` (upgraded there), installing into the new venv: the pip
-    # ensurepip would put in it is the one bundled with this Python, far slower to resolve
-    # and download the dependencies.
-    pip = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(environment / "bin" / "python"), "install", "--quiet",
-         "--no-compile", str(wheel), "pytest"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
+    python = str(environment / "bin" / "python")
+    site_packages = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    # After the venv's own site-packages on sys.path: the wheel's harness comes first. The
+    # checkout's own (an editable install) is not importable from there: its finder is a
+    # .pth file of that folder, and .pth files are read only in the venv's own.
+    Path(site_packages, "checkout-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # The pip of `make setup`, installing into the new venv (which has no pip of its own).
+    pip = [sys.executable, "-m", "pip", "--python", python]
+    installed = subprocess.run(
+        [*pip, "install", "--quiet", "--no-compile", "--no-deps", str(wheel)],
+        capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
-    assert pip.returncode == 0, pip.stderr[-2000:]
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    checked = subprocess.run([*pip, "check"], capture_output=True, text=True, timeout=300, check=False)
+    assert checked.returncode == 0, checked.stdout[-2000:] + checked.stderr[-2000:]
+    where = subprocess.run([python, "-c", "import harness; print(harness.__file__)"], capture_output=True, text=True)
+    assert where.stdout.startswith(site_packages), f"harness imported from {where.stdout or where.stderr}"
     workdir = root / "empty"
     workdir.mkdir()
     yield Installed(wheel=wheel, bin=environment / "bin", workdir=workdir)
