@@ -94,7 +94,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     assert installed.returncode == 0, installed.stderr[-2000:]
     checked = subprocess.run([*pip, "check"], capture_output=True, text=True, timeout=300, check=False)
     assert checked.returncode == 0, checked.stdout[-2000:] + checked.stderr[-2000:]
-    where = subprocess.run([python, "-c", "import harness; print(harness.__file__)"], capture_output=True, text=True)
+    # From outside the checkout, as the commands run: the checkout's folder holds a harness too.
+    where = subprocess.run(
+        [python, "-c", "import harness; print(harness.__file__)"], cwd=root, capture_output=True, text=True
+    )
     assert where.stdout.startswith(site_packages), f"harness imported from {where.stdout or where.stderr}"
     workdir = root / "empty"
     workdir.mkdir()
@@ -167,14 +170,16 @@ def test_a_users_own_pytest_project_runs_the_marker_without_a_conftest(installed
     )
     (project / "nginx-round-robin.conf").write_text((shipped_dir() / "nginx" / "nginx-round-robin.conf").read_text())
     done = subprocess.run(
-        [str(installed.bin / "pytest"), "-m", "lb", "-p", "no:cacheprovider", "--junitxml", "junit.xml"],
+        # pytest is the checkout's (the venv sees its dependencies); the plugin is the wheel's.
+        [str(installed.bin / "python"), "-m", "pytest", "-m", "lb", "-p", "no:cacheprovider",
+         "--junitxml", "junit.xml"],
         cwd=project,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
         env={key: value for key, value in user_environment().items() if not key.startswith(("PYTEST_", "HARNESS_"))},
-    )
+    )  # fmt: skip
     assert "1 failed, 1 passed" in done.stdout, done.stdout[-3000:]
     assert "FAIL each client sticks to one instance" in done.stdout, done.stdout[-3000:]
     junit = (project / "junit.xml").read_text()
