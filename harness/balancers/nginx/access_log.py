@@ -40,33 +40,35 @@ def _seconds(value: str) -> float | None:
 
 # Fields nginx always writes as numbers; the rest are read as text.
 _NUMERIC = {"msec": pa.float64(), "status": pa.int64(), "request_time": pa.float64()}
+_EMPTY_TYPES = {"msec": float, "status": int, "request_time": float}
 
 
-def _raw(path: Path) -> pd.DataFrame:
+def _raw(path: Path, columns: list[str] = COLUMNS) -> pd.DataFrame:
     if not path.exists() or path.stat().st_size == 0:
-        frame = pd.DataFrame({column: pd.Series(dtype=str) for column in COLUMNS})
-        return frame.astype({"msec": float, "status": int, "request_time": float})
+        frame = pd.DataFrame({column: pd.Series(dtype=str) for column in columns})
+        return frame.astype({name: kind for name, kind in _EMPTY_TYPES.items() if name in columns})
     try:
-        return _read(path, _NUMERIC)
+        return _read(path, _NUMERIC, columns)
     except pa.ArrowInvalid:
         # A line mangled past its field count (a crash mid-write): read as text, and drop what is not a number.
-        frame = _read(path, {})
-        for column in _NUMERIC:
+        frame = _read(path, {}, columns)
+        for column in [name for name in _NUMERIC if name in frame]:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
-        frame = frame.dropna(subset=["msec", "status"])
+        frame = frame.dropna(subset=[name for name in ("msec", "status") if name in frame])
         return frame.astype({"status": int}).reset_index(drop=True)
 
 
-def _read(path: Path, numeric: dict[str, pa.DataType]) -> pd.DataFrame:
+def _read(path: Path, numeric: dict[str, pa.DataType], columns: list[str]) -> pd.DataFrame:
     """Arrow's reader, without quoting (nginx escapes quotes as \\x22); a line cut short by a
-    crash has fewer fields and is skipped, the rest of the log still counts."""
+    crash has fewer fields and is skipped, the rest of the log still counts. Only ``columns``
+    are converted: the others are skipped over, not kept."""
     table = pa_csv.read_csv(
         path,
         read_options=pa_csv.ReadOptions(column_names=COLUMNS),
         parse_options=pa_csv.ParseOptions(delimiter="\t", quote_char=False, invalid_row_handler=lambda _: "skip"),
         convert_options=pa_csv.ConvertOptions(
             column_types={column: numeric.get(column, pa.string()) for column in COLUMNS},
-            strings_can_be_null=False, null_values=[],
+            strings_can_be_null=False, null_values=[], include_columns=columns,
         ),
     )  # fmt: skip
     frame: pd.DataFrame = table.to_pandas()
@@ -98,10 +100,10 @@ def read_access_log(path: Path) -> pd.DataFrame:
     return frame
 
 
-def read_requests(path: Path) -> pd.DataFrame:
-    """The log fields with ``attempts`` and ``retried``, without the per-request lists: what an
-    analysis of a million requests reads."""
-    frame = _raw(path)
+def read_requests(path: Path, columns: list[str] = COLUMNS) -> pd.DataFrame:
+    """The log fields (``columns`` of them, ``upstream_addr`` among them) with ``attempts`` and
+    ``retried``, without the per-request lists: what an analysis of a million requests reads."""
+    frame = _raw(path, columns)
     addresses = frame["upstream_addr"]
     separators = addresses.str.count(",") + addresses.str.count(" : ")
     frame["attempts"] = np.where(addresses.isin(["-", ""]), 0, separators + 1).astype(int)
@@ -136,7 +138,7 @@ _ATTEMPT_SOURCES = [
 
 def read_attempts(path: Path) -> pd.DataFrame:
     """``attempts`` of the log at ``path``, read without the per-request lists."""
-    return attempts(read_requests(path))
+    return attempts(read_requests(path, [name for name in _ATTEMPT_SOURCES if name != "attempts"]))
 
 
 def attempts(log: pd.DataFrame) -> pd.DataFrame:
