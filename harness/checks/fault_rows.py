@@ -64,10 +64,9 @@ class FaultObservation:
     attempts: pd.DataFrame  # attempts on the faulty instance open at the fault or begun after it
     clients: pd.DataFrame  # client requests open between the fault and the instance serving again
     all_clients: pd.DataFrame  # every client request of the run
-    # When the balancer picked a peer for any attempt of the run, on any instance, sorted:
-    # an instance can only come back on a pick, and sessions make picks seldom.
-    picks: pd.Series
-    peers: int  # the instances the balancer's attempts reached over the run
+    # Every attempt of the run, on any instance: an instance comes back only on a pick, and
+    # sessions make picks seldom (read only when a recovery comes late).
+    every_attempt: pd.DataFrame
 
 
 def observe(
@@ -90,9 +89,7 @@ def observe(
     # A request counts for the fault when it was still open at the fault: those already on
     # their way to the instance when it died are the first to suffer.
     window = clients[(finished_at(clients) >= start) & (clients["time"] <= effect_end)]
-    picks = attempts["start"].sort_values(ignore_index=True)
-    peers = int(attempts["address"].nunique())
-    return FaultObservation(record, rollback, effect_end, on_instance, window, clients, picks, peers)
+    return FaultObservation(record, rollback, effect_end, on_instance, window, clients, attempts)
 
 
 def percentile(values: pd.Series, q: float) -> float | None:

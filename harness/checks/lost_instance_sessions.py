@@ -19,14 +19,18 @@ class Lost:
     until: float  # it was started again, or the load ended
 
 
+def _spans(opened: pd.DataFrame, load_start: float) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Each session's start and end, seconds after the load began, and whether it failed."""
+    start = opened["time"] - load_start
+    return start, start + opened["latency_ms"] / 1000, opened["error"].fillna("").astype(str) != ""
+
+
 def sessions_around_a_lost_instance(opened: pd.DataFrame, lost: Lost, load_start: float, kind: str) -> Verdict:
     """The sessions the instance held end when it goes (how soon the clients notice is shown);
     the sessions opened while it is gone reach the other instances and are served. ``opened``:
     one row per session (``time`` its start, ``latency_ms`` its length, ``instance``, ``error``)."""
     check = f"{kind} sessions opened while {lost.instance} was gone reach the other instances"
-    start = opened["time"] - load_start
-    end = start + opened["latency_ms"] / 1000
-    failed = opened["error"].fillna("").astype(str) != ""
+    start, end, failed = _spans(opened, load_start)
     held = (opened["instance"] == lost.instance) & (start < lost.signalled) & (end > lost.signalled)
     later = (start > lost.gone) & (start < lost.until)
     on_lost = int((later & (opened["instance"] == lost.instance)).sum())
@@ -59,9 +63,7 @@ def sessions_around_a_hung_instance(opened: pd.DataFrame, hung: Lost, load_start
     answer. The sessions opened on the other instances meanwhile must be served. ``opened``
     as for :func:`sessions_around_a_lost_instance`; ``hung.until`` is when it ran again."""
     check = f"{kind} sessions opened while {hung.instance} hung are served by the others"
-    start = opened["time"] - load_start
-    end = start + opened["latency_ms"] / 1000
-    failed = opened["error"].fillna("").astype(str) != ""
+    start, end, failed = _spans(opened, load_start)
     on_hung = opened["instance"] == hung.instance
     answered_by_other = (opened["instance"] != hung.instance) & (opened["instance"].fillna("") != "")
     held = on_hung & (start < hung.signalled) & (end > hung.signalled)

@@ -285,12 +285,10 @@ def _recovery_time(
         # next one can come a second later. Late means the balancer picked for as many
         # attempts as it has peers between ``high`` and the first success.
         picks = _picks_between(observation, shared, high)
+        peers = int(observation.every_attempt["address"].nunique())
         observed["picks_after_due"] = picks
-        passed = picks < observation.peers
-        waited = (
-            f"; {picks} picks between {high:g} s and the first success "
-            f"(expected fewer than {observation.peers}, one per peer)"
-        )
+        passed = picks < peers
+        waited = f"; {picks} picks between {high:g} s and the first success (expected fewer than {peers}, one per peer)"
     return Verdict(
         check,
         passed,
@@ -306,7 +304,7 @@ def _picks_between(observation: FaultObservation, shared: bool, due_after_last_f
     recovered_at, last_failure = recovery(observation.attempts, observation.rollback, shared)
     if recovered_at is None or last_failure is None:
         return 0
-    picks = observation.picks
+    picks = observation.every_attempt["start"]
     due = last_failure + due_after_last_failure
     return int(((picks > due + _LOG_RESOLUTION_S) & (picks < recovered_at - _LOG_RESOLUTION_S)).sum())
 

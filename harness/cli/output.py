@@ -12,7 +12,7 @@ from rich.table import Table
 from harness.compare import Comparison
 from harness.matrix import Matrix
 from harness.reports.diff import Change
-from harness.run import AlgorithmResult
+from harness.run import AlgorithmResult, InstanceRow
 
 _STATUS_STYLE = {"PASS": "bold green", "FAIL": "bold red", "N/A": "yellow"}
 
@@ -72,19 +72,18 @@ def print_result(console: Console, result: AlgorithmResult) -> None:
     table.add_column("requests", justify="right")
     table.add_column("share", justify="right")
     table.add_column("expected share", justify="right")
-    rows = list(result.rows)
-    shown = rows if len(rows) <= SHOWN_ROWS else sorted(rows, key=lambda row: row.requests)
+    rows: list[InstanceRow | None] = list(result.rows)
     if len(rows) > SHOWN_ROWS:
         # The fewest and the most: where a spread over many instances goes wrong shows at its ends.
-        half = SHOWN_ROWS // 2
-        shown = shown[:half] + shown[-half:]
-    for index, row in enumerate(shown):
-        if len(rows) > SHOWN_ROWS and index == SHOWN_ROWS // 2:
-            table.add_row(f"... {len(rows) - SHOWN_ROWS} more", "", "", "", "")
+        ordered, half = sorted(result.rows, key=lambda row: row.requests), SHOWN_ROWS // 2
+        rows = [*ordered[:half], None, *ordered[-half:]]
+        table.caption = f"the {half} fewest and most requests of {len(ordered)} instances; all in the report"
+    for row in rows:
+        if row is None:
+            table.add_row(f"... {len(result.rows) - SHOWN_ROWS} more", "", "", "", "")
+            continue
         expected = "-" if row.expected_share is None else f"{row.expected_share:.1%}"
         table.add_row(row.instance, _short(row.address), str(row.requests), f"{row.share:.1%}", expected)
-    if len(rows) > SHOWN_ROWS:
-        table.caption = f"the {SHOWN_ROWS // 2} fewest and most requests of {len(rows)} instances; all in the report"
     for note in result.notes:
         console.print(f"  {note}", highlight=False, soft_wrap=True)
     console.print(table)

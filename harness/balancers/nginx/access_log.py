@@ -40,13 +40,12 @@ def _seconds(value: str) -> float | None:
 
 # Fields nginx always writes as numbers; the rest are read as text.
 _NUMERIC = {"msec": pa.float64(), "status": pa.int64(), "request_time": pa.float64()}
-_EMPTY_TYPES = {"msec": float, "status": int, "request_time": float}
 
 
 def _raw(path: Path, columns: list[str] = COLUMNS) -> pd.DataFrame:
     if not path.exists() or path.stat().st_size == 0:
         frame = pd.DataFrame({column: pd.Series(dtype=str) for column in columns})
-        return frame.astype({name: kind for name, kind in _EMPTY_TYPES.items() if name in columns})
+        return frame.astype({name: kind.to_pandas_dtype() for name, kind in _NUMERIC.items() if name in columns})
     try:
         return _read(path, _NUMERIC, columns)
     except pa.ArrowInvalid:
