@@ -10,7 +10,9 @@ those times give. Hash algorithms need no order: each request's key decides its 
 
 ``picks`` frames have one row per pick: ``ms`` (int, when it was made), ``end_ms``, ``scope``
 (the worker whose state made it, or one scope when workers share a zone), ``key`` (the
-client address or the hash key), ``address`` (the peer taken).
+client address or the hash key), ``address`` (the peer taken). Where the log leaves the pick's
+moment open (a request's time not spent on its peer may lie before the pick or after the
+answer), ``latest_ms`` and ``latest_end_ms`` bound it from above, ``ms`` and ``end_ms`` from below.
 """
 
 from __future__ import annotations
@@ -169,31 +171,39 @@ def connection_bounds(
     """For each pick and peer, the fewest and the most connections the peer can have had open in
     the pick's scope when it was made: (picks x peers) arrays of lows and highs.
 
-    Sure to be open: begun before the pick's millisecond (less ``start_tolerance_ms``, where the
-    log's start times are themselves rounded) and ended after it (plus ``tolerance_ms``). May be
-    open: begun no later and ended no earlier, with the same tolerances the other way.
+    Sure to be open: begun, at the latest, before the pick's earliest millisecond (less
+    ``start_tolerance_ms``, where the log's start times are themselves rounded) and ended, at the
+    earliest, after its latest (plus ``tolerance_ms``). May be open: begun at the earliest no later
+    and ended at the latest no earlier, with the same tolerances the other way.
     """
     low = np.zeros((len(picks), len(names)), dtype=np.int64)
     high = np.zeros_like(low)
-    positions = {scope: np.flatnonzero(picks["scope"].to_numpy() == scope) for scope in picks["scope"].unique()}
-    for rows in positions.values():
-        scope = picks.iloc[rows]
-        ms = scope["ms"].to_numpy()
-        surely_before, surely_after = ms - start_tolerance_ms, ms + tolerance_ms
+    earliest = picks["ms"].to_numpy()
+    latest = picks["latest_ms"].to_numpy() if "latest_ms" in picks else earliest
+    earliest_end = picks["end_ms"].to_numpy()
+    latest_end = picks["latest_end_ms"].to_numpy() if "latest_end_ms" in picks else earliest_end
+    # Begun as late as it may have been, it is open only from then: an attempt whose doubt about
+    # its start outlasts its time on the peer is never surely open.
+    surely_open_from, surely_open_to = latest, np.maximum(earliest_end, latest)
+    scopes = picks["scope"].to_numpy()
+    addresses = picks["address"].to_numpy()
+    for scope in pd.unique(scopes):
+        rows = np.flatnonzero(scopes == scope)
+        ms = earliest[rows]
+        surely_before, surely_after = ms - start_tolerance_ms, latest[rows] + tolerance_ms
         for column, name in enumerate(names):
-            mine = scope[scope["address"] == name]
-            starts = np.sort(mine["ms"].to_numpy())
-            ends = np.sort(mine["end_ms"].to_numpy())
+            mine = rows[addresses[rows] == name]
             # Begun surely before and ended by then: every attempt ended by then, less those
-            # lying wholly inside the window of doubt around the pick.
-            begun_before = np.searchsorted(starts, surely_before, side="left")
-            ended_by = np.searchsorted(ends, surely_after, side="right")
+            # lying wholly inside the window of doubt around the pick (counted inside the
+            # narrowest window, so that the fewest are never overstated).
+            begun_before = np.searchsorted(np.sort(surely_open_from[mine]), surely_before, side="left")
+            ended_by = np.searchsorted(np.sort(surely_open_to[mine]), surely_after, side="right")
             inside = _wholly_inside(
-                mine["ms"].to_numpy(), mine["end_ms"].to_numpy(), surely_before, tolerance_ms + start_tolerance_ms
+                surely_open_from[mine], surely_open_to[mine], surely_before, tolerance_ms + start_tolerance_ms
             )
             low[rows, column] = np.maximum(begun_before - (ended_by - inside), 0)
-            begun_by = np.searchsorted(starts, ms + start_tolerance_ms, side="right")
-            ended_before = np.searchsorted(ends, ms - tolerance_ms, side="left")
+            begun_by = np.searchsorted(np.sort(earliest[mine]), latest[rows] + start_tolerance_ms, side="right")
+            ended_before = np.searchsorted(np.sort(latest_end[mine]), ms - tolerance_ms, side="left")
             high[rows, column] = begun_by - ended_before
     return low, high
 

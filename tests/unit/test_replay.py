@@ -95,6 +95,28 @@ def test_least_conn_flags_a_pick_of_the_peer_surely_busiest() -> None:
     assert verdict.observed["first_disagreement"]["model_state"]["connections_at_least"] == {"a": 1, "b": 0}
 
 
+def test_least_conn_allows_a_peer_whose_requests_may_have_been_picked_late() -> None:
+    peers = [ModelPeer("a"), ModelPeer("b")]
+    # b's two requests began at ms 0 and spent 4 ms on b of the 6 before they were logged: their
+    # 2 ms unspent may lie before the pick, so at ms 6 they may still be open, as a's two are.
+    picks = pd.DataFrame(
+        {
+            "ms": [0, 0, 1, 1, 6],
+            "latest_ms": [2, 2, 1, 1, 6],
+            "end_ms": [4, 4, 9, 9, 8],
+            "latest_end_ms": [6, 6, 9, 9, 8],
+            "scope": ["1"] * 5,
+            "key": [""] * 5,
+            "address": ["b", "b", "a", "a", "a"],
+        }
+    )
+    assert replay_allowed(picks, "nginx's least_conn", peers, LeastConn(peers).allowed).verdict().passed
+    # Picked at once, with the time after the answer, b's requests surely ended by ms 4.
+    picks["latest_ms"], picks["latest_end_ms"] = picks["ms"], picks["end_ms"]
+    verdict = replay_allowed(picks, "nginx's least_conn", peers, LeastConn(peers).allowed).verdict()
+    assert verdict.passed is False and "4 of 5 picks" in verdict.summary, verdict.summary
+
+
 def test_replays_of_several_configs_combine_in_time_order() -> None:
     first = swrr_replay(WEIGHTED, frame(list("aaba")))
     second = swrr_replay([ModelPeer("a"), ModelPeer("b")], frame(list("abab"), ms=[10, 11, 12, 13]))

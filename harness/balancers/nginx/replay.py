@@ -94,12 +94,18 @@ def picks_from_log(log: pd.DataFrame, names: set[str], key: str) -> tuple[pd.Dat
         log, start_ms = log[keep], start_ms[keep]
     else:
         left_out = 0
-    spent = pd.to_numeric(log["upstream_response_time"], errors="coerce").fillna(0.0).to_numpy()
+    spent_ms = np.rint(pd.to_numeric(log["upstream_response_time"], errors="coerce").fillna(0.0).to_numpy() * 1000)
+    logged_ms = np.rint(log["msec"].to_numpy() * 1000).astype(np.int64)
+    # The request's time not spent on its peer (reading the request, writing the answer) lies
+    # before the pick or after the peer's answer: the log does not say which.
+    unspent_ms = np.maximum(logged_ms - start_ms - spent_ms.astype(np.int64), 0)
     keys = _keys(log["hash_key"]) if key == "hash_key" else log[key]
     picks = pd.DataFrame(
         {
             "ms": start_ms,
-            "end_ms": start_ms + np.rint(spent * 1000).astype(np.int64),
+            "latest_ms": start_ms + unspent_ms,
+            "end_ms": start_ms + spent_ms.astype(np.int64),
+            "latest_end_ms": logged_ms,
             "scope": log["pid"].to_numpy(),
             "key": keys.to_numpy(),
             "address": log["upstream_addr"].to_numpy(),
