@@ -128,9 +128,9 @@ class SystemProbe:
         # need not have loaded just to build a Probe.
         from harness.balancers.caddy.config import caddy_binary
         from harness.balancers.haproxy.balancer import haproxy_binary
-        from harness.balancers.kubeproxy.balancer import nft_binary
         from harness.balancers.nginx.balancer import nginx_binary
         from harness.load.wrk import wrk_binary
+        from harness.netns import nft_binary
 
         locators: dict[str, Callable[[], str]] = {
             "nginx": nginx_binary,

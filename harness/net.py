@@ -81,6 +81,18 @@ class ClientPopulation:
         return f"{self.clients:,} clients from {where}"
 
 
+_CLIENTS_FROM = int(ipaddress.IPv4Address("127.10.0.0"))
+
+
+def relocated(address: str, block: ipaddress.IPv4Network) -> str:
+    """A client address of the loopback's client range (127.10.0.0 on) at the same offset in
+    ``block``: the clients of a load host on a network of its own."""
+    offset = int(ipaddress.IPv4Address(address)) - _CLIENTS_FROM
+    if not 0 <= offset < block.num_addresses:
+        raise ValueError(f"client {address} has no place in {block}")
+    return str(block.network_address + offset)
+
+
 def client_address(index: int) -> str:
     """The source address of the ``index``-th simulated client.
 

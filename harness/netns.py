@@ -32,7 +32,8 @@ def _setns(fd: int) -> None:
         raise OSError(error, f"setns: {os.strerror(error)}")
 
 
-def _ip(*args: str) -> None:
+def run_ip(*args: str) -> None:
+    """iproute2's ``ip`` with ``args``; OSError with its message if it refuses."""
     done = subprocess.run([ip_binary(), *args], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise OSError(f"ip {' '.join(args)}: {done.stderr.strip()}")
@@ -46,6 +47,14 @@ def ip_binary() -> str:
     return found
 
 
+def nft_binary() -> str:
+    """nftables' ``nft``; ToolMissingError says how to install it."""
+    found = find_program("nft")
+    if found is None:
+        raise ToolMissingError("nft is not installed: apt-get install nftables (make setup installs it)")
+    return found
+
+
 class NetworkNamespace:
     def __init__(self, addresses: tuple[str, ...] = ()) -> None:
         ip_binary()
@@ -55,11 +64,11 @@ class NetworkNamespace:
 
     def __enter__(self) -> NetworkNamespace:
         reaper.watch_netns(self.name)  # first: a harness killed right after the add leaves nothing
-        _ip("netns", "add", self.name)
+        run_ip("netns", "add", self.name)
         try:
-            _ip("-n", self.name, "link", "set", "lo", "up")
+            run_ip("-n", self.name, "link", "set", "lo", "up")
             for address in self.addresses:
-                _ip("-n", self.name, "addr", "add", f"{address}/32", "dev", "lo")
+                run_ip("-n", self.name, "addr", "add", f"{address}/32", "dev", "lo")
             self._home = os.open("/proc/self/ns/net", os.O_RDONLY)
             target = os.open(Path("/run/netns") / self.name, os.O_RDONLY)
             try:

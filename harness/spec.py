@@ -11,6 +11,7 @@ from harness.balancers.registry import DEFAULT_BALANCER, kind_of
 from harness.checks.distribution import FALSE_ALARM_RATE
 from harness.errors import AddressInUseError, SpecError
 from harness.k8s.topology import overlay_for
+from harness.load.hosts import MAX_LOAD_HOSTS
 from harness.load.workload import Workload
 from harness.net import HOSTS_PER_NETWORK, LOOPBACK, MAX_CLIENT_NETWORKS, ClientPopulation, port_is_free
 from harness.runtimes.factory import DOCKER_BASES, RUNTIMES
@@ -41,6 +42,7 @@ class BenchSpec:
     scenario: str | None = None  # a shipped scenario's name or a path to a scenario file
     balancer: str = DEFAULT_BALANCER
     load_workers: int = 0  # Locust worker processes under a master in the harness; 0: load in-process
+    load_hosts: int = 0  # load hosts simulated by network namespaces, a Locust worker on each; 0: none
     runtime: str = "local"  # where instances run: local processes, or Docker containers
     docker_base: str = "offline"  # the Docker base image: built from Debian's mirror, or the official one
     k8s_context: str | None = None  # --runtime k8s: the kubeconfig context; None: the current one
@@ -155,6 +157,27 @@ class BenchSpec:
         if self.rate is not None and self.load_workers:
             raise SpecError("--rate runs the open-model load in the harness itself: drop --load-workers")
         self._check_workload()
+        self._check_load_hosts()
+
+    def _check_load_hosts(self) -> None:
+        """Load hosts send short requests from namespaces of the run to a balancer's address."""
+        if not self.load_hosts:
+            return
+        if not 1 <= self.load_hosts <= MAX_LOAD_HOSTS:
+            raise SpecError(f"--load-hosts must be between 1 and {MAX_LOAD_HOSTS}, got {self.load_hosts}")
+        kind = kind_of(self.balancer)
+        if not kind.has_address or kind.in_own_namespace or kind.one_load_process:
+            raise SpecError(
+                f"--load-hosts sends from hosts of the run's own network to a balancer's address, not through "
+                f"{self.balancer}: choose nginx, haproxy or caddy"
+            )
+        if self.load_workers or self.rate is not None or self.driver == "wrk" or self.workload.chosen:
+            raise SpecError(
+                "--load-hosts runs one Locust worker of short requests on each host: "
+                "drop --load-workers, --rate, --driver wrk and --workload"
+            )
+        if self.runtime != "local":
+            raise SpecError(f"--load-hosts runs local instances in the run's namespace, not --runtime {self.runtime}")
 
     def _check_workload(self) -> None:
         if self.workload.has_sessions:

@@ -95,6 +95,7 @@ def _matrix(args: argparse.Namespace, console: Console) -> int:
         duration=args.duration,
         results_dir=args.results_dir,
         load_workers=args.load_workers,
+        load_hosts=args.load_hosts,
     )
     with RichReporter(console) as reporter:
         table = run_matrix(matrix_spec, args.scenarios, reporter)
@@ -144,6 +145,14 @@ def _bench(args: argparse.Namespace, console: Console) -> int:
     return 0 if result.passed else 1
 
 
+def _worker(args: argparse.Namespace, console: Console) -> int:
+    from harness.load.distributed import run_worker  # Locust patches the standard library as it loads
+
+    host, port = args.master
+    console.print(f"{args.name}: Locust worker of the master at {host}:{port}, sending to {args.url}", highlight=False)
+    return run_worker(args)
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
     "bench": _bench,
     "up": _up,
@@ -154,6 +163,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
     "doctor": lambda args, console: doctor(console),
     "compare": _compare,
     "compare-balancers": _compare_balancers,
+    "worker": _worker,
 }
 
 

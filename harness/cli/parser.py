@@ -11,6 +11,7 @@ from harness.algorithms import ALGORITHM_NAMES, BALANCERS, algorithms_for
 from harness.checks.distribution import FALSE_ALARM_RATE
 from harness.errors import SpecError
 from harness.k8s.topology import k8s_algorithms
+from harness.load.worker_options import add_worker_arguments
 from harness.load.workload import WORKLOADS, Workload
 from harness.net import LOOPBACK
 from harness.reports.diff import Thresholds
@@ -55,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
         "exit code 1 when the default `harness bench` (nginx) cannot run",
     )
     _add_compare_parser(commands)
+    worker = commands.add_parser(
+        "worker", help="a Locust worker on this host that joins a run's master and sends its load (another machine's)"
+    )
+    add_worker_arguments(worker)
     compare = commands.add_parser(
         "compare-balancers",
         help="run one algorithm (and scenario) on every balancer that ships a config for it, side by side",
@@ -159,6 +164,13 @@ def _add_load_options(command: argparse.ArgumentParser) -> None:
         type=int,
         default=0,
         help="run Locust distributed: a master plus this many worker processes on loopback (default 0: in-process)",
+    )
+    command.add_argument(
+        "--load-hosts",
+        type=int,
+        default=0,
+        help="send the load from this many hosts, simulated by network namespaces the run creates, "
+        "a Locust worker on each (default 0: from this process)",
     )
     command.add_argument(
         "--scenario",
@@ -299,6 +311,7 @@ def spec_from_args(args: argparse.Namespace) -> BenchSpec:
         scenario=getattr(args, "scenario", None),
         balancer=args.balancer,
         load_workers=getattr(args, "load_workers", 0),
+        load_hosts=getattr(args, "load_hosts", 0),
         rate=getattr(args, "rate", None),
         false_alarm_rate=getattr(args, "false_alarm_rate", FALSE_ALARM_RATE),
         driver=getattr(args, "driver", "locust"),

@@ -15,8 +15,9 @@ from locust.env import Environment
 from locust.runners import Runner
 
 from harness.errors import SpecError
-from harness.load.distributed import Workers
+from harness.load.distributed import LostWorker, Workers
 from harness.load.grpc_users import make_grpc_user_class
+from harness.load.hosts import SimulatedHosts
 from harness.load.records import RequestRecorder
 from harness.load.route import FixedRoute, Route
 from harness.load.session_users import make_session_user_class
@@ -55,8 +56,10 @@ class LocustLoad:
         progress: Progress | None = None,
         log_dir: Path | None = None,
         on_workers: Callable[[list[int]], None] | None = None,
+        hosts: SimulatedHosts | None = None,
     ) -> None:
-        """``on_workers`` hears the pids of the Locust worker processes as soon as they run."""
+        """``on_workers`` hears the pids of the Locust worker processes as soon as they run;
+        ``hosts``: a worker on each of these load hosts instead of ``load_workers`` here."""
         self.route = route
         self.settings = settings
         self.progress = progress
@@ -64,6 +67,8 @@ class LocustLoad:
         self.recorder = RequestRecorder()
         self.request_count = 0
         self.on_workers = on_workers
+        self.hosts = hosts
+        self.lost: list[LostWorker] = []  # workers that stopped before their last records
 
     def _user_class(self) -> type[User]:
         """The users of the workload: sessions, gRPC calls or requests, through the balancer or picking themselves."""
@@ -86,18 +91,22 @@ class LocustLoad:
         # Locust logs every user spawn at INFO; the harness prints its own progress.
         logging.getLogger("locust").setLevel(logging.WARNING)
         user_class = self._user_class()
-        host = self.route.url if isinstance(self.route, FixedRoute) else None
+        # The master sends its host to the workers, over their own: a load host's is the front's.
+        host = self.route.url if isinstance(self.route, FixedRoute) and self.hosts is None else None
         environment = Environment(user_classes=[user_class], host=host)
         environment.events.request.add_listener(self.recorder.on_request)  # type: ignore[no-untyped-call]
         workers: Workers | None = None
         runner: Runner
-        if self.settings.load_workers:
+        if self.settings.load_workers or self.hosts is not None:
             if not isinstance(self.route, FixedRoute):
                 raise SpecError(
                     "client-side balancing keeps its picking state in one load process: drop --load-workers"
                 )
+            if self.hosts is not None and self.route.tls:
+                raise SpecError("load hosts reach the balancer at another address than its certificate's: "
+                                "drop --load-hosts or serve plain HTTP")  # fmt: skip
             runner = environment.create_master_runner(LOOPBACK, free_port())
-            workers = Workers(runner, self.recorder.rows.extend, self.settings.load_workers, self.log_dir)
+            workers = Workers(runner, self.recorder.rows.extend, self.settings.load_workers, self.log_dir, self.hosts)
             url = self.route.url
         else:
             runner = environment.create_local_runner()
@@ -119,6 +128,7 @@ class LocustLoad:
             if workers is not None:
                 runner.stop()
                 workers.flush()
+                self.lost = workers.lost(started)
         finally:
             runner.quit()
             if workers is not None:

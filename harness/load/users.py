@@ -11,6 +11,7 @@ import itertools
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,7 +20,7 @@ from geventhttpclient.connectionpool import ConnectionPool, SSLConnectionPool
 from locust import FastHttpUser, User, constant, task
 
 from harness.load.route import Answer, Route
-from harness.net import ClientPopulation, client_address
+from harness.net import ClientPopulation, client_address, relocated
 
 
 class _BindsSource:
@@ -66,14 +67,18 @@ class SourceBoundClientPool(HTTPClientPool):
 class _AddressBook:
     """Hands out client addresses in order, thread- and greenlet-safe."""
 
-    def __init__(self, start: int = 0, population: ClientPopulation | None = None) -> None:
+    def __init__(
+        self, start: int = 0, population: ClientPopulation | None = None, block: IPv4Network | None = None
+    ) -> None:
         self._indices: Iterator[int] = itertools.count(start)
         self._lock = threading.Lock()
         self._address = population.address if population is not None else client_address
+        self._block = block  # a load host's own block of addresses, for the loopback's client range
 
     def next_address(self) -> str:
         with self._lock:
-            return self._address(next(self._indices))
+            address = self._address(next(self._indices))
+        return relocated(address, self._block) if self._block is not None else address
 
 
 def make_user_class(
@@ -85,6 +90,7 @@ def make_user_class(
     headers: Mapping[str, str] | None = None,
     ca_file: Path | None = None,
     population: ClientPopulation | None = None,
+    client_block: IPv4Network | None = None,
 ) -> type[FastHttpUser]:
     """A FastHttpUser class that sends ``method path`` to ``host`` in a loop, one address per user.
 
@@ -94,11 +100,12 @@ def make_user_class(
 
     ``headers`` go with every request (the ``Host`` a user's server_name routes on); ``ca_file``
     verifies an https balancer's certificate. ``population``: users send from its addresses in
-    turn (user i from client i, modulo its size) instead of one /24 each.
+    turn (user i from client i, modulo its size) instead of one /24 each. ``client_block``: the
+    addresses, at the same offsets, of a load host's own network instead of the loopback's.
 
     ``host`` None leaves it to Locust's ``--host`` (the locustfile's case).
     """
-    addresses = _AddressBook(first_client, population)
+    addresses = _AddressBook(first_client, population, client_block)
     request_headers = {**(headers or {}), **({"Connection": "close"} if new_connections else {})} or None
     tls = {"ssl_options": {"ca_certs": str(ca_file)}} if ca_file is not None else {}
 

@@ -18,6 +18,7 @@ from harness.plan import Plan, PlannedRun, open_cluster
 from harness.results.store import Journal
 from harness.run.context import RunContext
 from harness.run.load import RunLoad
+from harness.run.load_hosts import load_hosts_of
 from harness.run.reporter import Reporter, SilentReporter
 from harness.run.result import AlgorithmResult, Measured, RunFacts, instance_rows, write_partial, write_result
 from harness.run.scenario import run_scenario
@@ -55,7 +56,8 @@ class AlgorithmRun:
         self._facts = RunFacts(cluster.balancer.config_path)
         context.phase(f"starting {context.config.balancer} and {len(cluster.specs)} instances")
         try:
-            with context.kind.run_context(context.config):
+            with context.kind.run_context(context.config), load_hosts_of(context) as hosts:
+                self.load.hosts = hosts
                 return self._execute(cluster)
         except BaseException as exc:
             # Interrupted (Ctrl-C, SIGTERM) or broken: keep what was measured, marked incomplete;
@@ -76,6 +78,9 @@ class AlgorithmRun:
                 measured = measure(context, self.load, cluster, timings)
             else:
                 measured = run_scenario(context, self.load, cluster, context.scenario, timings)
+            if self.load.hosts is not None:
+                self.notes.append(self.load.hosts.describe(measured.requests["client"]))
+            self.notes.extend(lost.describe() for lost in self.load.lost)
         # After the balancer stopped: its log is then complete (nginx flushes its buffer on exit).
         balancer = cluster.balancer
         picks = PicksRun(

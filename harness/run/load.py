@@ -8,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from harness.load.distributed import LostWorker
+from harness.load.hosts import SimulatedHosts
 from harness.load.locust_load import LoadSettings, LocustLoad
 from harness.load.open_model import OpenModelLoad, OpenModelSettings
 from harness.load.records import COLUMNS, empty_frame
@@ -29,6 +31,8 @@ class RunLoad:
         # Open sessions per instance over the load (a session workload's), and when the load began.
         self.sessions = pd.DataFrame(columns=SESSION_COLUMNS)
         self.started_at = 0.0
+        self.hosts: SimulatedHosts | None = None  # the load hosts the load comes from; None: this machine
+        self.lost: list[LostWorker] = []  # load hosts (or workers) lost during the load
 
     def run(
         self,
@@ -88,10 +92,19 @@ class RunLoad:
                 progress=lambda elapsed, count: context.reporter.load_progress(name, elapsed, duration, count),
                 log_dir=context.run_dir,
                 on_workers=lambda pids: context.journal.record("load workers", pids=pids),
+                hosts=self.hosts,
             )  # fmt: skip
             self.records_so_far = load.recorder.frame
             frame = load.run()
             self.model = {"model": "closed", "users": spec.users, "load_workers": spec.load_workers}
+            if spec.load_hosts:
+                self.model["load_hosts"] = spec.load_hosts
+            self.lost = load.lost
+            if self.lost:
+                self.model["lost_load_hosts"] = [lost.name for lost in self.lost]
+                for lost in self.lost:
+                    context.journal.record("load host lost", name=lost.name, records=lost.records,
+                                           last_report_s=lost.last_report_s)  # fmt: skip
             count = load.request_count
         timings["load_s"] = time.monotonic() - started
         context.journal.record("load", requests=len(frame), locust_requests=count, **self.model)

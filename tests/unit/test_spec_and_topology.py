@@ -24,6 +24,10 @@ from harness.topology import plan_instances
         ({"algorithms": ("round_robin", "ip_hash"), "config": Path("/etc/hostname")}, "--config runs one config"),
         ({"algorithms": ("round_robin",), "results_dir": Path("/etc/hostname/results")}, "is not writable"),
         ({"algorithms": ("round_robin",), "results_dir": Path("/tmp/a$host")}, "holds a [$], which nginx reads"),
+        ({"algorithms": ("round_robin",), "load_hosts": 8}, "--load-hosts must be between 1 and 7, got 8"),
+        ({"algorithms": ("round_robin",), "load_hosts": 2, "balancer": "kube-proxy"}, "not through kube-proxy"),
+        ({"algorithms": ("round_robin",), "load_hosts": 2, "load_workers": 2}, "drop --load-workers"),
+        ({"algorithms": ("round_robin",), "load_hosts": 2, "runtime": "docker"}, "not --runtime docker"),
     ],
 )
 def test_invalid_specs_say_what_is_wrong(options: dict[str, object], message: str) -> None:

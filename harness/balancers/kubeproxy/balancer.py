@@ -23,11 +23,11 @@ import gevent
 from harness.balancers.base import BalancerDefaults
 from harness.balancers.kubeproxy.config import KubeProxyConfig
 from harness.balancers.kubeproxy.rules import deletion, ruleset
-from harness.errors import StartupError, ToolMissingError
+from harness.errors import StartupError
 from harness.load.route import FixedRoute
+from harness.netns import nft_binary
 from harness.readiness import WaitStrategy
 from harness.runtimes.base import Instance
-from harness.tools import find_program
 
 
 @dataclass
@@ -35,13 +35,6 @@ class _ProbeState:
     ready: bool = False
     failures: int = 0
     successes: int = 0
-
-
-def nft_binary() -> str:
-    found = find_program("nft")
-    if found is None:
-        raise ToolMissingError("nft is not installed: apt-get install nftables (make setup installs it)")
-    return found
 
 
 def nft_version() -> str:

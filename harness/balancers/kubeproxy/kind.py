@@ -57,7 +57,7 @@ class KubeProxyKind(BalancerKind):
         return load_config(path)
 
     def check_installed(self) -> None:
-        from harness.balancers.kubeproxy.balancer import nft_binary
+        from harness.netns import nft_binary
 
         nft_binary()
 
