@@ -1,5 +1,5 @@
 """Past three instances and a short run: bring-up of 250 and 1,000 instances, requests/s from
-1, 2 and 3 Locust load processes against one nginx, and the analysis of 100,000 and
+1, 2 and 3 load hosts against one nginx, and the analysis of 100,000 and
 1,000,000 records.
 
 - **bring-up**: ``LocalProcessRuntime.start`` of N instances (forked from one launcher that
@@ -7,11 +7,11 @@
   round-robin config), until ``probes.serve_through`` has seen every instance answer through
   it. Then each instance's PSS (``/proc/PID/smaps_rollup``), median and max.
 - **load**: ``harness bench --algo round_robin`` (the library call) over 3 instances for
-  ``--duration`` s with 60 users, from one Locust process and then from Locust's distributed
-  mode with 2 and 3 worker processes on this machine (``--load-workers``); requests/s is the
-  requests the clients recorded over the load's length, and the ratio is to one process in the
-  same run. Load from other hosts (network namespaces) is not built: these are processes of
-  one host, sharing its 2 cores with nginx and the instances.
+  ``--duration`` s with 60 users, from Locust in the harness's own process (the reference) and
+  then from 1, 2 and 3 load hosts (``--load-hosts``: network namespaces, a Locust worker each,
+  on Locust's distributed mode); requests/s is the requests the clients recorded over the
+  load's length, and the ratios are to one host and to the in-process load of the same round.
+  The simulated hosts share this machine's 2 cores with nginx and the instances.
 - **analysis**: a round-robin log of N requests in the harness's access-log format in which one
   of three instances is killed and started again (``replay.write_failover``), with the clients'
   records of the same requests in a Parquet file. A fresh process reads the records and runs
@@ -88,17 +88,18 @@ def bring_up(count: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def load(workers: int, duration: float) -> dict[str, Any]:
+def load(hosts: int, duration: float) -> dict[str, Any]:
+    """requests/s of a bench whose load comes from ``hosts`` load hosts (0: the harness's process)."""
     from harness.bench import bench
     from harness.spec import BenchSpec
 
     with tempfile.TemporaryDirectory(prefix="scale-load-") as tmp:
         spec = BenchSpec(
-            algorithms=("round_robin",), duration=duration, users=60, load_workers=workers, results_dir=Path(tmp)
+            algorithms=("round_robin",), duration=duration, users=60, load_hosts=hosts, results_dir=Path(tmp)
         )
         result = bench(spec).results[0]
     requests = len(result.requests)
-    return {"load_workers": workers, "requests": requests, "requests_per_s": requests / duration,
+    return {"load_hosts": hosts, "requests": requests, "requests_per_s": requests / duration,
             "passed": result.passed}  # fmt: skip
 
 
@@ -161,6 +162,11 @@ def analysis(records: int) -> dict[str, Any]:
     return figures
 
 
+def ratio_of(rounds: Sequence[Sequence[dict[str, Any]]], index: int, base: int) -> float:
+    """The median over rounds of figure ``index``'s requests/s over figure ``base``'s, same round."""
+    return statistics.median(round_[index]["requests_per_s"] / round_[base]["requests_per_s"] for round_ in rounds)
+
+
 def median_of(runs: Sequence[dict[str, Any]], key: str) -> float:
     return statistics.median(float(run[key]) for run in runs)
 
@@ -170,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sizes", default="250,1000")
     parser.add_argument("--records", default="100000,1000000")
-    parser.add_argument("--workers", default="1,2,3")
+    parser.add_argument("--hosts", default="0,1,2,3", help="load hosts per figure; 0: the in-process reference")
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--only", default="bring-up,load,analysis")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
@@ -190,14 +196,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{median_of(runs, 'pss_median_mb'):.1f} MB, max {median_of(runs, 'pss_max_mb'):.1f} MB",
                   flush=True)  # fmt: skip
     if "load" in parts:
-        counts = [int(value) for value in args.workers.split(",")]
-        rounds = [[load(workers, args.duration) for workers in counts] for _ in range(args.runs)]
-        for index, workers in enumerate(counts):
+        counts = [int(value) for value in args.hosts.split(",")]
+        rounds = [[load(hosts, args.duration) for hosts in counts] for _ in range(args.runs)]
+        for index, hosts in enumerate(counts):
             runs = [round_[index] for round_ in rounds]
-            ratios = [round_[index]["requests_per_s"] / round_[0]["requests_per_s"] for round_ in rounds]
-            raw["load"][workers] = runs
-            print(f"load, {workers} Locust process(es) on this host: {median_of(runs, 'requests_per_s'):,.0f} "
-                  f"requests/s, {statistics.median(ratios):.2f}x one process; passed "
+            raw["load"][hosts] = runs
+            ratios = "".join(
+                f", {ratio_of(rounds, index, counts.index(base)):.2f}x {label}"
+                for base, label in ((1, "one host"), (0, "in-process"))
+                if base in counts
+            )
+            where = f"{hosts} load host(s)" if hosts else "Locust in the harness's process"
+            print(f"load, {where}: {median_of(runs, 'requests_per_s'):,.0f} requests/s{ratios}; passed "
                   f"{sum(run['passed'] for run in runs)}/{len(runs)}", flush=True)  # fmt: skip
     if "analysis" in parts:
         for records in (int(value) for value in args.records.split(",")):
