@@ -114,12 +114,13 @@ def analysis_child(folder: Path) -> dict[str, Any]:
     from harness.balancers.nginx.health import passive_checks
     from harness.infra import infra_path
     from harness.results.faults import FaultRecord
+    from harness.results.store import read_records
 
     after_imports = high_water_mb()
     meta = json.loads((folder / "meta.json").read_text())
     path = folder / "failover.log"
     started = time.perf_counter()
-    frame = pd.read_parquet(folder / "records.parquet")
+    frame = read_records(folder)
     killed, back = meta["killed"], meta["back"]
     record = FaultRecord(1, "kill", "kill api-gateway-3", "api-gateway-3", meta["dead"], killed - meta["start"],
                          injected_at=killed, inject_returned_at=killed, rolled_back_at=back)  # fmt: skip
@@ -145,10 +146,12 @@ def analysis(records: int) -> dict[str, Any]:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import replay
 
+    from harness.results.store import RECORDS_FILE, write_records
+
     with tempfile.TemporaryDirectory(prefix="scale-analysis-") as tmp:
         folder = Path(tmp)
         killed, back = replay.write_failover(folder / "failover.log", records)
-        replay.clients_of(folder / "failover.log").to_parquet(folder / "records.parquet", index=False)
+        write_records(replay.clients_of(folder / "failover.log"), folder / RECORDS_FILE)
         end = replay.START_S + records / (replay.PER_MS * 1000)
         meta = {"killed": killed, "back": back, "start": replay.START_S, "end": end, "dead": replay.PEERS[2][1]}
         (folder / "meta.json").write_text(json.dumps(meta))

@@ -61,7 +61,10 @@ def write_records(frame: pd.DataFrame, path: Path) -> Path:
 def read_records(directory: Path) -> pd.DataFrame:
     """The records a run directory holds (an empty frame when it holds none)."""
     if (directory / RECORDS_FILE).exists():
-        return pd.read_parquet(directory / RECORDS_FILE)
+        frame = pd.read_parquet(directory / RECORDS_FILE)
+        # Arrow's pool keeps the reader's buffers for later reads: a million records' worth.
+        pa.default_memory_pool().release_unused()
+        return frame
     if (directory / LEGACY_RECORDS_FILE).exists():
         frame = pd.read_csv(directory / LEGACY_RECORDS_FILE)
         for column in ("instance", "error", "client"):

@@ -2,7 +2,9 @@
 
 from pathlib import Path
 
-from harness.balancers.nginx.access_log import attempts, read_access_log
+import pandas as pd
+
+from harness.balancers.nginx.access_log import attempts, read_access_log, read_attempts
 
 
 def write_log(tmp_path: Path, lines: list[str]) -> Path:
@@ -48,3 +50,23 @@ def test_a_line_mangled_past_its_fields_is_dropped_and_the_rest_kept(tmp_path: P
     log = read_access_log(write_log(tmp_path, [*LINES, mangled]))
     assert len(log) == 3
     assert log["status"].tolist() == [200, 200, 499]
+
+
+def test_attempts_read_with_categories_are_the_attempts_of_the_whole_log(tmp_path: Path) -> None:
+    # read_attempts keeps the peers, statuses and workers as categories, repeats each request's
+    # row per attempt and writes the retried ones over theirs: the same table, row by row.
+    gave_up = (
+        "102.000\t127.10.3.1\tGET\t/api/count\t502\t127.0.1.1:8001, 127.0.1.9:8009\t502, \t0.001, -\t0.003\t44\t4\t-"
+    )
+    path = write_log(tmp_path, [*LINES[:3], gave_up, LINES[0].replace("100.000", "103.000")])
+    lean, whole = read_attempts(path), attempts(read_access_log(path))
+    assert isinstance(lean["address"].dtype, pd.CategoricalDtype)
+    assert len(lean) == len(whole) == 6
+    pd.testing.assert_frame_equal(lean.astype({c: str for c in ("address", "upstream_status", "pid")}), whole,
+                                  check_dtype=False)  # fmt: skip
+    assert lean["upstream_status"].tolist() == ["200", "502", "200", "502", "-", "200"]
+    assert lean["try"].tolist() == [0, 0, 1, 0, 1, 0] and lean["tries"].tolist() == [1, 2, 2, 2, 2, 1]
+
+
+def test_an_empty_log_has_no_attempts(tmp_path: Path) -> None:
+    assert read_attempts(write_log(tmp_path, [])).empty

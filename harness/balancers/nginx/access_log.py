@@ -11,6 +11,7 @@ a per-row path.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import numpy as np
@@ -40,37 +41,44 @@ def _seconds(value: str) -> float | None:
 
 # Fields nginx always writes as numbers; the rest are read as text.
 _NUMERIC = {"msec": pa.float64(), "status": pa.int64(), "request_time": pa.float64()}
+# Text of few distinct values (peers, statuses, workers) read as categories: a million
+# requests' addresses then take a code each, not a string each.
+_DICTIONARY = pa.dictionary(pa.int32(), pa.string())
 
 
-def _raw(path: Path, columns: list[str] = COLUMNS) -> pd.DataFrame:
+def _raw(path: Path, columns: list[str] = COLUMNS, dictionary: Collection[str] = ()) -> pd.DataFrame:
     if not path.exists() or path.stat().st_size == 0:
         frame = pd.DataFrame({column: pd.Series(dtype=str) for column in columns})
-        return frame.astype({name: kind.to_pandas_dtype() for name, kind in _NUMERIC.items() if name in columns})
+        kinds = {name: kind.to_pandas_dtype() for name, kind in _NUMERIC.items() if name in columns}
+        return frame.astype({**kinds, **{name: "category" for name in dictionary if name in columns}})
     try:
-        return _read(path, _NUMERIC, columns)
+        return _read(path, {**_NUMERIC, **dict.fromkeys(dictionary, _DICTIONARY)}, columns)
     except pa.ArrowInvalid:
         # A line mangled past its field count (a crash mid-write): read as text, and drop what is not a number.
-        frame = _read(path, {}, columns)
-        for column in [name for name in _NUMERIC if name in frame]:
+        frame = _read(path, dict.fromkeys(dictionary, _DICTIONARY), columns)
+        for column in [name for name in _NUMERIC if name in frame and name not in dictionary]:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
         frame = frame.dropna(subset=[name for name in ("msec", "status") if name in frame])
         return frame.astype({"status": int}).reset_index(drop=True)
 
 
-def _read(path: Path, numeric: dict[str, pa.DataType], columns: list[str]) -> pd.DataFrame:
+def _read(path: Path, types: dict[str, pa.DataType], columns: list[str]) -> pd.DataFrame:
     """Arrow's reader, without quoting (nginx escapes quotes as \\x22); a line cut short by a
     crash has fewer fields and is skipped, the rest of the log still counts. Only ``columns``
-    are converted: the others are skipped over, not kept."""
+    are converted: the others are skipped over, not kept. Columns ``types`` does not name are text."""
     table = pa_csv.read_csv(
         path,
         read_options=pa_csv.ReadOptions(column_names=COLUMNS),
         parse_options=pa_csv.ParseOptions(delimiter="\t", quote_char=False, invalid_row_handler=lambda _: "skip"),
         convert_options=pa_csv.ConvertOptions(
-            column_types={column: numeric.get(column, pa.string()) for column in COLUMNS},
+            column_types={column: types.get(column, pa.string()) for column in COLUMNS},
             strings_can_be_null=False, null_values=[], include_columns=columns,
         ),
     )  # fmt: skip
     frame: pd.DataFrame = table.to_pandas()
+    del table
+    # Arrow's pool keeps the reader's buffers for later reads: as much again as the log's columns.
+    pa.default_memory_pool().release_unused()
     return frame
 
 
@@ -99,10 +107,11 @@ def read_access_log(path: Path) -> pd.DataFrame:
     return frame
 
 
-def read_requests(path: Path, columns: list[str] = COLUMNS) -> pd.DataFrame:
+def read_requests(path: Path, columns: list[str] = COLUMNS, dictionary: Collection[str] = ()) -> pd.DataFrame:
     """The log fields (``columns`` of them, ``upstream_addr`` among them) with ``attempts`` and
-    ``retried``, without the per-request lists: what an analysis of a million requests reads."""
-    frame = _raw(path, columns)
+    ``retried``, without the per-request lists: what an analysis of a million requests reads.
+    The ``dictionary`` columns are categorical."""
+    frame = _raw(path, columns, dictionary)
     addresses = frame["upstream_addr"]
     separators = addresses.str.count(",") + addresses.str.count(" : ")
     frame["attempts"] = np.where(addresses.isin(["-", ""]), 0, separators + 1).astype(int)
@@ -137,7 +146,31 @@ _ATTEMPT_SOURCES = [
 
 def read_attempts(path: Path) -> pd.DataFrame:
     """``attempts`` of the log at ``path``, read without the per-request lists."""
-    return attempts(read_requests(path, [name for name in _ATTEMPT_SOURCES if name != "attempts"]))
+    sources = [name for name in _ATTEMPT_SOURCES if name != "attempts"]
+    return attempts(read_requests(path, sources, dictionary=_FEW_VALUES))
+
+
+# The log's text columns attempts are made of: each holds few distinct values.
+_FEW_VALUES = ("upstream_addr", "upstream_status", "upstream_response_time", "pid")
+
+
+def _by_value(column: pd.Series, function: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``function`` of a text column, worked out once per distinct value when it is categorical."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        return function(column)
+    values = function(pd.Series(column.cat.categories))
+    return pd.Series(values.to_numpy()[column.cat.codes.to_numpy()], index=column.index)
+
+
+def _dash_for_empty(status: pd.Series) -> pd.Series:
+    """``upstream_status`` with "" (nginx gave up before any answer) written as "-"."""
+    if not isinstance(status.dtype, pd.CategoricalDtype):
+        return status.where(status != "", "-")
+    if "" not in status.cat.categories:
+        return status
+    if "-" not in status.cat.categories:
+        return status.cat.rename_categories(lambda value: value or "-")
+    return status.cat.remove_categories([""]).fillna("-")
 
 
 def attempts(log: pd.DataFrame) -> pd.DataFrame:
@@ -150,35 +183,57 @@ def attempts(log: pd.DataFrame) -> pd.DataFrame:
     (``msec - request_time``) plus the time spent on the attempts before it. Requests the
     client abandoned (499, at the end of a load) are left out: nginx gave up on them, not
     the peer.
+
+    Every request's row is repeated once per attempt, in the log's order, and the few retried
+    requests' attempts are then written over their rows: the table is made once, not sorted.
     """
-    # Only the columns attempts are made of, selected with the rows at once: a log of a
-    # million requests is copied once, without its client, URI and key columns.
-    wanted = (log["status"] != CLIENT_CLOSED) & (log["attempts"] > 0)
-    log = log.loc[wanted, _ATTEMPT_SOURCES]
-    single = log[log["attempts"] == 1]
-    begun = single["msec"] - single["request_time"].fillna(0.0)
-    spent = pd.to_numeric(single["upstream_response_time"], errors="coerce")
-    status = single["upstream_status"].where(single["upstream_status"] != "", "-")
-    one = pd.DataFrame(
+    log = log.loc[(log["status"] != CLIENT_CLOSED) & (log["attempts"] > 0)]
+    tries = log["attempts"].to_numpy()
+    row = np.repeat(np.arange(len(log)), tries)
+    firsts = np.cumsum(tries) - tries  # where each request's attempts begin
+    msec = log["msec"].to_numpy()[row]
+    begun = msec - np.nan_to_num(log["request_time"].to_numpy(dtype=float)[row])
+    spent = _by_value(log["upstream_response_time"], lambda v: pd.to_numeric(v, errors="coerce")).to_numpy()[row]
+    status = _dash_for_empty(log["upstream_status"])
+    failed = _by_value(status, lambda v: (v == "-") | v.str.startswith("5")).to_numpy(dtype=bool)
+    rows = pd.DataFrame(
         {
             "start": begun,
-            "end": (begun + spent.fillna(0.0)).where(spent.notna(), single["msec"]),
-            "msec": single["msec"],
-            "address": single["upstream_addr"],
-            "upstream_status": status,
-            "failed": (status == "-") | status.str.startswith("5"),
-            "try": 0,
-            "tries": 1,
-            "pid": single["pid"],
-            "request_status": single["status"],
-            "_line": single.index,
-        }
+            "end": np.where(np.isnan(spent), msec, begun + np.nan_to_num(spent)),
+            "msec": msec,
+            "address": log["upstream_addr"].iloc[row].reset_index(drop=True),
+            "upstream_status": status.iloc[row].reset_index(drop=True),
+            "failed": failed[row],
+            "try": np.arange(len(row)) - firsts.repeat(tries),
+            "tries": tries[row],
+            "pid": log["pid"].iloc[row].reset_index(drop=True),
+            "request_status": log["status"].to_numpy()[row],
+        },
+        copy=False,
     )
-    several = _several_attempts(log[log["attempts"] > 1])
-    rows = pd.concat([one, several], ignore_index=True) if len(several) else one
-    rows = rows.sort_values(["_line", "try"], kind="stable").drop(columns="_line").reset_index(drop=True)
-    rows["failed"] = rows["failed"].astype(bool)
-    return rows[ATTEMPT_COLUMNS]
+    retried = log[tries > 1]
+    if len(retried):
+        _write_over(rows, _several_attempts(retried), firsts[log.index.get_indexer(retried.index)])
+        # A retried request's address list was a value of its own: gone now that its attempts are written.
+        for column in ("address", "upstream_status"):
+            if isinstance(rows[column].dtype, pd.CategoricalDtype):
+                rows[column] = rows[column].cat.remove_unused_categories()
+    return rows
+
+
+def _write_over(rows: pd.DataFrame, several: pd.DataFrame, firsts: np.ndarray) -> None:
+    """The retried requests' attempts, ``several`` (with the request's ``_line`` and each
+    ``try``), written over their rows; ``firsts``: where each retried request's rows begin."""
+    starts = dict(zip(several["_line"].drop_duplicates(), firsts, strict=True))
+    positions = several["_line"].map(starts).to_numpy(dtype=int) + several["try"].to_numpy(dtype=int)
+    for column in ATTEMPT_COLUMNS:
+        values = several[column]
+        if isinstance(rows[column].dtype, pd.CategoricalDtype):
+            new = pd.Index(values.unique()).difference(rows[column].cat.categories)
+            rows[column] = rows[column].cat.add_categories(new)
+        written = rows[column].copy()
+        written.iloc[positions] = values.to_numpy()
+        rows[column] = written
 
 
 def _several_attempts(log: pd.DataFrame) -> pd.DataFrame:
