@@ -32,6 +32,8 @@ class InstanceSpec:
     tls: InstanceTls | None = None  # serve TLS on the service's sockets
     grpc: bool = False  # serve gRPC too (``grpc_pass``, a Service's gRPC port), on a port of its own
     grpc_port: int = 0  # 0: the kernel picks
+    http2: bool = False  # serve plain HTTP over HTTP/2 too (a Service's h2c port), on a port of its own
+    http2_port: int = 0  # 0: the kernel picks
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Instance:
     socket: str = ""  # the UNIX socket the balancer reaches it on, when it has one
     tls: InstanceTls | None = None  # it serves TLS, with this certificate
     grpc_port: int = 0  # where it serves gRPC (h2c); 0: it does not
+    http2_port: int = 0  # where it serves plain HTTP/2 (h2c, or h2 with its TLS); 0: it does not
 
     @property
     def address(self) -> str:
@@ -64,7 +67,7 @@ class Instance:
         """The spec that starts this instance again on the same address and ports."""
         return InstanceSpec(
             self.name, self.service, self.host, self.port, self.control_port, self.socket, self.tls,
-            self.grpc_port > 0, self.grpc_port,
+            self.grpc_port > 0, self.grpc_port, self.http2_port > 0, self.http2_port,
         )  # fmt: skip
 
 

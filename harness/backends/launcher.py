@@ -4,7 +4,7 @@ Importing aiohttp costs about 0.3 s of CPU; with 50 instances on two cores that 
 would take seconds. The launcher pays it once and forks one process per instance.
 
 Protocol: one JSON object per line on stdin, ``{"name", "host", "port", "control_port",
-"socket", "tls", "grpc", "log"}``; each child announces itself on the shared stdout (see ``serve``). When stdin
+"socket", "tls", "grpc", "http2", "log"}``; each child announces itself on the shared stdout (see ``serve``). When stdin
 closes the launcher stops its children and exits. Children get SIGKILL from the kernel
 if the launcher dies, and the launcher if the harness dies.
 """
@@ -52,6 +52,7 @@ def _run_child(command: dict[str, object], launcher_pid: int) -> None:
             *(["--socket", str(command["socket"])] if command.get("socket") else []),
             *_tls_args(command.get("tls")),
             *(["--grpc", "--grpc-port", str(command.get("grpc_port", 0))] if command.get("grpc") else []),
+            *(["--http2", "--http2-port", str(command.get("http2_port", 0))] if command.get("http2") else []),
         ]
     )
 

@@ -41,15 +41,17 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tls-key", default="", help="the private key of --tls-cert (PEM)")
     parser.add_argument("--grpc", action="store_true", help="also serve harness.Echo over gRPC (h2c)")
     parser.add_argument("--grpc-port", type=int, default=0, help="the gRPC port (0: the kernel picks)")
+    parser.add_argument("--http2", action="store_true", help="also serve HTTP/2 (h2c, and h2 over TLS with --tls-cert)")
+    parser.add_argument("--http2-port", type=int, default=0, help="the HTTP/2 port (0: the kernel picks)")
     return parser.parse_args(argv)
 
 
 async def _serve(args: argparse.Namespace) -> None:
     state = InstanceState(name=args.name)
     runners: list[web.AppRunner] = []
-    grpc_server: Any = None
+    servers: list[Any] = []  # the gRPC and HTTP/2 servers, when it serves them
     try:
-        grpc_server = await _start(args, state, runners)
+        await _start(args, state, runners, servers)
     except OSError as exc:
         # Announced instead of a traceback so the runtime can say at once which address failed.
         _announce({"ready": False, "name": args.name, "pid": os.getpid(), "error": str(exc)})
@@ -59,14 +61,16 @@ async def _serve(args: argparse.Namespace) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     await stopping.wait()
-    if grpc_server is not None:
-        await grpc_server.stop(0)
+    for server in servers:
+        await server.stop(0)
     for runner in runners:
         await runner.cleanup()
 
 
-async def _start(args: argparse.Namespace, state: InstanceState, runners: list[web.AppRunner]) -> Any:
-    """Binds and starts the instance's servers and announces it; returns its gRPC server, if it serves one."""
+async def _start(
+    args: argparse.Namespace, state: InstanceState, runners: list[web.AppRunner], servers: list[Any]
+) -> None:
+    """Binds and starts the instance's servers and announces it; its gRPC and HTTP/2 servers go in ``servers``."""
     # Idle keep-alive connections from the balancer are normal; no access log keeps the
     # hot path short (the balancer's own log is the record of requests).
     service = web.AppRunner(make_service_app(state), access_log=None, keepalive_timeout=75)
@@ -90,13 +94,21 @@ async def _start(args: argparse.Namespace, state: InstanceState, runners: list[w
         state.unix_listener = _unix_listener(args.socket)
         await web.SockSite(service, state.unix_listener, backlog=SERVICE_BACKLOG, ssl_context=tls).start()
     await control_site.start()
-    grpc_server, grpc_port = None, 0
+    grpc_port = 0
     if args.grpc:
         # Imported here: only instances asked for gRPC pay for grpcio, and the launcher forks
         # before any of its threads exist.
         from harness.backends.grpc_service import start_grpc
 
         grpc_server, grpc_port = await start_grpc(state, args.host, args.grpc_port)
+        servers.append(grpc_server)
+    http2_port = 0
+    if args.http2:
+        from harness.backends.http2_service import start_http2  # hypercorn only for instances asked for it
+
+        tls_files = (args.tls_cert, args.tls_key) if args.tls_cert else None
+        http2_server, http2_port = await start_http2(state, args.host, args.http2_port, tls_files)
+        servers.append(http2_server)
     _announce(
         {
             "ready": True,
@@ -105,9 +117,9 @@ async def _start(args: argparse.Namespace, state: InstanceState, runners: list[w
             "port": _bound_port(service),
             "control_port": _bound_port(control),
             "grpc_port": grpc_port,
+            "http2_port": http2_port,
         }
     )
-    return grpc_server
 
 
 def _tls_context(certificate: str, key: str) -> ssl.SSLContext:

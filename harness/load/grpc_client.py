@@ -40,10 +40,11 @@ class GrpcAnswer:
     grpc_message: str = ""
     instance: str = ""
     messages: list[bytes] = field(default_factory=list)
+    plain: bool = False  # a plain HTTP request's answer (``get``), not a gRPC call's: no grpc-status
 
     @property
     def ok(self) -> bool:
-        return self.http_status == 200 and self.grpc_status == 0
+        return self.http_status == 200 and (self.plain or self.grpc_status == 0)
 
     @property
     def status(self) -> int:
@@ -60,7 +61,7 @@ class GrpcAnswer:
         return self.instance if name.lower() == INSTANCE_HEADER.lower() else ""
 
     def describe(self) -> str:
-        if self.http_status != 200:
+        if self.http_status != 200 or self.plain:
             return f"HTTP {self.http_status}"
         return f"grpc-status {self.grpc_status}: {self.grpc_message}".rstrip(": ")
 
@@ -83,7 +84,8 @@ def unframe(buffer: bytearray) -> list[bytes]:
 
 
 class GrpcConnection:
-    """One HTTP/2 connection to ``url`` (``http://`` for h2c, ``https://`` for TLS with ALPN h2)."""
+    """One HTTP/2 connection to ``url`` (``http://`` for h2c, ``https://`` for TLS with ALPN h2):
+    gRPC calls, and plain GETs (``get``) for HTTP/2 without gRPC."""
 
     def __init__(
         self, url: str, source: str = "", timeout: float = 10.0, ca_file: str | None = None, authority: str = ""
@@ -108,14 +110,29 @@ class GrpcConnection:
     def call(self, method: str, message: bytes = b"") -> GrpcAnswer:
         """One call, its request sent whole; returns once its trailers (or an error status) came."""
         stream = self.h2.get_next_available_stream_id()
-        scheme = "https" if self.tls else "http"
         headers = [
-            (":method", "POST"), (":scheme", scheme), (":path", method), (":authority", self.authority),
+            (":method", "POST"), (":scheme", self._scheme), (":path", method), (":authority", self.authority),
             ("content-type", "application/grpc"), ("te", "trailers"),
         ]  # fmt: skip
         self._answers[stream], self._buffers[stream] = GrpcAnswer(), bytearray()
         self.h2.send_headers(stream, headers)
         self.h2.send_data(stream, frame(message), end_stream=True)
+        return self._wait(stream)
+
+    def get(self, path: str) -> GrpcAnswer:
+        """A plain GET on the connection (HTTP over HTTP/2, no gRPC); the instance from ``X-Instance``."""
+        stream = self.h2.get_next_available_stream_id()
+        headers = [(":method", "GET"), (":scheme", self._scheme), (":path", path), (":authority", self.authority)]
+        self._answers[stream], self._buffers[stream] = GrpcAnswer(plain=True), bytearray()
+        self.h2.send_headers(stream, headers, end_stream=True)
+        return self._wait(stream)
+
+    @property
+    def _scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    def _wait(self, stream: int) -> GrpcAnswer:
+        """Sends what is queued and reads until ``stream`` has ended; its answer."""
         self._flush()
         while stream not in self._ended:
             data = self.sock.recv(READ_SIZE)
@@ -125,8 +142,11 @@ class GrpcConnection:
                 self._on(event)
             self._flush()
         self._ended.discard(stream)
-        self._buffers.pop(stream)
-        return self._answers.pop(stream)
+        body = self._buffers.pop(stream)
+        answer = self._answers.pop(stream)
+        if answer.plain:
+            answer.messages = [bytes(body)]
+        return answer
 
     def _on(self, event: h2.events.Event) -> None:
         stream = getattr(event, "stream_id", 0)
@@ -141,7 +161,8 @@ class GrpcConnection:
             self.h2.acknowledge_received_data(event.flow_controlled_length, stream)
             buffer = self._buffers[stream]
             buffer += event.data
-            answer.messages += unframe(buffer)
+            if not answer.plain:
+                answer.messages += unframe(buffer)
         elif isinstance(event, h2.events.StreamReset):
             raise GrpcCallError(f"the stream was reset (error {event.error_code})")
         if getattr(event, "stream_ended", None) is not None or isinstance(event, h2.events.StreamEnded):
@@ -154,7 +175,7 @@ class GrpcConnection:
         if "grpc-status" in headers:
             answer.grpc_status = int(headers["grpc-status"])
             answer.grpc_message = urllib.parse.unquote(headers.get("grpc-message", ""))
-        answer.instance = headers.get(GRPC_INSTANCE_METADATA, answer.instance)
+        answer.instance = headers.get(GRPC_INSTANCE_METADATA, answer.instance)  # the same name as X-Instance
 
     def _flush(self) -> None:
         outgoing = self.h2.data_to_send()

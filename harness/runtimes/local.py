@@ -77,6 +77,8 @@ class LocalProcessRuntime:
                 "tls": [spec.tls.certificate, spec.tls.key] if spec.tls else None,
                 "grpc": spec.grpc,
                 "grpc_port": spec.grpc_port,
+                "http2": spec.http2,
+                "http2_port": spec.http2_port,
                 "log": str(self._log_path(spec.name)),
             }
             launcher.stdin.write((json.dumps(command) + "\n").encode())
@@ -158,6 +160,7 @@ class LocalProcessRuntime:
             socket=spec.socket,
             tls=spec.tls,
             grpc_port=int(str(message.get("grpc_port") or 0)),
+            http2_port=int(str(message.get("http2_port") or 0)),
         )
 
     def restart(self, instance: Instance) -> Instance:
