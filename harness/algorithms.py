@@ -109,7 +109,7 @@ def algorithms_for(balancer: str) -> tuple[str, ...]:
     return tuple(name for name, algorithm in ALGORITHMS.items() if algorithm.shipped_for(balancer))
 
 
-def shipped_config(algorithm: Algorithm, balancer: str = "nginx", grpc: bool = False) -> Path:
-    """The shipped config that shows ``algorithm`` on ``balancer`` (one passing gRPC, with ``grpc``);
-    SpecError when none does."""
-    return kind_of(balancer).shipped_config(algorithm.name, grpc)
+def shipped_config(algorithm: Algorithm, balancer: str = "nginx", grpc: bool = False, http2: bool = False) -> Path:
+    """The shipped config that shows ``algorithm`` on ``balancer`` (one passing gRPC, with ``grpc``;
+    one taking plain HTTP/2, with ``http2``); SpecError when none does."""
+    return kind_of(balancer).shipped_config(algorithm.name, grpc, http2)

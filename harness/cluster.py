@@ -31,6 +31,7 @@ from harness.topology import (
     plan_side_instances,
     weights_for,
     with_grpc,
+    with_http2,
     with_tls,
 )
 
@@ -73,6 +74,8 @@ class Cluster:
             self.specs = with_tls(self.specs, config.tls_services, self.instance_tls)
         if config.grpc_services:
             self.specs = with_grpc(self.specs, config.grpc_services)
+        if config.http2_services:
+            self.specs = with_http2(self.specs, config.http2_services)
         # A runtime of containers runs the balancer in a container too; a cluster, in the cluster.
         settings = BalancerSettings(workers, zone, self.weights_by_instance, port, self.runtime.balancer_container())
         self.balancer: Balancer = kind_of(config.balancer).make(config, run_dir, settings, self.runtime)
@@ -147,7 +150,7 @@ class Cluster:
             wanted = on_sockets(wanted, self.config.socket_services, self.sockets.path)
         if self.instance_tls is not None:
             wanted = with_tls(wanted, self.config.tls_services, self.instance_tls)
-        wanted = with_grpc(wanted, self.config.grpc_services)
+        wanted = with_http2(with_grpc(wanted, self.config.grpc_services), self.config.http2_services)
         current = {instance.name for instance in self.instances}
         added = self.runtime.start([spec for spec in wanted if spec.name not in current])
         kept = [instance for instance in self.instances if instance.name in {spec.name for spec in wanted}]

@@ -120,7 +120,7 @@ class Comparison:
         return table
 
     def grpc(self) -> list[GrpcRow]:
-        """Each balancer's gRPC connections (a gRPC workload's runs only)."""
+        """Each balancer's HTTP/2 connections (a gRPC or HTTP/2 workload's runs only)."""
         rows = (_grpc_row(name, result.results[0].verdicts) for name, result in self.results.items())
         return [row for row in rows if row is not None]
 
@@ -183,12 +183,14 @@ def _workload(spec: BenchSpec) -> Workload:
     return load_scenario(spec.scenario).workload or spec.workload
 
 
-def _no_grpc_config(algorithm: str) -> dict[str, str]:
-    """Each balancer with no shipped config that passes gRPC with ``algorithm``, and why."""
+def _no_h2_config(algorithm: str, grpc: bool) -> dict[str, str]:
+    """Each balancer with no shipped config that passes gRPC (``grpc``) or takes plain HTTP/2 with
+    ``algorithm``, and why."""
+    what = "passes gRPC" if grpc else "takes HTTP/2"
     return {
-        name: f"no shipped config passes gRPC with {algorithm}"
+        name: f"no shipped config {what} with {algorithm}"
         for name, kind in KINDS.items()
-        if algorithm not in kind.shipped_grpc
+        if algorithm not in (kind.shipped_grpc if grpc else kind.shipped_http2)
     }
 
 
@@ -200,8 +202,10 @@ def compare_balancers(spec: BenchSpec, reporter: Reporter | None = None) -> Comp
     spec = replace(spec, algorithms=(algorithm.name,))
     spec.validate()
     skipped = {name: why for name, why in algorithm.unshipped_because.items() if name in BALANCERS}
-    if _workload(spec).is_grpc:
-        skipped = {name: why for name, why in _no_grpc_config(algorithm.name).items() if name in BALANCERS}
+    workload = _workload(spec)
+    if workload.over_one_connection:
+        missing = _no_h2_config(algorithm.name, workload.is_grpc)
+        skipped = {name: why for name, why in missing.items() if name in BALANCERS}
     label = f"compare-{algorithm.name}" + (f"-{Path(spec.scenario).stem}" if spec.scenario else "")
     directory = new_run_dir(spec.results_dir, label)
     results = {

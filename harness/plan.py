@@ -115,8 +115,8 @@ def _plan_runs(spec: BenchSpec, scenario: Scenario | None) -> list[PlannedRun]:
         names = spec.algorithms or ((default,) if default else ())
         if not names:
             raise SpecError("no algorithm given: pass --algo")
-        grpc = spec.workload.is_grpc
-        paths = [(ALGORITHMS[name], shipped_config(ALGORITHMS[name], spec.balancer, grpc)) for name in names]
+        grpc, http2 = spec.workload.is_grpc, spec.workload.is_http2
+        paths = [(ALGORITHMS[name], shipped_config(ALGORITHMS[name], spec.balancer, grpc, http2)) for name in names]
         shipped = [(algorithm, load_balancer_config(spec.balancer, path)) for algorithm, path in paths]
         return [PlannedRun(algorithm, config, algorithm.name) for algorithm, config in shipped]
     runs = []
@@ -135,7 +135,8 @@ def _plan_runs(spec: BenchSpec, scenario: Scenario | None) -> list[PlannedRun]:
 
 
 def _check_protocol(spec: BenchSpec, config: BalancerConfig) -> None:
-    """A route that passes gRPC takes the gRPC workload, and the gRPC workload such a route."""
+    """A route that passes gRPC takes the gRPC workload, and the gRPC workload such a route; the
+    same for a route of plain HTTP/2 and the http2 workload."""
     if config.speaks_grpc and not spec.workload.is_grpc:
         raise SpecError(
             f"{config.path}: the route under test passes gRPC over HTTP/2: run it with --workload grpc "
@@ -145,6 +146,17 @@ def _check_protocol(spec: BenchSpec, config: BalancerConfig) -> None:
         raise SpecError(
             f"--workload grpc calls gRPC, but the route under test of {config.path} passes HTTP/1.1: "
             "give a config whose route passes gRPC (nginx grpc_pass, a Service port named grpc)"
+        )
+    if config.speaks_http2 and not spec.workload.is_http2:
+        raise SpecError(
+            f"{config.path}: the route under test takes HTTP/2 only (h2c): run it with --workload http2 "
+            "(or name a route of HTTP/1.1 with --route)"
+        )
+    if spec.workload.is_http2 and not config.speaks_http2:
+        raise SpecError(
+            f"--workload http2 sends HTTP/2, but the route under test of {config.path} takes HTTP/1.1: give a "
+            "config whose route takes HTTP/2 (nginx `listen 80 http2`, HAProxy `bind :80 proto h2`, a Service "
+            "port with appProtocol kubernetes.io/h2c)"
         )
 
 

@@ -182,25 +182,25 @@ class BenchSpec:
     def _check_workload(self) -> None:
         if self.workload.has_sessions:
             self._check_sessions()
-        elif self.workload.is_grpc:
-            self._check_grpc()
+        elif self.workload.over_one_connection:
+            self._check_one_connection()
 
-    def _check_grpc(self) -> None:
-        """gRPC users run in this process, each on one HTTP/2 connection to the balancer's address."""
-        kind = kind_of(self.balancer)
+    def _check_one_connection(self) -> None:
+        """gRPC and HTTP/2 users run in this process, each on one HTTP/2 connection to the balancer's address."""
+        kind, name = kind_of(self.balancer), self.workload.kind
         if not kind.has_address:
             raise SpecError(
-                f"--workload grpc calls through a balancer's address, not through {self.balancer}: "
+                f"--workload {name} sends through a balancer's address, not through {self.balancer}: "
                 "choose nginx, haproxy or kube-proxy"
             )
         if self.rate is not None or self.driver == "wrk" or self.load_workers:
             raise SpecError(
-                "--workload grpc runs Locust users that each hold one HTTP/2 connection: "
+                f"--workload {name} runs Locust users that each hold one HTTP/2 connection: "
                 "drop --rate, --driver wrk and --load-workers"
             )
         if self.runtime != "local":
-            # The container image carries Debian's Python packages, which have no grpcio.
-            raise SpecError(f"--workload grpc runs its instances as local processes, not on --runtime {self.runtime}")
+            # The container image carries Debian's Python packages, which have no grpcio or hypercorn.
+            raise SpecError(f"--workload {name} runs its instances as local processes, not on --runtime {self.runtime}")
 
     def _check_sessions(self) -> None:
         """Session users run in this process, through one balancer address, on Locust's closed model."""

@@ -66,6 +66,13 @@ def with_tls(specs: Sequence[InstanceSpec], services: Sequence[str], tls: Instan
     return [dataclasses.replace(spec, tls=tls) if spec.service in wanted else spec for spec in specs]
 
 
+def with_http2(specs: Sequence[InstanceSpec], services: Sequence[str]) -> list[InstanceSpec]:
+    """``specs``, those of ``services`` serving plain HTTP/2 too (an L4 balancer passes a client's
+    HTTP/2 connection to them whole)."""
+    wanted = set(services)
+    return [dataclasses.replace(spec, http2=True) if spec.service in wanted else spec for spec in specs]
+
+
 def with_grpc(specs: Sequence[InstanceSpec], services: Sequence[str]) -> list[InstanceSpec]:
     """``specs`` with each instance of ``services`` serving gRPC too."""
     wanted = set(services)

@@ -54,10 +54,10 @@ class Instance:
     @property
     def address(self) -> str:
         """``host:port`` (or ``unix:PATH``) exactly as nginx writes it in ``$upstream_addr``: its
-        gRPC server's, when it serves one (its service is passed gRPC, not HTTP)."""
+        gRPC or HTTP/2 server's, when it serves one (its service is passed that, not HTTP/1.1)."""
         if self.socket:
             return f"unix:{self.socket}"
-        return f"{self.host}:{self.grpc_port or self.port}"
+        return f"{self.host}:{self.grpc_port or self.http2_port or self.port}"
 
     @property
     def control_url(self) -> str:

@@ -74,6 +74,14 @@ class OneGroup:
     def speaks_grpc(self) -> bool:
         return False
 
+    @property
+    def http2_services(self) -> list[str]:
+        return []
+
+    @property
+    def speaks_http2(self) -> bool:
+        return False
+
     def routed_groups(self) -> list[str]:
         return []
 
@@ -116,6 +124,18 @@ class BalancerConfig(Protocol):
     @property
     def speaks_grpc(self) -> bool:
         """The route under test carries gRPC (HTTP/2), so the load calls it with a gRPC workload."""
+        ...
+
+    @property
+    def http2_services(self) -> list[str]:
+        """Services whose instances a client's HTTP/2 connection reaches whole (an L4 balancer's):
+        their instances serve plain HTTP/2 too, on a port of its own."""
+        ...
+
+    @property
+    def speaks_http2(self) -> bool:
+        """The route under test takes plain HTTP over HTTP/2 only (nginx ``listen 80 http2``, HAProxy
+        ``bind :80 proto h2``, a Service's h2c port), so the load sends it with the http2 workload."""
         ...
 
     def routed_groups(self) -> list[str]:

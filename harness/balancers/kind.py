@@ -98,6 +98,7 @@ class BalancerKind(ABC):
     one_load_process: ClassVar[bool] = False
     in_own_namespace: ClassVar[bool] = False
     shipped_grpc: ClassVar[Mapping[str, str]] = {}  # algorithm -> its shipped config that passes gRPC
+    shipped_http2: ClassVar[Mapping[str, str]] = {}  # algorithm -> its shipped config that takes plain HTTP/2
     balances_connections: ClassVar[bool] = False  # picks per connection, not per request
     group_word: ClassVar[str | None] = None  # "upstream", "backend": a config of several groups, one under test
     runs_in_cluster: ClassVar[bool] = False  # --runtime k8s runs it as the topology's own Deployment
@@ -109,17 +110,18 @@ class BalancerKind(ABC):
     def ships(self, algorithm: str) -> bool:
         return algorithm in self.shipped
 
-    def shipped_config(self, algorithm: str, grpc: bool = False) -> Path:
-        """The shipped config that shows ``algorithm`` here (passing gRPC, with ``grpc``); SpecError
-        saying why when none does."""
-        if grpc:
-            if algorithm not in self.shipped_grpc:
-                passes = ", ".join(sorted(self.shipped_grpc)) or "none"
+    def shipped_config(self, algorithm: str, grpc: bool = False, http2: bool = False) -> Path:
+        """The shipped config that shows ``algorithm`` here (passing gRPC, with ``grpc``; taking plain
+        HTTP/2, with ``http2``); SpecError saying why when none does."""
+        if grpc or http2:
+            configs, what = (self.shipped_grpc, "passes gRPC") if grpc else (self.shipped_http2, "takes HTTP/2")
+            if algorithm not in configs:
+                passes = ", ".join(sorted(configs)) or "none"
                 raise SpecError(
-                    f"no shipped {self.name} config passes gRPC with {algorithm} (those that do: {passes}); "
+                    f"no shipped {self.name} config {what} with {algorithm} (those that do: {passes}); "
                     "pass --config with your own"
                 )
-            return infra_path(self.infra_folder, self.shipped_grpc[algorithm])
+            return infra_path(self.infra_folder, configs[algorithm])
         if algorithm not in self.shipped:
             why = self.unshipped.get(algorithm, "no shipped config shows it")
             raise SpecError(f"no shipped {self.name} config for {algorithm}: {why}")

@@ -171,7 +171,7 @@ def print_comparison(console: Console, comparison: Comparison) -> None:
     console.print(latency)
     grpc = comparison.grpc()
     if grpc:
-        table = Table(title="gRPC: where the calls of one HTTP/2 connection went", title_justify="left")
+        table = Table(title="HTTP/2: where the calls of one connection went", title_justify="left")
         for column in ("balancer", "one connection's calls reached", "the load's connections", "verdict"):
             table.add_column(column)
         for grpc_row in grpc:

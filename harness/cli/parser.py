@@ -187,7 +187,8 @@ def _add_workload_options(command: argparse.ArgumentParser) -> None:
         default=defaults.kind,
         help=f"what each user does: {', '.join(WORKLOADS)} (requests: short GETs, default; the others hold "
         "long-lived sessions one after another; mixed: short requests and WebSocket sessions; grpc: unary "
-        "calls over one HTTP/2 connection per user, through a route that passes gRPC)",
+        "calls over one HTTP/2 connection per user, through a route that passes gRPC; http2: GETs the same "
+        "way, through a route that takes HTTP/2)",
     )
     command.add_argument(
         "--session-hold",

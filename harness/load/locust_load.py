@@ -79,8 +79,8 @@ class LocustLoad:
             )
         if settings.workload.has_sessions:
             return make_session_user_class(route, settings.workload, population=settings.population)
-        if settings.workload.is_grpc:
-            return make_grpc_user_class(route, settings.workload, population=settings.population)
+        if settings.workload.over_one_connection:
+            return make_grpc_user_class(route, settings.workload, population=settings.population, path=settings.path)
         return make_user_class(
             route.url, route.path_for(settings.path), method=settings.method,
             new_connections=settings.new_connections, headers=route.headers,

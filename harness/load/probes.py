@@ -83,8 +83,8 @@ def get(
     balancer's URL, or a route on which the client picks the instance itself. ``path`` is the
     harness's own (``/api/count``): a balancer's route puts it under its location."""
     route = FixedRoute(target) if isinstance(target, str) else target
-    if isinstance(route, FixedRoute) and route.grpc:
-        return _grpc_call(route, source, timeout)
+    if isinstance(route, FixedRoute) and (route.grpc or route.http2):
+        return _h2_request(route, path, source, timeout)
     timeout = min(timeout, getattr(route, "read_timeout", timeout))
     context = None
     sent = path
@@ -100,21 +100,24 @@ def get(
     )
 
 
-def _grpc_call(route: FixedRoute, source: str | None, timeout: float) -> ProbeResponse:
-    """A gRPC route's probe: one unary call on a new HTTP/2 connection (the path does not apply)."""
+def _h2_request(route: FixedRoute, path: str, source: str | None, timeout: float) -> ProbeResponse:
+    """An HTTP/2 route's probe on a new connection: one unary call on a gRPC route (the path does
+    not apply), one GET of ``path`` on a route of plain HTTP/2."""
     started = time.time()
     with grpc_client.connect(route, source or "", timeout) as connection:
         try:
-            answer = connection.call(UNARY)
+            answer = connection.get(route.path_for(path)) if route.http2 else connection.call(UNARY)
         except GrpcCallError as exc:
             raise ConnectionError(str(exc)) from exc
     return ProbeResponse(instance=answer.instance, status=answer.status, started=started, finished=time.time())
 
 
-def grpc_one_connection(route: FixedRoute, calls: int, timeout: float = 10.0) -> list[str]:
-    """``calls`` unary calls one after another on one new HTTP/2 connection: the instance of each."""
+def one_connection(route: FixedRoute, calls: int, timeout: float = 10.0) -> list[str]:
+    """``calls`` requests one after another on one new HTTP/2 connection (unary calls on a gRPC
+    route, GETs on one of plain HTTP/2): the instance of each."""
+    path = route.path_for("/api/count")
     with grpc_client.connect(route, "", timeout) as connection:
-        return [connection.call(UNARY).instance for _ in range(calls)]
+        return [(connection.get(path) if route.http2 else connection.call(UNARY)).instance for _ in range(calls)]
 
 
 def get_answer(route: FixedRoute, path: str, timeout: float = 10.0) -> Answer:

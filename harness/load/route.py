@@ -52,6 +52,7 @@ class FixedRoute:
     ``location /api/``): ``host`` is the name requests carry and ``prefix`` the location the
     harness's own paths go under. ``ca_file`` verifies an ``https://`` balancer's certificate.
     ``grpc``: the route speaks gRPC over HTTP/2 (``grpc_pass``, a Service's gRPC port), not HTTP/1.1.
+    ``http2``: the route takes plain HTTP over HTTP/2 only (h2c, or h2 by ALPN on an https route).
     """
 
     url: str
@@ -59,11 +60,12 @@ class FixedRoute:
     prefix: str = "/"
     ca_file: Path | None = None
     grpc: bool = False
+    http2: bool = False
 
     @property
     def description(self) -> str:
         where = f"{self.url} (Host: {self.host})" if self.host else self.url
-        where = f"{where}, gRPC" if self.grpc else where
+        where = f"{where}, gRPC" if self.grpc else f"{where}, HTTP/2" if self.http2 else where
         return where if self.prefix == "/" else f"{where} under {self.prefix}"
 
     @property

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 
 from harness.errors import SpecError
 
-WORKLOADS = ("requests", "websocket", "sse", "stream", "upload", "mixed", "grpc")
-# Workloads whose users hold sessions the instances count (a gRPC user's calls are requests).
-SESSION_WORKLOADS = frozenset(WORKLOADS) - {"requests", "grpc"}
+WORKLOADS = ("requests", "websocket", "sse", "stream", "upload", "mixed", "grpc", "http2")
+# Workloads whose users hold one HTTP/2 connection a turn and send requests on it, one after another.
+ONE_CONNECTION_WORKLOADS = frozenset({"grpc", "http2"})
+# Workloads whose users hold sessions the instances count (a gRPC or HTTP/2 user's calls are requests).
+SESSION_WORKLOADS = frozenset(WORKLOADS) - {"requests"} - ONE_CONNECTION_WORKLOADS
 DURATIONS = ("exponential", "fixed")
 SHORTEST_SESSION_S = 0.05  # an exponential draw below this is raised to it: a session, not a request
 STREAM_RATE = 64 * 1024  # bytes a second of a stream session: its length is bytes / rate
@@ -27,7 +29,8 @@ MAX_HOLD_S = 3600.0
 @dataclass(frozen=True)
 class Workload:
     """``kind``: requests, websocket, sse, stream, upload, mixed (short requests and WebSocket sessions) or
-    grpc (unary calls, one after another, over one HTTP/2 connection a user holds ``hold`` seconds).
+    grpc (unary calls, one after another, over one HTTP/2 connection a user holds ``hold`` seconds) or
+    http2 (plain GETs, the same way).
 
     ``hold``: a session's mean length in seconds; ``durations``: exponential around it, or fixed.
     ``every``: a message (WebSocket) or event (SSE) that often during a session; gRPC: a call that
@@ -49,6 +52,15 @@ class Workload:
     @property
     def is_grpc(self) -> bool:
         return self.kind == "grpc"
+
+    @property
+    def is_http2(self) -> bool:
+        return self.kind == "http2"
+
+    @property
+    def over_one_connection(self) -> bool:
+        """Each user's requests of a turn go over one HTTP/2 connection (grpc, http2)."""
+        return self.kind in ONE_CONNECTION_WORKLOADS
 
     @property
     def chosen(self) -> bool:
@@ -74,7 +86,7 @@ class Workload:
             raise SpecError(
                 f"--session-hold must be between {SHORTEST_SESSION_S:g} and {MAX_HOLD_S:g} s, got {self.hold:g}"
             )
-        least = 0 if self.is_grpc else None  # gRPC calls may follow one another at once
+        least = 0 if self.over_one_connection else None  # calls on one connection may follow one another at once
         if not (self.every >= 0 if least == 0 else self.every > 0) or self.every > MAX_HOLD_S:
             above = "at least 0" if least == 0 else "above 0"
             raise SpecError(f"--session-every must be {above} and at most {MAX_HOLD_S:g} s, got {self.every:g}")
@@ -87,9 +99,10 @@ class Workload:
         return SessionLengths(self, random.Random(f"{self.seed}/{user}"))
 
     def describe(self) -> str:
-        if self.is_grpc:
+        if self.over_one_connection:
             pace = f"one every {self.every:g} s" if self.every > 0 else "back to back"
-            return f"gRPC unary calls ({pace}) over one HTTP/2 connection per user, held {self.hold:g} s"
+            calls = "gRPC unary calls" if self.is_grpc else "GET requests"
+            return f"{calls} ({pace}) over one HTTP/2 connection per user, held {self.hold:g} s"
         if not self.has_sessions:
             return "short requests"
         lengths = (

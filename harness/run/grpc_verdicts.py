@@ -1,4 +1,5 @@
-"""Which checks a gRPC workload's run calls for: one connection's calls spread, or pinned."""
+"""Which checks a run over long-lived HTTP/2 connections (gRPC calls, plain GETs) calls for: one
+connection's requests spread, or pinned."""
 
 from __future__ import annotations
 
@@ -20,11 +21,12 @@ def grpc_verdicts(context: RunContext, frame: pd.DataFrame, route: Route, instan
     client's address (ip_hash): every call of a connection follows its first. A balancer of
     HTTP/2 streams picks per call.
     """
-    if not context.spec.workload.is_grpc or not isinstance(route, FixedRoute):
+    if not context.spec.workload.over_one_connection or not isinstance(route, FixedRoute):
         return []
     balancer = context.kind.name
-    context.phase(f"gRPC: {PROBE_CALLS} calls one after another on one connection")
-    picked = probes.grpc_one_connection(route, PROBE_CALLS)
+    what = "calls" if context.spec.workload.is_grpc else "requests"
+    context.phase(f"HTTP/2: {PROBE_CALLS} {what} one after another on one connection")
+    picked = probes.one_connection(route, PROBE_CALLS)
     if context.kind.balances_connections:
         why = "it balances connections"
     elif context.algorithm.sticky:

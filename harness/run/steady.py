@@ -60,7 +60,7 @@ def measure(context: RunContext, load: RunLoad, cluster: Cluster, timings: dict[
     verdicts += servers.after_load(frame, instances)
     verdicts += servers.failover_to_backup(cluster, instances, context.phase)
     counts = counts_of(frame.loc[frame["instance"] != "", "instance"].tolist())
-    grpc = context.spec.workload.is_grpc
+    grpc = context.spec.workload.over_one_connection
     if not (grpc and context.kind.balances_connections):  # calls pinned by connection are no sample of picks
         verdicts += _spread(context, counts, instances)
     verdicts += session_verdicts(context, load, instances, context.spec.duration)
@@ -82,8 +82,8 @@ def _probes(context: RunContext, route: Route, instances: list[Instance], timing
         verdicts.append(_exact_order(context, route, instances) if together else order_not_kept(context.workers))
     if context.algorithm.avoids_busy and not together:
         verdicts.append(busy_not_seen(context.workers))
-    elif context.algorithm.avoids_busy and context.spec.workload.is_grpc:
-        verdicts.append(not_applicable(AVOIDS_BUSY, "a gRPC route has no long request to hold"))
+    elif context.algorithm.avoids_busy and context.spec.workload.over_one_connection:
+        verdicts.append(not_applicable(AVOIDS_BUSY, "a route over HTTP/2 connections has no long request to hold"))
     elif context.algorithm.avoids_busy:
         context.phase("least_conn probe: one long request, then short ones")
         started = time.monotonic()

@@ -19,7 +19,7 @@ from harness.checks.grpc_connections import (
     one_connection_on_one,
     one_connection_spread,
 )
-from harness.compare import _no_grpc_config
+from harness.compare import _no_h2_config
 from harness.errors import SpecError
 from harness.infra import infra_path
 from harness.load.grpc_client import STREAM, UNARY, GrpcConnection, frame, unframe
@@ -156,4 +156,6 @@ def test_the_workload_and_the_route_must_both_speak_grpc(tmp_path: Path) -> None
 
 
 def test_compare_balancers_runs_the_balancers_that_ship_a_grpc_config() -> None:
-    assert set(_no_grpc_config("round_robin")) == {"caddy", "client"}
+    assert set(_no_h2_config("round_robin", grpc=True)) == {"caddy", "client"}
+    assert set(_no_h2_config("round_robin", grpc=False)) == {"caddy", "client"}
+    assert set(_no_h2_config("least_conn", grpc=False)) == {"nginx", "haproxy", "caddy", "client", "kube-proxy"}

@@ -36,7 +36,11 @@ def test_the_shipped_manifests_pass_lint_and_report_readiness_against_passive_ch
     assert problems == []
     # One per Deployment with a readiness probe: api-gateway's and the gRPC one's.
     described = sorted(str(m) for m in mappings)
-    assert [m.split(": ")[1] for m in described] == ["Deployment/api-gateway", "Deployment/api-grpc"], described
+    assert [m.split(": ")[1] for m in described] == [
+        "Deployment/api-gateway",
+        "Deployment/api-grpc",
+        "Deployment/api-h2c",
+    ], described
     for mapping in described:
         assert "16 s of readiness probes" in mapping and "max_fails=3" in mapping and "fail_timeout=30 s" in mapping
 

@@ -89,7 +89,7 @@ class HaproxyBalancer(BalancerProcess):
         """The balancer's address on the route under test, with the Host and path it routes on."""
         route = self.config.route
         at = self._route_at(route.request.host if route else None, route.prefix if route else "/")
-        return dataclasses.replace(at, grpc=self.config.speaks_grpc)
+        return dataclasses.replace(at, grpc=self.config.speaks_grpc, http2=self.config.speaks_http2)
 
     @property
     def listens(self) -> dict[str, str]:

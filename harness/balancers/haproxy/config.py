@@ -56,6 +56,13 @@ class Bind:
     def ssl(self) -> bool:
         return "ssl" in self.params
 
+    def param(self, name: str) -> str | None:
+        """The value after ``name`` on the line (``proto h2``: "h2"); None when the line has no ``name``."""
+        if name not in self.params:
+            return None
+        index = self.params.index(name)
+        return self.params[index + 1] if index + 1 < len(self.params) else ""
+
     @property
     def on_a_socket_file(self) -> bool:
         return self.address.startswith(_SOCKET_PREFIXES)
@@ -177,6 +184,11 @@ class HaproxyConfig:
         return list(dict.fromkeys(s.service for s in self.servers() if s.param("ssl") is not None))
 
     @property
+    def http2_services(self) -> list[str]:
+        """None: the balancer ends the client's HTTP/2 and speaks HTTP/1.1 (or gRPC) to the instances."""
+        return []
+
+    @property
     def grpc_services(self) -> list[str]:
         """Services of the servers HAProxy speaks HTTP/2 to (``server app app:50051 proto h2``): gRPC."""
         return list(dict.fromkeys(s.service for s in self.servers() if s.param("proto") == "h2"))
@@ -185,6 +197,13 @@ class HaproxyConfig:
     def speaks_grpc(self) -> bool:
         """The backend under test is spoken to in HTTP/2 (``proto h2``): the route carries gRPC."""
         return bool(self.routes or self.chosen_route) and any(s.param("proto") == "h2" for s in self.peers_servers())
+
+    @property
+    def speaks_http2(self) -> bool:
+        """The route under test's bind speaks HTTP/2 only (``bind :80 proto h2``) and its servers
+        HTTP/1.1: HAProxy ends each client stream and passes it as a request of its own."""
+        route = self.route
+        return route is not None and route.bind.param("proto") == "h2" and not self.speaks_grpc
 
     def routed_groups(self) -> list[str]:
         """Every backend some frontend sends requests to, in config order."""

@@ -23,6 +23,7 @@ class HaproxyKind(BalancerKind):
     }
     group_word = "backend"
     shipped_grpc: ClassVar = {"round_robin": "haproxy-grpc.cfg"}
+    shipped_http2: ClassVar = {"round_robin": "haproxy-http2.cfg"}
     unshipped: ClassVar = {
         "hash": "no shipped config hashes a request key on it yet; pass --config with your own",
         # `balance random` hashes a random key onto the consistent-hash ring, so each server's

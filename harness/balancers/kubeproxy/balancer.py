@@ -60,7 +60,7 @@ class KubeProxyBalancer(BalancerDefaults):
 
     @property
     def route(self) -> FixedRoute:
-        return FixedRoute(self.url, grpc=self.config.grpc)
+        return FixedRoute(self.url, grpc=self.config.grpc, http2=self.config.http2)
 
     @property
     def config_path(self) -> Path:
@@ -108,7 +108,7 @@ class KubeProxyBalancer(BalancerDefaults):
     def _apply(self) -> None:
         ready = [i for i in self._instances if self._states.get(i.name, _ProbeState()).ready]
         # A gRPC Service's targetPort is the pods' gRPC port; the readiness probe stays on HTTP.
-        endpoints = tuple((i.host, i.grpc_port or i.port) for i in ready)
+        endpoints = tuple((i.host, i.grpc_port or i.http2_port or i.port) for i in ready)
         if endpoints == self._applied:
             return
         text = ruleset(self.config.cluster_ip, self.config.port, endpoints, self.config.affinity_timeout_s)

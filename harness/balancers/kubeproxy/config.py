@@ -31,7 +31,8 @@ class KubeProxyConfig(OneGroup):
     affinity_timeout_s: float | None  # sessionAffinity: ClientIP
     readiness: Readiness
     balancer: str = "kube-proxy"
-    grpc: bool = False  # the Service's port carries gRPC (named grpc, or appProtocol h2c or grpc)
+    grpc: bool = False  # the Service's port carries gRPC (named grpc, or appProtocol grpc)
+    http2: bool = False  # the Service's port carries plain HTTP/2 (appProtocol kubernetes.io/h2c, named http2)
 
     @property
     def grpc_services(self) -> list[str]:
@@ -40,6 +41,14 @@ class KubeProxyConfig(OneGroup):
     @property
     def speaks_grpc(self) -> bool:
         return self.grpc
+
+    @property
+    def http2_services(self) -> list[str]:
+        return [self.app] if self.http2 else []
+
+    @property
+    def speaks_http2(self) -> bool:
+        return self.http2
 
     @property
     def services(self) -> list[str]:
@@ -122,14 +131,23 @@ def load_config(path: Path) -> KubeProxyConfig:
         affinity_timeout_s=affinity,
         readiness=_readiness(path, selector),
         grpc=_carries_grpc(ports[0]),
+        http2=_carries_http2(ports[0]),
     )
 
 
-GRPC_APP_PROTOCOLS = {"grpc", "h2c", "kubernetes.io/h2c"}
+H2C_APP_PROTOCOLS = {"h2c", "kubernetes.io/h2c"}
 
 
 def _carries_grpc(port: dict[str, Any]) -> bool:
     """A Service port for gRPC, by the names clusters and meshes read: ``name: grpc`` (or
-    ``grpc-...``), ``appProtocol: kubernetes.io/h2c``."""
+    ``grpc-...``), ``appProtocol: grpc``."""
     name = str(port.get("name", ""))
-    return name == "grpc" or name.startswith("grpc-") or str(port.get("appProtocol", "")) in GRPC_APP_PROTOCOLS
+    return name == "grpc" or name.startswith("grpc-") or str(port.get("appProtocol", "")) == "grpc"
+
+
+def _carries_http2(port: dict[str, Any]) -> bool:
+    """A Service port for plain HTTP over cleartext HTTP/2: ``appProtocol: kubernetes.io/h2c``, or
+    ``name: http2`` / ``h2c`` (or ``http2-...``), on a port not named for gRPC."""
+    name = str(port.get("name", ""))
+    named = name in {"http2", "h2c"} or name.startswith(("http2-", "h2c-"))
+    return not _carries_grpc(port) and (named or str(port.get("appProtocol", "")) in H2C_APP_PROTOCOLS)

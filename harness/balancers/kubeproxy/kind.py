@@ -22,6 +22,7 @@ class KubeProxyKind(BalancerKind):
         "random": "01-service-clusterip.yaml",
     }
     shipped_grpc: ClassVar = {"round_robin": "07-service-grpc.yaml", "random": "07-service-grpc.yaml"}
+    shipped_http2: ClassVar = {"round_robin": "08-service-http2.yaml", "random": "08-service-http2.yaml"}
     unshipped: ClassVar = {
         "least_conn": "kube-proxy's iptables and nftables modes only pick at random "
         "(least connections is an IPVS scheduler)",

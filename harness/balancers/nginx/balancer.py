@@ -95,7 +95,7 @@ class NginxBalancer(BalancerProcess):
         """The balancer's address on the route under test, with the Host and path prefix it routes on."""
         route = self.config.route
         at = self._route_at(route.server.host if route else None, (route.path_prefix or "/") if route else "/")
-        return dataclasses.replace(at, grpc=self.config.speaks_grpc)
+        return dataclasses.replace(at, grpc=self.config.speaks_grpc, http2=self.config.speaks_http2)
 
     @property
     def listens(self) -> dict[str, str]:

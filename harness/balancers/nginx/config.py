@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.balancers.base import Peer, ServerClaims
-from harness.balancers.nginx.parse import Directive, Origin, ParsedTree, origin, read_tree, walk
+from harness.balancers.nginx.parse import Directive, Origin, ParsedTree, read_tree, walk
+from harness.balancers.nginx.refusals import refuse_what_cannot_run
 from harness.balancers.nginx.servers import (
     Route,
     Server,
@@ -29,14 +30,6 @@ from harness.balancers.nginx.servers import (
 from harness.balancers.nginx.units import nginx_seconds
 from harness.errors import ConfigError
 
-# NGINX Plus only: open source nginx refuses them, so a config using them cannot run here.
-PLUS_ONLY = {
-    "health_check": "active health checks are NGINX Plus: drop it, passive checks (max_fails) still apply",
-    "sticky": "sticky sessions are NGINX Plus: use ip_hash or hash $cookie_NAME instead",
-    "ntlm": "ntlm is NGINX Plus: drop it",
-    "queue": "queue is NGINX Plus: drop it, or use max_conns alone",
-    "zone_sync": "zone_sync is NGINX Plus: drop it",
-}
 _SERVER_FLAG_PARAMS = ("backup", "down")
 _CLAIMING_SERVER_PARAMS = ("max_conns", "max_fails", "weight=")
 # Upstream directives that choose the algorithm, and the others a claim line shows.
@@ -150,9 +143,17 @@ class NginxConfig:
         return self._services_of({route.upstream for route in self.routes if route.scheme == "https"})
 
     @property
+    def http2_services(self) -> list[str]:
+        return []  # nginx ends the client's HTTP/2: the instances are spoken to in HTTP/1.1 or gRPC
+
+    @property
     def grpc_services(self) -> list[str]:
         """Services of the upstreams some location passes gRPC to (``grpc_pass grpc://app``)."""
         return self._services_of({route.upstream for route in self.routes if route.directive == "grpc_pass"})
+
+    @property
+    def speaks_http2(self) -> bool:
+        return self.route is not None and self.route.takes_http2
 
     def _services_of(self, names: set[str]) -> list[str]:
         return [s for upstream in self.upstreams if upstream.name in names for s in upstream.services]
@@ -284,7 +285,7 @@ def load_config(path: Path, upstream: str | None = None, route: str | None = Non
         raise ConfigError(f"{path} has no upstream block: nothing for the harness to balance")
     if not any(u.servers for u in upstreams):
         raise ConfigError(f"{path}: its upstreams name no server")
-    _refuse_what_cannot_run(tree)
+    refuse_what_cannot_run(tree)
     names = {u.name for u in upstreams}
     config.servers, config.routes = servers_and_routes(tree, names)
     if upstream is not None:
@@ -344,18 +345,6 @@ def _as_main_context(parsed: list[Directive]) -> list[Directive]:
     if not any(directive["directive"] == "events" for directive in tree):
         tree.insert(0, {"directive": "events", "args": [], "block": [], "origin": None})
     return tree
-
-
-def _refuse_what_cannot_run(tree: list[Directive]) -> None:
-    for directive in walk(tree):
-        name = directive["directive"]
-        if name in PLUS_ONLY:
-            raise ConfigError(f"{origin(directive)}: {name}: {PLUS_ONLY[name]}")
-        if name == "server" and "block" not in directive and "resolve" in directive["args"]:
-            raise ConfigError(
-                f"{origin(directive)}: server {directive['args'][0]} resolve: nginx 1.22 resolves names only "
-                "at start; drop `resolve` (the harness gives each service fixed loopback addresses)"
-            )
 
 
 def _hosts_on_several_ports(tree: list[Directive]) -> frozenset[str]:

@@ -24,6 +24,7 @@ class NginxKind(BalancerKind):
         "random": "nginx-random.conf",
     }
     shipped_grpc: ClassVar = {"round_robin": "nginx-grpc.conf"}
+    shipped_http2: ClassVar = {"round_robin": "nginx-http2.conf"}
     least_conn_ties_by_weight = True  # ngx_http_upstream_get_least_conn_peer
     group_word = "upstream"
     runs_in_cluster = True

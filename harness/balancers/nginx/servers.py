@@ -101,6 +101,13 @@ class Route:
     load_prefix: str | None = None
 
     @property
+    def takes_http2(self) -> bool:
+        """Its server listens for HTTP/2 (``listen 80 http2``) and it passes plain HTTP: without TLS,
+        nginx then speaks HTTP/2 only (prior knowledge), with TLS it offers it by ALPN."""
+        listens = self.server.listens
+        return self.directive != "grpc_pass" and bool(listens) and "http2" in listens[0].params
+
+    @property
     def path_prefix(self) -> str | None:
         """A path this route receives, as a prefix for the harness's own paths; None when none is known."""
         return self.load_prefix
