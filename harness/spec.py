@@ -205,10 +205,10 @@ class BenchSpec:
     def _check_sessions(self) -> None:
         """Session users run in this process, through one balancer address, on Locust's closed model."""
         kind = kind_of(self.balancer)
-        if not kind.has_address or kind.in_own_namespace:
+        if not kind.has_address:
             raise SpecError(
                 f"--workload {self.workload.kind} holds sessions through a balancer's address on this machine, "
-                f"not through {self.balancer}: choose nginx, haproxy or caddy"
+                f"not through {self.balancer}: choose nginx, haproxy, caddy or kube-proxy"
             )
         if self.rate is not None or self.driver == "wrk" or self.load_workers:
             raise SpecError(

@@ -16,12 +16,15 @@ from harness.balancers.kind import PicksRun
 from harness.balancers.kubeproxy.config import KubeProxyConfig
 from harness.checks.replay import REPLAY_CHECK, Replay
 from harness.checks.verdict import Verdict, not_applicable
+from harness.results.statuses import SWITCHING_PROTOCOLS
 
 
 def picks_from_records(records: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Every request an instance answered, in time order, until the first that failed (a fault's)."""
     records = records.sort_values("time", kind="stable")
-    failed = (records["status"] < 200) | (records["status"] >= 500) | (records["instance"] == "")
+    # A session's 101 (a WebSocket's upgrade) is an answer; a 4xx is the application's, not a failed pick.
+    status = records["status"]
+    failed = ((status < 200) & (status != SWITCHING_PROTOCOLS)) | (status >= 500) | (records["instance"] == "")
     cut = records["time"][failed].min() if failed.any() else np.inf
     kept = records[records["time"] < cut]
     picks = pd.DataFrame(
