@@ -89,6 +89,7 @@ def _add_ui_parser(commands: Any) -> argparse.ArgumentParser:
         help="allow a --web-host outside loopback: anyone who reaches it can start load and kill instances",
     )
     console.add_argument("--load-workers", type=int, default=0, help="Locust worker processes under the UI's master")
+    _add_workload_options(console)
     return console
 
 

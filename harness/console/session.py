@@ -12,15 +12,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from locust import User
 from locust.env import Environment
 
 from harness.console.live import LiveBackends
 from harness.console.web import attach
 from harness.expectations import expected_shares
 from harness.load.distributed import Workers
+from harness.load.locust_load import LoadSettings, user_class_for
 from harness.load.route import FixedRoute
-from harness.load.users import make_client_side_user_class, make_user_class
 from harness.net import LOOPBACK, free_port
 from harness.plan import Plan, open_cluster
 from harness.results.store import Journal
@@ -49,15 +48,9 @@ class ConsoleSession:
     def start(self) -> ConsoleSession:
         self.cluster.start()
         route = self.cluster.route
-        user_class: type[User]
-        if isinstance(route, FixedRoute):
-            user_class = make_user_class(
-                route.url, route.path_for("/api/count"), headers=route.headers, ca_file=route.ca_file
-            )
-            environment = Environment(user_classes=[user_class], host=route.url)
-        else:
-            user_class = make_client_side_user_class(route)
-            environment = Environment(user_classes=[user_class])
+        # The workload's users (short requests by default; sessions, gRPC or HTTP/2 with --workload).
+        user_class = user_class_for(route, LoadSettings(workload=self.spec.workload))
+        environment = Environment(user_classes=[user_class], host=route.url if isinstance(route, FixedRoute) else None)
         self.environment = environment
         expected = expected_shares(
             self.algorithm, self.config, self.cluster.instances, self.cluster.weights_by_instance

@@ -41,6 +41,21 @@ class LoadSettings:
     workload: Workload = field(default_factory=Workload)  # short requests, or sessions one after another
 
 
+def user_class_for(route: Route, settings: LoadSettings) -> type[User]:
+    """The users of the workload: sessions, gRPC calls or requests, through the balancer or picking themselves."""
+    if not isinstance(route, FixedRoute):
+        return make_client_side_user_class(route, settings.path, method=settings.method, population=settings.population)
+    if settings.workload.has_sessions:
+        return make_session_user_class(route, settings.workload, population=settings.population)
+    if settings.workload.over_one_connection:
+        return make_grpc_user_class(route, settings.workload, population=settings.population, path=settings.path)
+    return make_user_class(
+        route.url, route.path_for(settings.path), method=settings.method,
+        new_connections=settings.new_connections, headers=route.headers,
+        ca_file=route.ca_file, population=settings.population,
+    )  # fmt: skip
+
+
 class LocustLoad:
     """Runs ``users`` Locust users through ``route`` for ``duration`` seconds: Locust's own
     FastHttpUser against a balancer's address, or users that pick instances themselves.
@@ -71,21 +86,7 @@ class LocustLoad:
         self.lost: list[LostWorker] = []  # workers that stopped before their last records
 
     def _user_class(self) -> type[User]:
-        """The users of the workload: sessions, gRPC calls or requests, through the balancer or picking themselves."""
-        settings, route = self.settings, self.route
-        if not isinstance(route, FixedRoute):
-            return make_client_side_user_class(
-                route, settings.path, method=settings.method, population=settings.population
-            )
-        if settings.workload.has_sessions:
-            return make_session_user_class(route, settings.workload, population=settings.population)
-        if settings.workload.over_one_connection:
-            return make_grpc_user_class(route, settings.workload, population=settings.population, path=settings.path)
-        return make_user_class(
-            route.url, route.path_for(settings.path), method=settings.method,
-            new_connections=settings.new_connections, headers=route.headers,
-            ca_file=route.ca_file, population=settings.population,
-        )  # fmt: skip
+        return user_class_for(self.route, self.settings)
 
     def run(self) -> pd.DataFrame:
         # Locust logs every user spawn at INFO; the harness prints its own progress.

@@ -32,10 +32,12 @@ from selenium.webdriver.common.by import By  # noqa: E402
 
 
 @pytest.fixture
-def ui(tmp_path: Path) -> Iterator[str]:
+def ui(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """``harness ui`` of round robin, or with the options an indirect parameter gives."""
     port = free_port()
+    options = getattr(request, "param", ["--algo", "round_robin"])
     process = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli.main", "ui", "--algo", "round_robin", "--web-port", str(port),
+        [sys.executable, "-m", "harness.cli.main", "ui", *options, "--web-port", str(port),
          "--results-dir", str(tmp_path / "results")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -183,3 +185,23 @@ def test_the_backends_tab_shows_the_sessions_open_on_each_instance(ui: str, brow
     finally:
         for holder in holders:
             holder.communicate("close\n", timeout=30)
+
+
+WEBSOCKET_UI = ["--algo", "least_conn", "--workload", "websocket", "--session-hold", "60", "--session-durations", "fixed"]
+
+
+@pytest.mark.parametrize("ui", [WEBSOCKET_UI], indirect=True)
+def test_the_ui_drives_websocket_sessions_and_least_conn_keeps_them_even(ui: str) -> None:
+    """Six users of the websocket workload, each holding one 60 s session: least_conn gives each
+    instance two, and the Backends data counts them open on the instances themselves."""
+    answer = requests.post(f"{ui}/swarm", data={"user_count": 6, "spawn_rate": 6, "host": ""}, timeout=10)
+    assert answer.status_code == 200, answer.text
+
+    def two_open_on_each() -> dict[str, int] | None:
+        rows = requests.get(f"{ui}/backends/data", timeout=10).json()["rows"]
+        open_now = {row["instance"]: int(row["sessions"]) for row in rows}
+        return open_now if sum(open_now.values()) == 6 else None
+
+    open_now = WaitStrategy("six sessions open on the instances", timeout=30).wait(two_open_on_each)
+    assert open_now == {"api-gateway-1": 2, "api-gateway-2": 2, "api-gateway-3": 2}, open_now
+    requests.get(f"{ui}/stop", timeout=10)
