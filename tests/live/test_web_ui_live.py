@@ -187,7 +187,9 @@ def test_the_backends_tab_shows_the_sessions_open_on_each_instance(ui: str, brow
             holder.communicate("close\n", timeout=30)
 
 
-WEBSOCKET_UI = ["--algo", "least_conn", "--workload", "websocket", "--session-hold", "60", "--session-durations", "fixed"]
+WEBSOCKET_UI = [
+    "--algo", "least_conn", "--workload", "websocket", "--session-hold", "60", "--session-durations", "fixed",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("ui", [WEBSOCKET_UI], indirect=True)
