@@ -186,7 +186,7 @@ def run_worker(args: argparse.Namespace) -> int:
         headers={"Host": args.host_header} if args.host_header else None, ca_file=args.ca_file,
         population=population, client_block=args.client_block,
     )  # fmt: skip
-    environment = Environment(user_classes=[user_class], host=args.url, stop_timeout=STOP_TIMEOUT_S)
+    environment = Environment(user_classes=[user_class], host=args.url)
     recorder = RequestRecorder()
     environment.events.request.add_listener(recorder.on_request)  # type: ignore[no-untyped-call]
     runner: WorkerRunner = environment.create_worker_runner(*args.master)
@@ -201,6 +201,17 @@ def run_worker(args: argparse.Namespace) -> int:
         runner._send_stats()
         runner.send_message(FLUSHED, {"worker": args.name})
 
+    def graceful(**_: Any) -> None:
+        # Locust's stop kills users mid-request unless stop_timeout is set, but the master's spawn
+        # sets it (to 0 here), and after a stop the worker sleeps that long before it is ready
+        # again: set only for the stop itself, it lets the users finish and costs no wait.
+        environment.stop_timeout = STOP_TIMEOUT_S
+
+    def stopped(**_: Any) -> None:
+        environment.stop_timeout = 0.0
+
+    environment.events.test_stopping.add_listener(graceful)  # type: ignore[no-untyped-call]
+    environment.events.test_stop.add_listener(stopped)  # type: ignore[no-untyped-call]
     environment.events.report_to_master.add_listener(ship)  # type: ignore[no-untyped-call]
     runner.register_message(FLUSH, flush)
     runner.greenlet.join()

@@ -94,11 +94,12 @@ class LocustLoad:
         user_class = self._user_class()
         # The master sends its host to the workers, over their own: a load host's is the front's.
         host = self.route.url if isinstance(self.route, FixedRoute) and self.hosts is None else None
+        distributed = bool(self.settings.load_workers) or self.hosts is not None
         environment = Environment(user_classes=[user_class], host=host)
         environment.events.request.add_listener(self.recorder.on_request)  # type: ignore[no-untyped-call]
         workers: Workers | None = None
         runner: Runner
-        if self.settings.load_workers or self.hosts is not None:
+        if distributed:
             if not isinstance(self.route, FixedRoute):
                 raise SpecError(
                     "client-side balancing keeps its picking state in one load process: drop --load-workers"
