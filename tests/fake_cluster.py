@@ -4,6 +4,9 @@ It keeps what the k8s runtime relies on: a Deployment's replicas are kept (a del
 is replaced under a new name), scaling down removes the pods of lowest
 ``pod-deletion-cost`` first, labels select pods, and a port-forward reaches the pod's
 service or control port. Everything else (scheduling, images, probes) is out of scope.
+
+``shared=True`` backs every pod with one instance process: a thousand pods cost one process,
+for what the runtime does per pod (adoption, forwards, names), not what an instance does.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class FakeCluster:
     processes: dict[str, Instance] = field(default_factory=dict)
     executed: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
     exec_answers: dict[str, str] = field(default_factory=dict)  # first word of a command -> its output
+    shared: bool = False  # every pod served by one instance process
     _serial: itertools.count[int] = field(default_factory=itertools.count)
 
     def __post_init__(self) -> None:
@@ -107,15 +111,22 @@ class FakeCluster:
         for _ in range(deployment.replicas - len(pods)):
             serial = next(self._serial)
             name = f"{deployment.name}-pod{serial}"
-            spec = InstanceSpec(name, deployment.name, instance_host(serial % 250))
-            (instance,) = self.runtime.start([spec])
-            self.processes[name] = instance
-            self.pods_by_name[name] = Pod(name, f"10.244.0.{serial + 1}", True, False, dict(deployment.labels), serial)
+            self.processes[name] = self._instance_for(name, deployment.name, serial)
+            ip = f"10.244.{serial // 250}.{serial % 250 + 1}"
+            self.pods_by_name[name] = Pod(name, ip, True, False, dict(deployment.labels), serial)
         if len(pods) > deployment.replicas:
             cost = {pod.name: int(self.annotations.get(pod.name, {}).get(DELETION_COST, "0")) for pod in pods}
             for pod in sorted(pods, key=lambda p: (cost[p.name], -p.created))[: len(pods) - deployment.replicas]:
                 self._remove(pod.name)
 
+    def _instance_for(self, name: str, service: str, serial: int) -> Instance:
+        if self.shared and self.processes:
+            return next(iter(self.processes.values()))
+        (instance,) = self.runtime.start([InstanceSpec(name, service, instance_host(serial % 250))])
+        return instance
+
     def _remove(self, name: str) -> None:
         self.pods_by_name.pop(name)
-        self.runtime.stop(self.processes.pop(name))
+        instance = self.processes.pop(name)
+        if instance not in self.processes.values():
+            self.runtime.stop(instance)

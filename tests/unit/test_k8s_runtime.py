@@ -5,6 +5,7 @@ down choosing the pod, and the namespace deleted at the end."""
 from __future__ import annotations
 
 import http.client
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from harness.backends import INSTANCE_HEADER, control
 from harness.k8s.topology import overlay_for
+from harness.readiness import WaitStrategy
 from harness.runtimes.base import Instance, InstanceSpec
 from harness.runtimes.kubernetes import DELETION_COST, INSTANCE_LABEL, KubernetesRuntime
 from tests.fake_cluster import FakeCluster
@@ -121,3 +123,35 @@ def test_a_config_with_two_services_is_refused(runtime: KubernetesRuntime) -> No
 
     with pytest.raises(SpecError, match="one backend Deployment"):
         runtime.start([InstanceSpec("a-1", "a", ""), InstanceSpec("b-1", "b", "")])
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_thousand_pods_are_adopted_each_with_its_forwards_and_all_let_go_at_the_end(tmp_path: Path) -> None:
+    """--runtime k8s at scale: 1,000 replicas of one Deployment, each pod adopted under its
+    instance's name with two loopback forwards of its own (service and control), and every
+    forward closed with the runtime. The pods share one instance process (``shared``): what is
+    tested is the runtime's work per pod."""
+    fake = FakeCluster(tmp_path / "pods", shared=True)
+    before = open_descriptors()
+    try:
+        with KubernetesRuntime(fake, overlay_for("round_robin"), "registry.example/lb-harness:1") as runtime:
+            instances = runtime.start(specs(*range(1, 1001)))
+            assert [i.name for i in instances] == [f"api-gateway-{n}" for n in range(1, 1001)]
+            ports = {port for i in instances for port in (i.port, i.control_port)}
+            assert len(ports) == 2000, "each pod has a service and a control forward of its own"
+            assert sorted(pod.labels[INSTANCE_LABEL] for pod in fake.pods_by_name.values()) == sorted(
+                i.name for i in instances
+            )
+            assert len(set(runtime.addresses)) == 1000 and len(set(runtime.addresses.values())) == 1000
+            deployment = next(m for m in fake.applied if m["kind"] == "Deployment")
+            assert deployment["spec"]["replicas"] == 1000
+            assert answered_by(instances[999]) != ""  # a forward reaches the pod's process
+        # Closed with the runtime; gevent lets go of a socket with a blocked accept() on its next turn.
+        WaitStrategy("the forwards' sockets to close", timeout=10).wait(
+            lambda: True if open_descriptors() <= before + 5 else None
+        )
+    finally:
+        fake.close()
