@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import gevent
+import numpy as np
 import pandas as pd
 
 from harness.backends import control
@@ -81,3 +82,22 @@ class SessionSampler:
 
 def _same(first: list[Reading], second: list[Reading]) -> bool:
     return all(r.open is not None for r in first) and first == second
+
+
+def clients_view(samples: pd.DataFrame, sessions: pd.DataFrame) -> pd.Series:
+    """The sessions the clients held open on each sample's instance at its time, from their
+    records (a session's start ``time`` and its length, ``latency_ms``): the clients' view,
+    beside the instance's own count. A session counts from its start to its end, both as the
+    client saw them, so the two views differ by the time a session's opening and closing take
+    to cross the balancer."""
+    counted = np.zeros(len(samples), dtype=np.int64)
+    times = samples["time"].to_numpy(dtype=float)
+    starts = sessions["time"].to_numpy(dtype=float)
+    ends = starts + sessions["latency_ms"].to_numpy(dtype=float) / 1000
+    names = sessions["instance"].to_numpy(dtype=object)
+    for instance, rows in samples.groupby("instance").indices.items():
+        mine = names == instance
+        at = times[rows]
+        opened = np.searchsorted(np.sort(starts[mine]), at, side="right")
+        counted[rows] = opened - np.searchsorted(np.sort(ends[mine]), at, side="right")
+    return pd.Series(counted, index=samples.index, name="clients_open")

@@ -139,7 +139,8 @@ def _picks_spread(figure: Figure, axes: Axes, per_second: pd.DataFrame) -> str:
 
 def sessions(samples: pd.DataFrame, load_start: float, markers: Sequence[Marker]) -> str:
     """Open sessions per instance as the instances reported them, with the faults marked; the
-    consistent snapshots the session checks judged as dots."""
+    consistent snapshots the session checks judged as dots; the clients' view of the same
+    sessions (from their records), where the run has it, dashed."""
     figure, axes = plt.subplots(figsize=(9, 2.8))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for index, (instance, mine) in enumerate(samples.groupby("instance", sort=True)):
@@ -148,7 +149,9 @@ def sessions(samples: pd.DataFrame, load_start: float, markers: Sequence[Marker]
         axes.step(seconds, mine["open"], where="post", color=colour, linewidth=1.2, label=str(instance))
         kept = mine[mine["consistent"].astype(bool)]
         axes.scatter(kept["time"] - load_start, kept["open"], color=colour, s=5, zorder=3)
-    axes.set_xlabel("seconds from the start of the load (dots: consistent snapshots)")
+        if "clients_open" in mine:
+            axes.step(seconds, mine["clients_open"], where="post", color=colour, linewidth=0.8, linestyle="--")
+    axes.set_xlabel("seconds from the start of the load (dots: consistent snapshots; dashed: the clients' view)")
     axes.set_ylabel("open sessions")
     _markers(axes, markers)
     if samples["instance"].nunique() <= NAMED_INSTANCES:

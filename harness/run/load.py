@@ -15,7 +15,7 @@ from harness.load.open_model import OpenModelLoad, OpenModelSettings
 from harness.load.records import COLUMNS, empty_frame
 from harness.load.route import Route
 from harness.load.session_sampler import COLUMNS as SESSION_COLUMNS
-from harness.load.session_sampler import SessionSampler
+from harness.load.session_sampler import SessionSampler, clients_view
 from harness.load.session_users import SESSION_NAMES
 from harness.run.context import RunContext
 from harness.runtimes.base import Instance
@@ -56,6 +56,7 @@ class RunLoad:
         finally:
             if sampler is not None:
                 self.sessions = sampler.stop()
+                self.sessions["clients_open"] = clients_view(self.sessions, self.opened_sessions())
                 self.sessions.to_csv(self.context.run_dir / "sessions.csv", index=False)
 
     def opened_sessions(self) -> pd.DataFrame:

@@ -85,6 +85,12 @@ def test_least_conn_keeps_websocket_sessions_even_under_load(
     assert set(run.requests["name"]) == {"/api/ws"} and (run.requests["status"] == 101).all()
     sampled = pd.read_csv(result.run_dir / "least_conn" / "sessions.csv")
     assert set(sampled["instance"]) == {instance.name for instance in run.instances}
+    # Both views: the instances' own counts and the clients' sessions from their records agree
+    # at the consistent snapshots, but for a session caught crossing the balancer.
+    consistent = sampled[sampled["consistent"]]
+    agree = (consistent["open"] == consistent["clients_open"]).mean()
+    assert agree >= 0.9, consistent[consistent["open"] != consistent["clients_open"]].head(10)
+    assert result.report is not None and "the clients' view" in result.report.read_text()
 
 
 @pytest.mark.parametrize(

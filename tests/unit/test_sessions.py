@@ -16,7 +16,7 @@ from harness.checks.sessions import (
     session_balance,
 )
 from harness.errors import SpecError
-from harness.load.session_sampler import Reading, SessionSampler
+from harness.load.session_sampler import Reading, SessionSampler, clients_view
 from harness.load.workload import Workload
 from harness.spec import BenchSpec
 
@@ -158,3 +158,18 @@ def test_an_upload_workload_counts_upload_sessions() -> None:
     upload = Workload("upload", hold=1, durations="fixed").validate()
     assert upload.has_sessions and upload.session_kind == "upload" and upload.session_word == "upload"
     assert upload.describe() == "uploads the instance reads at a pace of 1 s"
+
+
+def test_the_clients_view_counts_each_session_from_its_start_to_its_end_on_its_instance() -> None:
+    samples = pd.DataFrame(
+        {"time": [10.0, 10.0, 11.5, 11.5, 13.0, 13.0], "instance": ["a", "b"] * 3, "open": 0, "consistent": True}
+    )
+    sessions = pd.DataFrame(
+        {
+            "time": [9.0, 10.5, 11.0, 9.5],
+            "latency_ms": [3000.0, 1000.0, 5000.0, 4000.0],
+            "instance": ["a", "a", "a", "b"],
+        }
+    )
+    # a: [9, 12), [10.5, 11.5), [11, 16); b: [9.5, 13.5). At 11.5 the second session of a has just ended.
+    assert clients_view(samples, sessions).tolist() == [1, 1, 2, 1, 1, 1]
