@@ -134,30 +134,31 @@ def _plan_runs(spec: BenchSpec, scenario: Scenario | None) -> list[PlannedRun]:
     return runs
 
 
+# What a route speaks beside HTTP/1.1, the workload that speaks it, and what each side of a
+# mismatch says: the route's (run it with the workload) and the workload's (give such a route).
+_PROTOCOLS = (
+    ("grpc", "passes gRPC over HTTP/2", "or name an HTTP route with --route",
+     "calls gRPC", "passes gRPC (nginx grpc_pass, a Service port named grpc)"),
+    ("http2", "takes HTTP/2 only (h2c)", "or name a route of HTTP/1.1 with --route",
+     "sends HTTP/2", "takes HTTP/2 (nginx `listen 80 http2`, HAProxy `bind :80 proto h2`, a Service port with "
+     "appProtocol kubernetes.io/h2c)"),
+)  # fmt: skip
+
+
 def _check_protocol(spec: BenchSpec, config: BalancerConfig) -> None:
     """A route that passes gRPC takes the gRPC workload, and the gRPC workload such a route; the
     same for a route of plain HTTP/2 and the http2 workload."""
-    if config.speaks_grpc and not spec.workload.is_grpc:
-        raise SpecError(
-            f"{config.path}: the route under test passes gRPC over HTTP/2: run it with --workload grpc "
-            "(or name an HTTP route with --route)"
-        )
-    if spec.workload.is_grpc and not config.speaks_grpc:
-        raise SpecError(
-            f"--workload grpc calls gRPC, but the route under test of {config.path} passes HTTP/1.1: "
-            "give a config whose route passes gRPC (nginx grpc_pass, a Service port named grpc)"
-        )
-    if config.speaks_http2 and not spec.workload.is_http2:
-        raise SpecError(
-            f"{config.path}: the route under test takes HTTP/2 only (h2c): run it with --workload http2 "
-            "(or name a route of HTTP/1.1 with --route)"
-        )
-    if spec.workload.is_http2 and not config.speaks_http2:
-        raise SpecError(
-            f"--workload http2 sends HTTP/2, but the route under test of {config.path} takes HTTP/1.1: give a "
-            "config whose route takes HTTP/2 (nginx `listen 80 http2`, HAProxy `bind :80 proto h2`, a Service "
-            "port with appProtocol kubernetes.io/h2c)"
-        )
+    speaks = {"grpc": config.speaks_grpc, "http2": config.speaks_http2}
+    for workload, route_does, or_else, workload_does, give in _PROTOCOLS:
+        if speaks[workload] and spec.workload.kind != workload:
+            raise SpecError(
+                f"{config.path}: the route under test {route_does}: run it with --workload {workload} ({or_else})"
+            )
+        if spec.workload.kind == workload and not speaks[workload]:
+            raise SpecError(
+                f"--workload {workload} {workload_does}, but the route under test of {config.path} passes "
+                f"HTTP/1.1: give a config whose route {give}"
+            )
 
 
 def _check_instances(spec: BenchSpec, run: PlannedRun, scenario: Scenario | None) -> None:

@@ -58,7 +58,7 @@ def test_the_shipped_h2c_service_serves_http2_from_its_pods() -> None:
 
 def test_the_workload_and_the_route_must_both_speak_http2(tmp_path: Path) -> None:
     results = tmp_path / "results"
-    with pytest.raises(SpecError, match=r"takes HTTP/1\.1: give a config whose route takes HTTP/2"):
+    with pytest.raises(SpecError, match=r"passes HTTP/1\.1: give a config whose route takes HTTP/2"):
         prepare(BenchSpec(algorithms=("round_robin",), config=infra_path("nginx", "nginx-round-robin.conf"),
                           workload=Workload("http2"), results_dir=results))  # fmt: skip
     with pytest.raises(SpecError, match=r"takes HTTP/2 only \(h2c\): run it with --workload http2"):
