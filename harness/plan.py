@@ -148,13 +148,14 @@ _PROTOCOLS = (
 def _check_protocol(spec: BenchSpec, config: BalancerConfig) -> None:
     """A route that passes gRPC takes the gRPC workload, and the gRPC workload such a route; the
     same for a route of plain HTTP/2 and the http2 workload."""
-    speaks = {"grpc": config.speaks_grpc, "http2": config.speaks_http2}
+    only = {"grpc": config.speaks_grpc, "http2": config.speaks_http2}
+    takes = {"grpc": config.speaks_grpc, "http2": config.offers_http2}  # HTTP/2 may come beside HTTP/1.1
     for workload, route_does, or_else, workload_does, give in _PROTOCOLS:
-        if speaks[workload] and spec.workload.kind != workload:
+        if only[workload] and spec.workload.kind != workload:
             raise SpecError(
                 f"{config.path}: the route under test {route_does}: run it with --workload {workload} ({or_else})"
             )
-        if spec.workload.kind == workload and not speaks[workload]:
+        if spec.workload.kind == workload and not takes[workload]:
             raise SpecError(
                 f"--workload {workload} {workload_does}, but the route under test of {config.path} passes "
                 f"HTTP/1.1: give a config whose route {give}"

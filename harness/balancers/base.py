@@ -82,6 +82,10 @@ class OneGroup:
     def speaks_http2(self) -> bool:
         return False
 
+    @property
+    def offers_http2(self) -> bool:
+        return False
+
     def routed_groups(self) -> list[str]:
         return []
 
@@ -136,6 +140,12 @@ class BalancerConfig(Protocol):
     def speaks_http2(self) -> bool:
         """The route under test takes plain HTTP over HTTP/2 only (nginx ``listen 80 http2``, HAProxy
         ``bind :80 proto h2``, a Service's h2c port), so the load sends it with the http2 workload."""
+        ...
+
+    @property
+    def offers_http2(self) -> bool:
+        """The route under test takes HTTP/2, only or beside HTTP/1.1 (by ALPN over TLS): the http2
+        workload may send to it."""
         ...
 
     def routed_groups(self) -> list[str]:

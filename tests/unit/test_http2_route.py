@@ -79,3 +79,17 @@ def test_the_http2_workload_says_what_it_sends_and_may_send_back_to_back() -> No
     assert workload.over_one_connection and not workload.has_sessions and not workload.is_grpc
     assert workload.describe() == "GET requests (back to back) over one HTTP/2 connection per user, held 2 s"
     assert FixedRoute("http://127.0.0.1:1", http2=True).description == "http://127.0.0.1:1, HTTP/2"
+
+
+def test_http2_over_tls_is_offered_beside_http1_and_not_required(tmp_path: Path) -> None:
+    # `listen 443 ssl http2`: nginx offers h2 and HTTP/1.1 by ALPN, so either workload may run.
+    prod = load_nginx(Path(__file__).parents[1] / "configs" / "prod-tls" / "nginx.conf")
+    assert prod.offers_http2 and not prod.speaks_http2
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(
+        "defaults\n    mode http\nfrontend web\n    bind :443 ssl crt /etc/ssl/site.pem alpn h2,http/1.1\n"
+        "    default_backend app\nbackend app\n    server app app:3000\n"
+    )
+    haproxy = load_haproxy(config)
+    assert haproxy.offers_http2 and not haproxy.speaks_http2
+    assert not load_haproxy(infra_path("haproxy", "haproxy-round-robin.cfg")).offers_http2

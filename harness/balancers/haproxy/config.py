@@ -205,6 +205,13 @@ class HaproxyConfig:
         route = self.route
         return route is not None and route.bind.param("proto") == "h2" and not self.speaks_grpc
 
+    @property
+    def offers_http2(self) -> bool:
+        """The route's bind speaks HTTP/2 only, or offers it by ALPN (``ssl crt ... alpn h2,http/1.1``)."""
+        route = self.route
+        alpn = (route.bind.param("alpn") or "").split(",") if route is not None else []
+        return self.speaks_http2 or (route is not None and route.bind.ssl and "h2" in alpn and not self.speaks_grpc)
+
     def routed_groups(self) -> list[str]:
         """Every backend some frontend sends requests to, in config order."""
         routed = {route.backend for route in self.routes}

@@ -51,6 +51,10 @@ class KubeProxyConfig(OneGroup):
         return self.http2
 
     @property
+    def offers_http2(self) -> bool:
+        return self.http2
+
+    @property
     def services(self) -> list[str]:
         return [self.app]
 

@@ -153,7 +153,11 @@ class NginxConfig:
 
     @property
     def speaks_http2(self) -> bool:
-        return self.route is not None and self.route.takes_http2
+        return self.route is not None and self.route.takes_http2_only
+
+    @property
+    def offers_http2(self) -> bool:
+        return self.route is not None and self.route.offers_http2
 
     def _services_of(self, names: set[str]) -> list[str]:
         return [s for upstream in self.upstreams if upstream.name in names for s in upstream.services]

@@ -101,11 +101,16 @@ class Route:
     load_prefix: str | None = None
 
     @property
-    def takes_http2(self) -> bool:
-        """Its server listens for HTTP/2 (``listen 80 http2``) and it passes plain HTTP: without TLS,
-        nginx then speaks HTTP/2 only (prior knowledge), with TLS it offers it by ALPN."""
+    def offers_http2(self) -> bool:
+        """Its server listens for HTTP/2 (``listen 80 http2``, ``listen 443 ssl http2``) and it passes plain HTTP."""
         listens = self.server.listens
         return self.directive != "grpc_pass" and bool(listens) and "http2" in listens[0].params
+
+    @property
+    def takes_http2_only(self) -> bool:
+        """It offers HTTP/2 without TLS: nginx then speaks HTTP/2 only (prior knowledge); with TLS it
+        offers HTTP/2 and HTTP/1.1 by ALPN."""
+        return self.offers_http2 and not (self.server.ssl_on or self.server.listens[0].ssl)
 
     @property
     def path_prefix(self) -> str | None:
