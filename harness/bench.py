@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.plan import prepare
-from harness.reports.report import write_report
 from harness.results.store import new_run_dir, write_json
 from harness.run import AlgorithmResult, AlgorithmRun, Reporter
 from harness.spec import BenchSpec
@@ -30,6 +29,10 @@ def bench(spec: BenchSpec, reporter: Reporter | None = None) -> BenchResult:
     Raises BadInputError (exit code 2) for a spec, config or environment that cannot work,
     before starting anything.
     """
+    # The report's drawing library loads only for a run that draws: a command refused at its
+    # options answers before it is loaded.
+    from harness.reports.report import write_report
+
     plan = prepare(spec)
     run_dir = new_run_dir(spec.results_dir, plan.label)
     results: list[AlgorithmResult] = []

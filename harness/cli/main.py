@@ -29,7 +29,6 @@ from harness.compare import compare_balancers
 from harness.errors import HarnessError, SpecError
 from harness.matrix import run_matrix
 from harness.reports.diff import Thresholds, compare_runs
-from harness.reports.report import write_report
 from harness.runtimes.local import MAX_INSTANCES
 from harness.spec import BenchSpec
 
@@ -104,6 +103,8 @@ def _matrix(args: argparse.Namespace, console: Console) -> int:
 
 
 def _report(args: argparse.Namespace, console: Console) -> int:
+    from harness.reports.report import write_report  # the drawing library, for this command alone
+
     console.print(f"report: {write_report(args.run)}")
     return 0
 
