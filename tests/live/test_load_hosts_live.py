@@ -85,7 +85,7 @@ def test_three_load_hosts_send_from_their_own_networks_and_add_up_to_nginxs_log(
 def test_a_lost_load_host_is_named_and_what_it_reported_is_kept(tmp_path: Path) -> None:
     before = namespaces()
     process = subprocess.Popen(
-        [*HARNESS, "bench", "--algo", "round_robin", "--load-hosts", "3", "--duration", "12",
+        [*HARNESS, "bench", "--algo", "round_robin", "--load-hosts", "3", "--duration", "8",
          "--results-dir", str(tmp_path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
