@@ -7,6 +7,9 @@ import socket
 from dataclasses import dataclass
 
 LOOPBACK = "127.0.0.1"
+# The run's address as its simulated load hosts see it (harness.load.hosts): the front of the
+# run's network namespace, forwarded to the loopback ports the balancer and the master use.
+LOAD_HOSTS_FRONT = "10.254.0.1"
 
 
 def is_loopback(host: str) -> bool:

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import trustme
 
+from harness.net import LOAD_HOSTS_FRONT, LOOPBACK
+
 # Names every certificate carries besides the server's own: the load reaches the balancer
-# on loopback, and a client that names no host still verifies.
-ALWAYS_NAMED = ("localhost", "127.0.0.1")
+# on loopback, or at the run's front from load hosts, and a client that names no host still verifies.
+ALWAYS_NAMED = ("localhost", LOOPBACK, LOAD_HOSTS_FRONT)
 
 
 class RunCertificates:

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from harness import reaper
+from harness.net import LOAD_HOSTS_FRONT
 from harness.netns import ip_binary, nft_binary, run_ip
 
-FRONT = "10.254.0.1"  # the run's address as the load hosts see it
+FRONT = LOAD_HOSTS_FRONT  # the run's address as the load hosts see it
 MAX_LOAD_HOSTS = 7  # a /11 of 10.0.0.0/8 each, clear of 10.224.0.0/11 (the front and the pairs)
 _BLOCK_PREFIX = 11
 _TABLE = "lbh_front"

@@ -104,9 +104,6 @@ class LocustLoad:
                 raise SpecError(
                     "client-side balancing keeps its picking state in one load process: drop --load-workers"
                 )
-            if self.hosts is not None and self.route.tls:
-                raise SpecError("load hosts reach the balancer at another address than its certificate's: "
-                                "drop --load-hosts or serve plain HTTP")  # fmt: skip
             runner = environment.create_master_runner(LOOPBACK, free_port())
             workers = Workers(runner, self.recorder.rows.extend, self.settings.load_workers, self.log_dir, self.hosts)
             url = self.route.url

@@ -124,3 +124,19 @@ def test_a_lost_load_host_is_named_and_what_it_reported_is_kept(tmp_path: Path) 
     assert journal(run)["load host lost"]["records"] == kept
     assert wait_gone(events["load workers"]["pids"]) == []
     assert namespaces() <= before, namespaces() - before
+
+
+def test_a_production_config_over_tls_runs_from_load_hosts(lb_bench: "type[BenchResult]") -> None:
+    """prod-tls: includes, an 80 -> 443 redirect server first, `listen 443 ssl http2`, certificates
+    under /etc/letsencrypt. The hosts reach it at the run's front, which the run's certificates
+    name, and verify it."""
+    config = Path(__file__).parents[1] / "configs" / "prod-tls" / "nginx.conf"
+    result = lb_bench("least_conn", config=config, load_hosts=2, duration=2)
+    assert result.passed, verdict_report(result)
+    run = result.results[0]
+    assert run.load_model["load_hosts"] == 2 and len(run.requests) > 0
+    note = next(note for note in run.notes if note.startswith("load from 2 hosts"))
+    assert "load-host-1" in note and "load-host-2" in note, note
+    blocks = [ipaddress.IPv4Network("10.0.0.0/11"), ipaddress.IPv4Network("10.32.0.0/11")]
+    senders = {next(i for i, b in enumerate(blocks) if ipaddress.IPv4Address(c) in b) for c in run.requests["client"]}
+    assert senders == {0, 1}, set(run.requests["client"])
