@@ -86,7 +86,8 @@ class Http2Server:
     async def stop(self, grace: float = 0.0) -> None:
         """Stops accepting and closes the connections, after at most ``grace`` + 2 s."""
         self._stopping.set()
-        with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+        # A server that failed has said so in the instance's log; stopping must not fail with it.
+        with contextlib.suppress(Exception, asyncio.CancelledError):
             await asyncio.wait_for(self._task, timeout=grace + 2.0)
 
 
@@ -117,4 +118,10 @@ async def start_http2(
         config.certfile, config.keyfile = tls
     stopping = asyncio.Event()
     task = asyncio.create_task(serve(make_app(state), config, shutdown_trigger=stopping.wait))  # type: ignore[arg-type]
+    # hypercorn makes its sockets (and its TLS context) on its first turn: one failing there is
+    # this instance failing to start, before it announces itself ready.
+    for _ in range(3):
+        await asyncio.sleep(0)
+    if task.done() and task.exception() is not None:
+        raise OSError(f"HTTP/2 server did not start: {task.exception()}")
     return Http2Server(task, stopping), bound

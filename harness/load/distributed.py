@@ -58,6 +58,7 @@ class LostWorker:
     name: str
     records: int
     last_report_s: float | None  # seconds after the workers started; None: it never reported
+    on_host: bool = True  # the worker of a load host; False: a worker process of this machine
 
     def describe(self) -> str:
         when = (
@@ -65,7 +66,8 @@ class LostWorker:
             if self.last_report_s is not None
             else ("before its first report")
         )
-        return (f"load host {self.name} was lost, {when}: its {self.records:,} records reported are kept, "
+        what = "load host" if self.on_host else "Locust worker"
+        return (f"{what} {self.name} was lost, {when}: its {self.records:,} records reported are kept, "
                 "the requests it sent after that are not in the run")  # fmt: skip
 
 
@@ -167,7 +169,12 @@ class Workers:
         lost = [name for name in self._names if name not in self._flushed]
         last = self._last_report
         return [
-            LostWorker(name, self._reported.get(name, 0), last[name] - load_started if name in last else None)
+            LostWorker(
+                name,
+                self._reported.get(name, 0),
+                last[name] - load_started if name in last else None,
+                on_host=self.hosts is not None,
+            )
             for name in lost
         ]
 

@@ -112,12 +112,13 @@ def _h2_request(route: FixedRoute, path: str, source: str | None, timeout: float
     return ProbeResponse(instance=answer.instance, status=answer.status, started=started, finished=time.time())
 
 
-def one_connection(route: FixedRoute, calls: int, timeout: float = 10.0) -> list[str]:
-    """``calls`` requests one after another on one new HTTP/2 connection (unary calls on a gRPC
-    route, GETs on one of plain HTTP/2): the instance of each."""
+def one_connection(route: FixedRoute, calls: int, http2: bool, timeout: float = 10.0) -> list[str]:
+    """``calls`` requests one after another on one new HTTP/2 connection (GETs with ``http2``,
+    on a route that takes plain HTTP/2 only or beside HTTP/1.1; unary calls on a gRPC route):
+    the instance of each."""
     path = route.path_for("/api/count")
     with grpc_client.connect(route, "", timeout) as connection:
-        return [(connection.get(path) if route.http2 else connection.call(UNARY)).instance for _ in range(calls)]
+        return [(connection.get(path) if http2 else connection.call(UNARY)).instance for _ in range(calls)]
 
 
 def get_answer(route: FixedRoute, path: str, timeout: float = 10.0) -> Answer:

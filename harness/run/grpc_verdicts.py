@@ -26,7 +26,7 @@ def grpc_verdicts(context: RunContext, frame: pd.DataFrame, route: Route, instan
     balancer = context.kind.name
     what = "calls" if context.spec.workload.is_grpc else "requests"
     context.phase(f"HTTP/2: {PROBE_CALLS} {what} one after another on one connection")
-    picked = probes.one_connection(route, PROBE_CALLS)
+    picked = probes.one_connection(route, PROBE_CALLS, http2=context.spec.workload.is_http2)
     if context.kind.balances_connections:
         why = "it balances connections"
     elif context.algorithm.sticky:

@@ -102,9 +102,10 @@ class RunLoad:
                 self.model["load_hosts"] = spec.load_hosts
             self.lost = load.lost
             if self.lost:
-                self.model["lost_load_hosts"] = [lost.name for lost in self.lost]
+                what = "load host" if spec.load_hosts else "load worker"
+                self.model[f"lost_{what.replace(' ', '_')}s"] = [lost.name for lost in self.lost]
                 for lost in self.lost:
-                    context.journal.record("load host lost", name=lost.name, records=lost.records,
+                    context.journal.record(f"{what} lost", name=lost.name, records=lost.records,
                                            last_report_s=lost.last_report_s)  # fmt: skip
             count = load.request_count
         timings["load_s"] = time.monotonic() - started

@@ -43,6 +43,7 @@ def test_hosts_are_counted_and_a_wrong_count_is_refused() -> None:
 
 
 def test_a_lost_worker_says_what_was_kept_and_when_it_last_reported() -> None:
+    assert "Locust worker worker-2 was lost" in LostWorker("worker-2", 1, 2.0, on_host=False).describe()
     assert LostWorker("load-host-2", 4321, 6.04).describe() == (
         "load host load-host-2 was lost, its last report 6.0 s into the load: its 4,321 records reported are "
         "kept, the requests it sent after that are not in the run"
