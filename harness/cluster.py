@@ -21,6 +21,7 @@ from harness.balancers.tls import RunCertificates
 from harness.errors import SpecError
 from harness.load import probes
 from harness.load.route import Route
+from harness.net import LOOPBACK
 from harness.results.store import Journal
 from harness.runtimes.base import Instance, InstanceTls, Runtime
 from harness.runtimes.local import LocalProcessRuntime
@@ -48,7 +49,10 @@ class Cluster:
         port: int | None = None,
         journal: Journal | None = None,
         runtime: Runtime | None = None,
+        address: str = LOOPBACK,
     ) -> None:
+        """``address``: where the balancer's route listens (an address other machines reach, for workers
+        that join the run)."""
         self.config = config
         self.specs = plan_instances(config.services, backends)
         self.weights_by_instance = weights_for(self.specs, weights)
@@ -77,7 +81,8 @@ class Cluster:
         if config.http2_services:
             self.specs = with_http2(self.specs, config.http2_services)
         # A runtime of containers runs the balancer in a container too; a cluster, in the cluster.
-        settings = BalancerSettings(workers, zone, self.weights_by_instance, port, self.runtime.balancer_container())
+        container = self.runtime.balancer_container()
+        settings = BalancerSettings(workers, zone, self.weights_by_instance, port, container, address)
         self.balancer: Balancer = kind_of(config.balancer).make(config, run_dir, settings, self.runtime)
         self.instances: list[Instance] = []
         self.ever_started: dict[str, Instance] = {}  # every instance of the run, latest process each

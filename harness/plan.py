@@ -91,7 +91,7 @@ def open_cluster(plan: Plan, run: PlannedRun, run_dir: Path, journal: Journal | 
     return Cluster(
         run.config, run_dir, backends=spec.backends, workers=run.config.effective_workers(spec.workers),
         zone=spec.zone, weights=spec.weights, port=spec.port, journal=journal,
-        runtime=runtime_for(spec, run.algorithm.name, run_dir),
+        runtime=runtime_for(spec, run.algorithm.name, run_dir), address=spec.bind_address,
     )  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from harness.checks.distribution import FALSE_ALARM_RATE
 from harness.errors import AddressInUseError, SpecError
 from harness.k8s.topology import overlay_for
 from harness.load.hosts import MAX_LOAD_HOSTS
+from harness.load.joining import MAX_JOINED_WORKERS, Joining
 from harness.load.workload import Workload
 from harness.net import HOSTS_PER_NETWORK, LOOPBACK, MAX_CLIENT_NETWORKS, ClientPopulation, port_is_free
 from harness.runtimes.factory import DOCKER_BASES, RUNTIMES
@@ -43,6 +44,7 @@ class BenchSpec:
     balancer: str = DEFAULT_BALANCER
     load_workers: int = 0  # Locust worker processes under a master in the harness; 0: load in-process
     load_hosts: int = 0  # load hosts simulated by network namespaces, a Locust worker on each; 0: none
+    joining: Joining | None = None  # the load comes from workers that join from the user's machines
     runtime: str = "local"  # where instances run: local processes, or Docker containers
     docker_base: str = "offline"  # the Docker base image: built from Debian's mirror, or the official one
     k8s_context: str | None = None  # --runtime k8s: the kubeconfig context; None: the current one
@@ -64,6 +66,11 @@ class BenchSpec:
             return None
         networks = self.client_networks or min(self.clients, MAX_CLIENT_NETWORKS)
         return ClientPopulation(self.clients, networks)
+
+    @property
+    def bind_address(self) -> str:
+        """Where the balancer's route listens: loopback, or the address workers join the run at."""
+        return self.joining.bind if self.joining is not None else LOOPBACK
 
     def validate(self) -> BenchSpec:
         """Returns self; raises SpecError naming the first option that cannot work."""
@@ -100,8 +107,10 @@ class BenchSpec:
             raise SpecError(f"--weights must be positive integers, got {','.join(map(str, self.weights))}")
         if self.port is not None and not 1 <= self.port <= 65535:
             raise SpecError(f"--port must be between 1 and 65535, got {self.port}")
-        if self.port is not None and not port_is_free(LOOPBACK, self.port):
-            raise AddressInUseError(f"{LOOPBACK}:{self.port} is already in use: choose another --port or leave it out")
+        if self.port is not None and not port_is_free(self.bind_address, self.port):
+            raise AddressInUseError(
+                f"{self.bind_address}:{self.port} is already in use: choose another --port or leave it out"
+            )
         if not 0 <= self.load_workers <= MAX_LOAD_WORKERS:
             raise SpecError(f"--load-workers must be between 0 and {MAX_LOAD_WORKERS}, got {self.load_workers}")
         if not 0 < self.false_alarm_rate < 1:
@@ -158,6 +167,7 @@ class BenchSpec:
             raise SpecError("--rate runs the open-model load in the harness itself: drop --load-workers")
         self._check_workload()
         self._check_load_hosts()
+        self._check_joining()
 
     def _check_load_hosts(self) -> None:
         """Load hosts send short requests from namespaces of the run to a balancer's address."""
@@ -178,6 +188,38 @@ class BenchSpec:
             )
         if self.runtime != "local":
             raise SpecError(f"--load-hosts runs local instances in the run's namespace, not --runtime {self.runtime}")
+
+    def _check_joining(self) -> None:
+        """Workers from the user's machines send short requests to a balancer's address on this one."""
+        joining = self.joining
+        if joining is None:
+            return
+        if not 1 <= joining.count <= MAX_JOINED_WORKERS:
+            raise SpecError(f"--join-workers must be between 1 and {MAX_JOINED_WORKERS}, got {joining.count}")
+        kind = kind_of(self.balancer)
+        if not kind.has_address or kind.in_own_namespace or kind.one_load_process:
+            raise SpecError(
+                f"--join-workers sends to a balancer's address on this machine, not through {self.balancer}: "
+                "choose nginx, haproxy or caddy"
+            )
+        if self.load_workers or self.load_hosts or self.rate is not None or self.driver == "wrk":
+            raise SpecError(
+                "--join-workers runs the whole load on the workers that join: "
+                "drop --load-workers, --load-hosts, --rate and --driver wrk"
+            )
+        if self.workload.chosen or self.clients is not None or self.runtime != "local":
+            raise SpecError(
+                "--join-workers sends short requests from each worker's own addresses to local instances: "
+                "drop --workload, --clients and --runtime"
+            )
+        if not 0 < joining.timeout <= MAX_DURATION:
+            raise SpecError(f"--join-timeout must be above 0 and at most {MAX_DURATION:g} s, got {joining.timeout:g}")
+        if not port_is_free(joining.bind, 0):
+            raise SpecError(f"--bind {joining.bind} is not an address of this machine")
+        if not 1 <= joining.master_port <= 65535 or not port_is_free(joining.bind, joining.master_port):
+            raise AddressInUseError(
+                f"{joining.bind}:{joining.master_port} cannot take Locust's master: choose another --master-port"
+            )
 
     def _check_workload(self) -> None:
         if self.workload.has_sessions:

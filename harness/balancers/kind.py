@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol, cast
 from harness.balancers.base import Balancer, BalancerConfig
 from harness.errors import SpecError
 from harness.infra import infra_path
+from harness.net import LOOPBACK
 from harness.runtimes.base import BalancerContainer, Instance, Runtime
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class BalancerSettings:
     weights: dict[str, int] | None = None  # per instance name, overriding the config
     port: int | None = None  # None: a free port
     container: BalancerContainer | None = None  # run it in a container of this runtime
+    address: str = LOOPBACK  # where the route's listen is: loopback, or an address other machines reach
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import IO, Self
 
 from harness.balancers.base import BalancerDefaults
 from harness.errors import StartupError
+from harness.load.joining import WILDCARD, joining_name
 from harness.load.route import FixedRoute
 from harness.net import LOOPBACK
 from harness.processes import children_of, spawn, terminate
@@ -27,8 +28,12 @@ class BalancerProcess(BalancerDefaults):
     reload_signal: int
     stop_signal: int
 
-    def __init__(self, run_dir: Path, port: int | None, container: BalancerContainer | None = None) -> None:
+    def __init__(
+        self, run_dir: Path, port: int | None, container: BalancerContainer | None = None, address: str = LOOPBACK
+    ) -> None:
         self.run_dir = run_dir
+        # The route's listen: on loopback, or on an address the workers of other machines reach.
+        self.address = address
         self.requested_port = port
         self.port = 0
         self.container = container  # run the balancer in a container of this, rather than as a process
@@ -37,9 +42,24 @@ class BalancerProcess(BalancerDefaults):
         self.retired_workers: list[tuple[float, frozenset[int]]] = []
 
     @property
+    def reach(self) -> str:
+        """The address this machine connects to the route's listen at."""
+        return LOOPBACK if self.address == WILDCARD else self.address
+
+    @property
+    def route_socket(self) -> str:
+        """The route's listen, ``ADDRESS:PORT``."""
+        return f"{self.address}:{self.port}"
+
+    @property
+    def address_names(self) -> tuple[str, ...]:
+        """What the run's certificates name besides the usual names: the address workers join at."""
+        return (joining_name(self.address),)
+
+    @property
     def url(self) -> str:
         scheme = "https" if self.route_tls_ca() else "http"
-        return f"{scheme}://{LOOPBACK}:{self.port}"
+        return f"{scheme}://{self.reach}:{self.port}"
 
     @property
     def route(self) -> FixedRoute:

@@ -21,8 +21,10 @@ ALWAYS_NAMED = ("localhost", LOOPBACK, LOAD_HOSTS_FRONT)
 class RunCertificates:
     """Issues certificates under one CA; files go to ``directory``, created on first use."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, also_named: Sequence[str] = ()) -> None:
+        """``also_named``: names every certificate carries too (the address workers join a run at)."""
         self.directory = directory
+        self.also_named = tuple(also_named)
         self._ca: trustme.CA | None = None
         self._issued: dict[tuple[str, ...], tuple[Path, Path]] = {}
 
@@ -38,7 +40,7 @@ class RunCertificates:
 
     def issue(self, names: Sequence[str]) -> tuple[Path, Path]:
         """(certificate chain, key) for ``names``; the same files for the same names."""
-        wanted = tuple(dict.fromkeys([*(n for n in names if _certifiable(n)), *ALWAYS_NAMED]))
+        wanted = tuple(dict.fromkeys([*(n for n in [*names, *self.also_named] if _certifiable(n)), *ALWAYS_NAMED]))
         if wanted in self._issued:
             return self._issued[wanted]
         self.ca_file  # noqa: B018 - creates the CA and writes its certificate

@@ -135,8 +135,13 @@ def _compare_balancers(args: argparse.Namespace, console: Console) -> int:
 
 
 def _bench(args: argparse.Namespace, console: Console) -> int:
+    spec = spec_from_args(args)
+    if spec.joining is not None:
+        spec.validate()  # refused before the line that says to start workers
+        # Printed for good, not in the progress line: the user starts the workers from it.
+        console.print(spec.joining.describe(), highlight=False)
     with RichReporter(console) as reporter:
-        result = bench(spec_from_args(args), reporter)
+        result = bench(spec, reporter)
     for algorithm_result in result.results:
         print_result(console, algorithm_result)
     verdict = "[bold green]all checks passed[/]" if result.passed else "[bold red]some checks failed[/]"
@@ -147,10 +152,11 @@ def _bench(args: argparse.Namespace, console: Console) -> int:
 
 
 def _worker(args: argparse.Namespace, console: Console) -> int:
-    from harness.load.distributed import run_worker  # Locust patches the standard library as it loads
+    from harness.load.worker import run_worker  # Locust patches the standard library as it loads
 
     host, port = args.master
-    console.print(f"{args.name}: Locust worker of the master at {host}:{port}, sending to {args.url}", highlight=False)
+    sending = f"sending to {args.url}" if args.url else "sending where the run says"
+    console.print(f"{args.name}: Locust worker of the master at {host}:{port}, {sending}", highlight=False)
     return run_worker(args)
 
 

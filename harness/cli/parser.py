@@ -11,6 +11,7 @@ from harness.algorithms import ALGORITHM_NAMES, BALANCERS, algorithms_for
 from harness.checks.distribution import FALSE_ALARM_RATE
 from harness.errors import SpecError
 from harness.k8s.topology import k8s_algorithms
+from harness.load.joining import LOCUST_MASTER_PORT, Joining
 from harness.load.worker_options import add_worker_arguments
 from harness.load.workload import WORKLOADS, Workload
 from harness.net import LOOPBACK
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("bench", help="run algorithms on a real balancer over real backends, check what it did")
     _add_cluster_options(run, algo_default="all; with --config, inferred from the config")
     _add_load_options(run)
+    _add_joining_options(run)
     cluster = commands.add_parser("up", help="start one algorithm's cluster and keep it up until Ctrl-C")
     _add_cluster_options(cluster, algo_default="round_robin")
     console = _add_ui_parser(commands)
@@ -284,6 +286,38 @@ def _add_cluster_options(command: argparse.ArgumentParser, algo_default: str) ->
     )
 
 
+def _add_joining_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--join-workers",
+        type=int,
+        help="send the load from this many Locust workers of other machines, which join the run with "
+        "`harness worker --master ADDR:PORT` (the run waits for them)",
+    )
+    command.add_argument(
+        "--bind",
+        help=f"with --join-workers: the address the balancer's route and Locust's master listen on, one the "
+        f"workers reach (default {LOOPBACK}; 0.0.0.0 for every address)",
+    )
+    command.add_argument(
+        "--master-port", type=int, help=f"with --join-workers: Locust's master port (default {LOCUST_MASTER_PORT})"
+    )
+    command.add_argument(
+        "--join-timeout", type=float, help="with --join-workers: how long to wait for them, in seconds (default 300)"
+    )
+
+
+def _joining(args: argparse.Namespace) -> Joining | None:
+    """The workers that join the run, from --join-workers and the options that go with it."""
+    count = getattr(args, "join_workers", None)
+    given = {name: getattr(args, name, None) for name in ("bind", "master_port", "join_timeout")}
+    if count is None:
+        if any(value is not None for value in given.values()):
+            raise SpecError("--bind, --master-port and --join-timeout go with --join-workers N")
+        return None
+    chosen = {"bind": given["bind"], "master_port": given["master_port"], "timeout": given["join_timeout"]}
+    return Joining(count, **{name: value for name, value in chosen.items() if value is not None})
+
+
 def spec_from_args(args: argparse.Namespace) -> BenchSpec:
     if args.command == "compare-balancers" and args.algo is None and not args.scenario:
         algorithms: tuple[str, ...] = ("health_checks",)
@@ -314,6 +348,7 @@ def spec_from_args(args: argparse.Namespace) -> BenchSpec:
         balancer=args.balancer,
         load_workers=getattr(args, "load_workers", 0),
         load_hosts=getattr(args, "load_hosts", 0),
+        joining=_joining(args),
         rate=getattr(args, "rate", None),
         false_alarm_rate=getattr(args, "false_alarm_rate", FALSE_ALARM_RATE),
         driver=getattr(args, "driver", "locust"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,16 +13,19 @@ import gevent
 import pandas as pd
 from locust import User
 from locust.env import Environment
-from locust.runners import Runner
+from locust.runners import MasterRunner, Runner
 
 from harness.errors import SpecError
 from harness.load.distributed import LostWorker, Workers
 from harness.load.grpc_users import make_grpc_user_class
 from harness.load.hosts import SimulatedHosts
+from harness.load.joined_workers import JoinedWorkers
+from harness.load.joining import Joining
 from harness.load.records import RequestRecorder
 from harness.load.route import FixedRoute, Route
 from harness.load.session_users import make_session_user_class
 from harness.load.users import make_client_side_user_class, make_user_class
+from harness.load.worker_reports import Target, WorkerReports
 from harness.load.workload import Workload
 from harness.net import LOOPBACK, ClientPopulation, free_port
 
@@ -39,6 +43,7 @@ class LoadSettings:
     new_connections: bool = False  # a connection per request, for balancers of connections
     population: ClientPopulation | None = None  # the clients users send from; None: a /24 each
     workload: Workload = field(default_factory=Workload)  # short requests, or sessions one after another
+    joining: Joining | None = None  # the load comes from workers that join from the user's machines
 
 
 def user_class_for(route: Route, settings: LoadSettings) -> type[User]:
@@ -84,6 +89,22 @@ class LocustLoad:
         self.on_workers = on_workers
         self.hosts = hosts
         self.lost: list[LostWorker] = []  # workers that stopped before their last records
+        self.joined: dict[str, int] = {}  # the records of each worker that joined the run
+
+    def _workers(self, environment: Environment, route: FixedRoute) -> WorkerReports:
+        """A master of ``environment``, with workers the run starts or workers that join it."""
+        joining = self.settings.joining
+        if joining is None:
+            runner = environment.create_master_runner(LOOPBACK, free_port())
+            return Workers(runner, self.recorder.rows.extend, self.settings.load_workers, self.log_dir, self.hosts)
+        runner = environment.create_master_runner(joining.bind, joining.master_port)
+        target = urllib.parse.urlsplit(route.url)
+        target_of_workers = Target(
+            scheme=target.scheme, port=target.port or (443 if target.scheme == "https" else 80),
+            path=route.path_for(self.settings.path), method=self.settings.method, host_header=route.host,
+            ca_pem=route.ca_file.read_text() if route.ca_file is not None else None,
+        )  # fmt: skip
+        return JoinedWorkers(runner, self.recorder.rows.extend, joining, target_of_workers)
 
     def _user_class(self) -> type[User]:
         return user_class_for(self.route, self.settings)
@@ -92,28 +113,32 @@ class LocustLoad:
         # Locust logs every user spawn at INFO; the harness prints its own progress.
         logging.getLogger("locust").setLevel(logging.WARNING)
         user_class = self._user_class()
-        # The master sends its host to the workers, over their own: a load host's is the front's.
-        host = self.route.url if isinstance(self.route, FixedRoute) and self.hosts is None else None
-        distributed = bool(self.settings.load_workers) or self.hosts is not None
+        joining = self.settings.joining
+        # The master sends its host to the workers, over their own: a load host's is the front's,
+        # a joined worker's the address it reached the master at.
+        local = self.hosts is None and joining is None
+        host = self.route.url if isinstance(self.route, FixedRoute) and local else None
+        distributed = bool(self.settings.load_workers) or not local
         environment = Environment(user_classes=[user_class], host=host)
         environment.events.request.add_listener(self.recorder.on_request)  # type: ignore[no-untyped-call]
-        workers: Workers | None = None
+        workers: WorkerReports | None = None
         runner: Runner
         if distributed:
             if not isinstance(self.route, FixedRoute):
                 raise SpecError(
                     "client-side balancing keeps its picking state in one load process: drop --load-workers"
                 )
-            runner = environment.create_master_runner(LOOPBACK, free_port())
-            workers = Workers(runner, self.recorder.rows.extend, self.settings.load_workers, self.log_dir, self.hosts)
-            url = self.route.url
+            workers = self._workers(environment, self.route)
+            runner = workers.runner
         else:
             runner = environment.create_local_runner()
         try:
-            if workers is not None:
+            if isinstance(workers, JoinedWorkers):
+                workers.wait()
+            elif isinstance(workers, Workers):
                 assert isinstance(self.route, FixedRoute)
                 workers.start(
-                    url, self.route.path_for(self.settings.path), self.settings.method, self.route.host,
+                    self.route.url, self.route.path_for(self.settings.path), self.settings.method, self.route.host,
                     self.route.ca_file, self.settings.population,
                 )  # fmt: skip
                 if self.on_workers is not None:
@@ -130,8 +155,12 @@ class LocustLoad:
                 self.lost = workers.lost(started)
         finally:
             runner.quit()
-            if workers is not None:
+            if isinstance(runner, MasterRunner):
+                # Locust's quit leaves the master's socket open: the next run's master takes its port.
+                runner.server.close(linger=0)  # type: ignore[no-untyped-call]
+            if isinstance(workers, Workers):
                 workers.stop()
+        self.joined = dict(workers.reported) if isinstance(workers, JoinedWorkers) else {}
         self.request_count = int(environment.stats.total.num_requests)
         if self.progress is not None:
             self.progress(self.settings.duration, len(self.recorder))

@@ -68,14 +68,21 @@ class _AddressBook:
     """Hands out client addresses in order, thread- and greenlet-safe."""
 
     def __init__(
-        self, start: int = 0, population: ClientPopulation | None = None, block: IPv4Network | None = None
+        self,
+        start: int = 0,
+        population: ClientPopulation | None = None,
+        block: IPv4Network | None = None,
+        only: str | None = None,
     ) -> None:
         self._indices: Iterator[int] = itertools.count(start)
         self._lock = threading.Lock()
         self._address = population.address if population is not None else client_address
         self._block = block  # a load host's own block of addresses, for the loopback's client range
+        self._only = only  # every user sends from this one address (a host of the user's own)
 
     def next_address(self) -> str:
+        if self._only is not None:
+            return self._only
         with self._lock:
             address = self._address(next(self._indices))
         return relocated(address, self._block) if self._block is not None else address
@@ -91,6 +98,7 @@ def make_user_class(
     ca_file: Path | None = None,
     population: ClientPopulation | None = None,
     client_block: IPv4Network | None = None,
+    source_address: str | None = None,
 ) -> type[FastHttpUser]:
     """A FastHttpUser class that sends ``method path`` to ``host`` in a loop, one address per user.
 
@@ -102,10 +110,11 @@ def make_user_class(
     verifies an https balancer's certificate. ``population``: users send from its addresses in
     turn (user i from client i, modulo its size) instead of one /24 each. ``client_block``: the
     addresses, at the same offsets, of a load host's own network instead of the loopback's.
+    ``source_address``: every user sends from this one address (a host that joined a run as it is).
 
     ``host`` None leaves it to Locust's ``--host`` (the locustfile's case).
     """
-    addresses = _AddressBook(first_client, population, client_block)
+    addresses = _AddressBook(first_client, population, client_block, only=source_address)
     request_headers = {**(headers or {}), **({"Connection": "close"} if new_connections else {})} or None
     tls = {"ssl_options": {"ca_certs": str(ca_file)}} if ca_file is not None else {}
 

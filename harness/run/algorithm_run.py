@@ -80,6 +80,10 @@ class AlgorithmRun:
                 measured = run_scenario(context, self.load, cluster, context.scenario, timings)
             if self.load.hosts is not None:
                 self.notes.append(self.load.hosts.describe(measured.requests["client"]))
+            if self.load.joined:
+                each = ", ".join(f"{name} {records:,}" for name, records in self.load.joined.items())
+                count = len(self.load.joined)
+                self.notes.append(f"load from {count} worker{'s' if count > 1 else ''} that joined the run: {each}")
             self.notes.extend(lost.describe() for lost in self.load.lost)
         # After the balancer stopped: its log is then complete (nginx flushes its buffer on exit).
         balancer = cluster.balancer

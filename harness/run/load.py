@@ -33,6 +33,7 @@ class RunLoad:
         self.started_at = 0.0
         self.hosts: SimulatedHosts | None = None  # the load hosts the load comes from; None: this machine
         self.lost: list[LostWorker] = []  # load hosts (or workers) lost during the load
+        self.joined: dict[str, int] = {}  # the records of each worker that joined the run
 
     def run(
         self,
@@ -79,6 +80,8 @@ class RunLoad:
             count = open_load.request_count
         else:
             doing = f", {spec.workload.describe()}" if spec.workload.chosen else ""
+            if spec.joining is not None:
+                context.phase(f"load: waiting for {spec.joining.count} workers to join at {spec.joining.master}")
             context.phase(f"load: {spec.users} users for {duration:g} s{doing}")
             name = context.algorithm.name
             load = LocustLoad(
@@ -88,7 +91,7 @@ class RunLoad:
                     load_workers=spec.load_workers, path=path, method=method,
                     # A balancer of connections: kept-alive ones would pin each user to one instance.
                     new_connections=context.kind.balances_connections, population=spec.population,
-                    workload=spec.workload,
+                    workload=spec.workload, joining=spec.joining,
                 ),
                 progress=lambda elapsed, count: context.reporter.load_progress(name, elapsed, duration, count),
                 log_dir=context.run_dir,
@@ -100,9 +103,12 @@ class RunLoad:
             self.model = {"model": "closed", "users": spec.users, "load_workers": spec.load_workers}
             if spec.load_hosts:
                 self.model["load_hosts"] = spec.load_hosts
+            self.joined = load.joined
+            if spec.joining is not None:
+                self.model["joined_workers"] = load.joined
             self.lost = load.lost
             if self.lost:
-                what = "load host" if spec.load_hosts else "load worker"
+                what = "load host" if spec.load_hosts or spec.joining else "load worker"
                 self.model[f"lost_{what.replace(' ', '_')}s"] = [lost.name for lost in self.lost]
                 for lost in self.lost:
                     context.journal.record(f"{what} lost", name=lost.name, records=lost.records,

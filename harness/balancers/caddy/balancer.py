@@ -33,9 +33,14 @@ class CaddyBalancer(BalancerProcess):
     stop_signal = signal.SIGTERM  # graceful: Caddy finishes its requests, then exits
 
     def __init__(
-        self, config: CaddyConfig, run_dir: Path, port: int | None = None, container: BalancerContainer | None = None
+        self,
+        config: CaddyConfig,
+        run_dir: Path,
+        port: int | None = None,
+        container: BalancerContainer | None = None,
+        address: str = LOOPBACK,
     ) -> None:
-        super().__init__(run_dir, port, container)
+        super().__init__(run_dir, port, container, address)
         self.config = config
         self.binary = caddy_binary()
         self._listens: dict[str, str] = {}
@@ -55,9 +60,7 @@ class CaddyBalancer(BalancerProcess):
         if not self._listens:
             servers = self.config.adapted.get("apps", {}).get("http", {}).get("servers", {})
             self._listens = {
-                name: f"{LOOPBACK}:{self.port}"
-                if name == self.config.under_test.server
-                else f"{LOOPBACK}:{free_port()}"
+                name: self.route_socket if name == self.config.under_test.server else f"{LOOPBACK}:{free_port()}"
                 for name in servers
             }
             self._admin = f"{LOOPBACK}:{free_port()}"
@@ -79,23 +82,23 @@ class CaddyBalancer(BalancerProcess):
         return {"XDG_DATA_HOME": str(home / "data"), "XDG_CONFIG_HOME": str(home / "config"), "HOME": str(home)}
 
     def start(self, instances: Sequence[Instance]) -> None:
-        self.port = self.requested_port or free_port()
+        self.port = self.requested_port or free_port(self.address)
         self._listens = {}
-        if not port_is_free(LOOPBACK, self.port):
-            raise AddressInUseError(f"{LOOPBACK}:{self.port} is already in use: choose another --port or leave it out")
+        if not port_is_free(self.address, self.port):
+            raise AddressInUseError(f"{self.route_socket} is already in use: choose another --port or leave it out")
         self.write_config(instances)
         log = self.run_dir / "caddy.stderr.log"
         self._process = self._spawn(
             [self.binary, "run", "--config", str(self.config_path)], log, env=self._environment()
         )
-        WaitStrategy(f"caddy on {LOOPBACK}:{self.port}", timeout=10.0, log=log).wait(self._accepting)
+        WaitStrategy(f"caddy on {self.route_socket}", timeout=10.0, log=log).wait(self._accepting)
 
     def _accepting(self) -> bool | None:
         assert self._process is not None
         if self._process.poll() is not None:
             last = tail(self.run_dir / "caddy.stderr.log", 3)
             raise StartupError(f"caddy exited with code {self._process.returncode}: {last}")
-        return accepts_connections(LOOPBACK, self.port)
+        return accepts_connections(self.reach, self.port)
 
     def reload(self, instances: Sequence[Instance]) -> float:
         """Loads the config for ``instances`` through the admin endpoint; returns the seconds it took.

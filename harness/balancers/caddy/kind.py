@@ -54,4 +54,4 @@ class CaddyKind(BalancerKind):
         from harness.balancers.caddy.config import CaddyConfig
 
         assert isinstance(config, CaddyConfig)
-        return CaddyBalancer(config, run_dir, settings.port, container=settings.container)
+        return CaddyBalancer(config, run_dir, settings.port, container=settings.container, address=settings.address)

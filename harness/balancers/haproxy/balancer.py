@@ -63,8 +63,9 @@ class HaproxyBalancer(BalancerProcess):
         port: int | None = None,
         start_timeout: float = 10.0,
         container: BalancerContainer | None = None,
+        address: str = LOOPBACK,
     ) -> None:
-        super().__init__(run_dir, port, container)
+        super().__init__(run_dir, port, container, address)
         self.config = config
         self.weights = weights
         self.start_timeout = start_timeout
@@ -137,12 +138,12 @@ class HaproxyBalancer(BalancerProcess):
     def write_config(self, instances: Sequence[Instance]) -> Path:
         """Renders the config for ``instances`` on ``self.port`` and checks it with ``haproxy -c``."""
         if not self._listens:
-            self._listens = plan_listens(self.config, f"{LOOPBACK}:{self.port}")
+            self._listens = plan_listens(self.config, self.route_socket)
             if any(bind.ssl for bind in self.config.binds()):
-                self.certificates = self.certificates or RunCertificates(self.run_dir / "tls")
+                self.certificates = self.certificates or RunCertificates(self.run_dir / "tls", self.address_names)
         settings = RenderSettings(
             run_dir=self.run_dir,
-            listen=f"{LOOPBACK}:{self.port}",
+            listen=self.route_socket,
             weights=self.weights,
             stats_socket=self.stats_socket,
             listens=self._listens,
@@ -165,10 +166,10 @@ class HaproxyBalancer(BalancerProcess):
         return self.config_path
 
     def start(self, instances: Sequence[Instance]) -> None:
-        self.port = self.requested_port or free_port()
+        self.port = self.requested_port or free_port(self.address)
         self._listens = {}
-        if not port_is_free(LOOPBACK, self.port):
-            raise AddressInUseError(f"{LOOPBACK}:{self.port} is already in use: choose another --port or leave it out")
+        if not port_is_free(self.address, self.port):
+            raise AddressInUseError(f"{self.route_socket} is already in use: choose another --port or leave it out")
         self.write_config(instances)
         log = self.access_log.open("ab")
         try:
@@ -180,7 +181,7 @@ class HaproxyBalancer(BalancerProcess):
         finally:
             log.close()
         wait = WaitStrategy(
-            f"haproxy on {LOOPBACK}:{self.port}", timeout=self.start_timeout, log=self.run_dir / "haproxy.stderr.log"
+            f"haproxy on {self.route_socket}", timeout=self.start_timeout, log=self.run_dir / "haproxy.stderr.log"
         )
         wait.wait(self._accepting)
 
@@ -190,7 +191,7 @@ class HaproxyBalancer(BalancerProcess):
             raise StartupError(
                 f"haproxy exited with code {self._process.returncode}: {tail(self.run_dir / 'haproxy.stderr.log', 3)}"
             )
-        return accepts_connections(LOOPBACK, self.port)
+        return accepts_connections(self.reach, self.port)
 
     def reload(self, instances: Sequence[Instance]) -> float:
         """Points HAProxy at ``instances``; returns the seconds it took. New servers alone join the

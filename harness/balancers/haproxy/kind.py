@@ -69,4 +69,6 @@ class HaproxyKind(BalancerKind):
         from harness.balancers.haproxy.config import HaproxyConfig
 
         assert isinstance(config, HaproxyConfig)
-        return HaproxyBalancer(config, run_dir, settings.weights, settings.port, container=settings.container)
+        return HaproxyBalancer(
+            config, run_dir, settings.weights, settings.port, container=settings.container, address=settings.address
+        )

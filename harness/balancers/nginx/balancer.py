@@ -66,8 +66,9 @@ class NginxBalancer(BalancerProcess):
         port: int | None = None,
         start_timeout: float = 10.0,
         container: BalancerContainer | None = None,
+        address: str = LOOPBACK,
     ) -> None:
-        super().__init__(run_dir, port, container)
+        super().__init__(run_dir, port, container, address)
         self.config = config
         self.workers = workers
         self.zone = zone
@@ -131,9 +132,9 @@ class NginxBalancer(BalancerProcess):
 
     def _plan_listens(self) -> None:
         """The route's listen on the balancer's port; every other listen of the config on a free port."""
-        self._listens = plan_listens(self.config, f"{LOOPBACK}:{self.port}", lambda: f"{LOOPBACK}:{free_port()}")
+        self._listens = plan_listens(self.config, self.route_socket, lambda: f"{LOOPBACK}:{free_port()}")
         if any(server.ssl_on or any(listen.ssl for listen in server.listens) for server in self.config.servers):
-            self.certificates = self.certificates or RunCertificates(self.run_dir / "tls")
+            self.certificates = self.certificates or RunCertificates(self.run_dir / "tls", self.address_names)
 
     def write_config(self, instances: Sequence[Instance]) -> Path:
         """Renders the config for ``instances`` on ``self.port`` and checks it with ``nginx -t``."""
@@ -141,7 +142,7 @@ class NginxBalancer(BalancerProcess):
             self._plan_listens()
         settings = RenderSettings(
             run_dir=self.run_dir,
-            listen=f"{LOOPBACK}:{self.port}",
+            listen=self.route_socket,
             workers=self.workers,
             zone=self.zone,
             weights=self.weights,
@@ -166,15 +167,13 @@ class NginxBalancer(BalancerProcess):
         # starting at the same moment); a port the harness chose is then chosen again.
         attempts = 1 if self.requested_port else 3
         for attempt in range(1, attempts + 1):
-            self.port = self.requested_port or free_port()
+            self.port = self.requested_port or free_port(self.address)
             self._listens = {}
-            if not port_is_free(LOOPBACK, self.port):
-                raise AddressInUseError(
-                    f"{LOOPBACK}:{self.port} is already in use: choose another --port or leave it out"
-                )
+            if not port_is_free(self.address, self.port):
+                raise AddressInUseError(f"{self.route_socket} is already in use: choose another --port or leave it out")
             self.write_config(instances)
             self._process = self._spawn(self._command(), self.run_dir / "nginx.stderr.log")
-            wait = WaitStrategy(f"nginx on {LOOPBACK}:{self.port}", timeout=self.start_timeout, log=self.error_log)
+            wait = WaitStrategy(f"nginx on {self.route_socket}", timeout=self.start_timeout, log=self.error_log)
             try:
                 wait.wait(self._accepting)
                 return
@@ -199,9 +198,9 @@ class NginxBalancer(BalancerProcess):
         if self._process.poll() is not None:
             last = tail(self.error_log, 3)
             if "Address already in use" in last:
-                raise AddressInUseError(f"nginx cannot listen on {LOOPBACK}:{self.port}: address already in use")
+                raise AddressInUseError(f"nginx cannot listen on {self.route_socket}: address already in use")
             raise StartupError(f"nginx exited with code {self._process.returncode}: {last}")
-        return accepts_connections(LOOPBACK, self.port)
+        return accepts_connections(self.reach, self.port)
 
 
 def _fill(target: str, host: str, names: tuple[str, ...], uri: str, scheme: str) -> str:

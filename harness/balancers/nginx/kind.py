@@ -65,5 +65,5 @@ class NginxKind(BalancerKind):
             return InClusterNginx(config, run_dir, runtime, settings.workers, settings.zone)
         return NginxBalancer(
             config, run_dir, settings.workers, settings.zone, settings.weights, settings.port,
-            container=settings.container,
+            container=settings.container, address=settings.address,
         )  # fmt: skip

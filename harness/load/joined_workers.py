@@ -1,0 +1,68 @@
+"""Workers that join a run from machines of the user's own (``harness worker --master ADDR:PORT``).
+
+Each says its name when it joins (``JOINED``); the master answers it alone with the run's
+target (``TARGET``): the balancer's port, path, Host and CA, and the worker's name in the run,
+made unique. A worker that stops answering Locust's heartbeats counts as gone: the run waits
+for the last records of the others only, and names it as lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from locust.runners import STATE_MISSING, MasterRunner
+
+from harness.errors import StartupError
+from harness.load.joining import Joining
+from harness.load.worker_reports import TARGET, Records, Target, WorkerReports
+from harness.readiness import WaitStrategy
+
+
+class JoinedWorkers(WorkerReports):
+    """The workers that join ``runner`` as ``joining`` asks; each is sent ``target``."""
+
+    def __init__(self, runner: MasterRunner, on_records: Records, joining: Joining, target: Target) -> None:
+        super().__init__(runner, on_records)
+        self.joining = joining
+        self.target = target
+        self._joined: dict[str, str] = {}  # name in the run -> Locust's client id
+        self.open = True  # workers are taken until the load starts
+
+    def _on_joined(self, msg: Any, **_: Any) -> None:
+        if not self.open:
+            return  # a worker that joins later gets no target, and joins the next run
+        wanted = str(msg.data["worker"]) or "worker"
+        name, number = wanted, 1
+        while name in self._joined:
+            number += 1
+            name = f"{wanted}-{number}"
+        self._joined[name] = msg.node_id
+        target = dataclasses.replace(self.target, name=name)
+        self.runner.send_message(TARGET, dataclasses.asdict(target), client_id=msg.node_id)
+
+    def names(self) -> list[str]:
+        return list(self._joined)
+
+    def running(self) -> list[str]:
+        clients = self.runner.clients
+        return [
+            name
+            for name, client_id in self._joined.items()
+            if client_id in clients and clients[client_id].state != STATE_MISSING
+        ]
+
+    def wait(self) -> None:
+        """Returns once ``joining.count`` workers have joined; StartupError after its timeout."""
+        joining = self.joining
+        try:
+            WaitStrategy(f"{joining.count} Locust workers to join", timeout=joining.timeout, interval=0.1).wait(
+                lambda: True if len(self.running()) >= joining.count else None
+            )
+            self.open = False
+        except StartupError:
+            joined = ", ".join(self._joined) or "none"
+            raise StartupError(
+                f"{len(self.running())} of {joining.count} Locust workers joined in {joining.timeout:g} s "
+                f"(joined: {joined}): run `harness worker --master {joining.master}` on each load host"
+            ) from None
