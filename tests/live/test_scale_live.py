@@ -1,4 +1,4 @@
-"""A thousand instances behind one nginx, judged as three are."""
+"""A thousand instances behind one nginx or HAProxy, judged as three are."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ from harness.pytest_plugin import verdict_report
 pytestmark = pytest.mark.lb
 
 
-def test_a_thousand_instances_pass_round_robin_on_four_networks(lb_bench: Callable[..., BenchResult]) -> None:
-    result = lb_bench("round_robin", backends=1000)
+@pytest.mark.parametrize("balancer", ["nginx", "haproxy"])
+def test_a_thousand_instances_pass_round_robin_on_four_networks(
+    lb_bench: Callable[..., BenchResult], balancer: str
+) -> None:
+    result = lb_bench("round_robin", backends=1000, balancer=balancer)
     assert result.passed, verdict_report(result)
     algorithm = result.results[0]
     rows = algorithm.rows
