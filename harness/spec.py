@@ -83,6 +83,7 @@ class BenchSpec:
         """This spec with ``workload`` (a scenario's), refused where this spec cannot drive it."""
         spec = replace(self, workload=workload.validate())
         spec._check_workload()
+        spec._check_joining()
         return spec
 
     def _check_names_and_ranges(self) -> None:
@@ -207,10 +208,10 @@ class BenchSpec:
                 "--join-workers runs the whole load on the workers that join: "
                 "drop --load-workers, --load-hosts, --rate and --driver wrk"
             )
-        if self.workload.chosen or self.clients is not None or self.runtime != "local":
+        if self.workload.chosen or self.clients is not None or self.runtime != "local" or self.scenario:
             raise SpecError(
-                "--join-workers sends short requests from each worker's own addresses to local instances: "
-                "drop --workload, --clients and --runtime"
+                "--join-workers sends short requests from each worker's own addresses to local instances, "
+                "steady: drop --workload, --clients, --runtime and --scenario"
             )
         if not 0 < joining.timeout <= MAX_DURATION:
             raise SpecError(f"--join-timeout must be above 0 and at most {MAX_DURATION:g} s, got {joining.timeout:g}")

@@ -11,7 +11,7 @@ from typing import IO, Self
 
 from harness.balancers.base import BalancerDefaults
 from harness.errors import StartupError
-from harness.load.joining import WILDCARD, joining_name
+from harness.load.joining import WILDCARD, joining_names
 from harness.load.route import FixedRoute
 from harness.net import LOOPBACK
 from harness.processes import children_of, spawn, terminate
@@ -54,7 +54,7 @@ class BalancerProcess(BalancerDefaults):
     @property
     def address_names(self) -> tuple[str, ...]:
         """What the run's certificates name besides the usual names: the address workers join at."""
-        return (joining_name(self.address),)
+        return joining_names(self.address)
 
     @property
     def url(self) -> str:

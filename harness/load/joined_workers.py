@@ -2,8 +2,11 @@
 
 Each says its name when it joins (``JOINED``); the master answers it alone with the run's
 target (``TARGET``): the balancer's port, path, Host and CA, and the worker's name in the run,
-made unique. A worker that stops answering Locust's heartbeats counts as gone: the run waits
-for the last records of the others only, and names it as lost.
+made unique. The door closes when the load starts: Locust's master would hand a worker that
+connects later a share of the users before it has its target, so its ``client_ready`` goes
+unanswered and Locust's own retry (every 5 s) brings it to the next run's master. A worker that
+stops answering Locust's heartbeats counts as gone: the run waits for the last records of the
+others only, and names it as lost.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from locust.rpc import Message
 from locust.runners import STATE_MISSING, MasterRunner
 
 from harness.errors import StartupError
@@ -27,19 +31,33 @@ class JoinedWorkers(WorkerReports):
         self.joining = joining
         self.target = target
         self._joined: dict[str, str] = {}  # name in the run -> Locust's client id
+        self._names: dict[str, str] = {}  # Locust's client id -> name in the run
         self.open = True  # workers are taken until the load starts
+        handle = runner.handle_message
+
+        def handle_unless_late(client_id: str, msg: Message) -> None:
+            if msg.type == "client_ready" and not self.open and client_id not in runner.clients:
+                return  # unanswered: the worker asks again, and the next run's master answers
+            handle(client_id, msg)
+
+        # Locust's listener calls the runner's handle_message for every message: the one place to
+        # see a worker connect before the master hands it users.
+        runner.handle_message = handle_unless_late  # type: ignore[method-assign]
 
     def _on_joined(self, msg: Any, **_: Any) -> None:
-        if not self.open:
-            return  # a worker that joins later gets no target, and joins the next run
         wanted = str(msg.data["worker"]) or "worker"
         name, number = wanted, 1
         while name in self._joined:
             number += 1
             name = f"{wanted}-{number}"
         self._joined[name] = msg.node_id
+        self._names[msg.node_id] = name
         target = dataclasses.replace(self.target, name=name)
         self.runner.send_message(TARGET, dataclasses.asdict(target), client_id=msg.node_id)
+
+    def sender(self, client_id: str, data: dict[str, Any]) -> str:
+        # By the connection: a worker's first report can come before it has its name in the run.
+        return self._names.get(client_id) or super().sender(client_id, data)
 
     def names(self) -> list[str]:
         return list(self._joined)
@@ -52,12 +70,17 @@ class JoinedWorkers(WorkerReports):
             if client_id in clients and clients[client_id].state != STATE_MISSING
         ]
 
+    def _all_joined(self) -> bool | None:
+        # Every worker Locust counts has its target too: the start hands users to all of them.
+        count, connected = self.joining.count, set(self.runner.clients)
+        return True if len(self.running()) >= count and connected <= set(self._names) else None
+
     def wait(self) -> None:
         """Returns once ``joining.count`` workers have joined; StartupError after its timeout."""
         joining = self.joining
         try:
             WaitStrategy(f"{joining.count} Locust workers to join", timeout=joining.timeout, interval=0.1).wait(
-                lambda: True if len(self.running()) >= joining.count else None
+                self._all_joined
             )
             self.open = False
         except StartupError:

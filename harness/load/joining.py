@@ -23,6 +23,19 @@ def joining_name(bind: str) -> str:
     return socket.gethostname() if bind == WILDCARD else bind
 
 
+def joining_names(bind: str) -> tuple[str, ...]:
+    """Every name workers may join a run listening on ``bind`` at, for its certificates: on every
+    address, the host's name, its full name and its addresses."""
+    if bind != WILDCARD:
+        return (bind,)
+    host = socket.gethostname()
+    try:
+        addresses = socket.gethostbyname_ex(host)[2]
+    except OSError:
+        addresses = []
+    return tuple(dict.fromkeys([host, socket.getfqdn(), *addresses]))
+
+
 @dataclass(frozen=True)
 class Joining:
     """``count`` workers join at ``bind``:``master_port`` within ``timeout`` seconds."""
@@ -43,7 +56,9 @@ class Joining:
 
     def describe(self) -> str:
         workers = f"{self.count} Locust worker{'s' if self.count > 1 else ''}"
+        on_loopback = self.bind.startswith("127.")
+        where = "on this machine (other machines need --bind ADDR)" if on_loopback else "on each load host"
         return (
             f"the load of each run waits up to {self.timeout:g} s for {workers} to join: "
-            f"on each load host run `harness worker --master {self.master}`"
+            f"{where} run `harness worker --master {self.master}`"
         )

@@ -160,7 +160,7 @@ class LocustLoad:
                 runner.server.close(linger=0)  # type: ignore[no-untyped-call]
             if isinstance(workers, Workers):
                 workers.stop()
-        self.joined = dict(workers.reported) if isinstance(workers, JoinedWorkers) else {}
+        self.joined = workers.records_by_worker() if isinstance(workers, JoinedWorkers) else {}
         self.request_count = int(environment.stats.total.num_requests)
         if self.progress is not None:
             self.progress(self.settings.duration, len(self.recorder))

@@ -28,6 +28,7 @@ import gevent.event
 import locust  # noqa: F401  (first: Locust patches the standard library for gevent before ssl is imported)
 from locust import User
 from locust.env import Environment
+from locust.rpc import Message
 from locust.runners import WorkerRunner
 
 from harness.load.records import RequestRecorder
@@ -63,6 +64,7 @@ class _WorkerRun:
         self.recorder = RequestRecorder()
         self.name = args.name  # the run may rename it, to keep the names of its workers apart
         self.targeted = gevent.event.Event()
+        self.spawned = False  # the run gave this worker users (a run that ended while it waited did not)
         classes = []
         if args.url:
             classes = [self._user_class(args.url, args.path, args.method, args.host_header, args.ca_file)]
@@ -103,7 +105,7 @@ class _WorkerRun:
         self.targeted.set()
 
     def serve(self) -> bool:
-        """Until the master quits this worker: True; False when the master sent no target (it is ending)."""
+        """Until the master quits this worker; True when it sent load in the run."""
         args, environment, runner = self.args, self.environment, self.runner
 
         def ship(client_id: str, data: dict[str, Any]) -> None:
@@ -125,8 +127,12 @@ class _WorkerRun:
         def stopped(**_: Any) -> None:
             environment.stop_timeout = 0.0
 
+        def started(**_: Any) -> None:
+            self.spawned = True
+
         environment.events.test_stopping.add_listener(graceful)  # type: ignore[no-untyped-call]
         environment.events.test_stop.add_listener(stopped)  # type: ignore[no-untyped-call]
+        environment.events.test_start.add_listener(started)  # type: ignore[no-untyped-call]
         environment.events.report_to_master.add_listener(ship)  # type: ignore[no-untyped-call]
         runner.register_message(FLUSH, flush)
         runner.register_message(TARGET, self.on_target)
@@ -136,7 +142,12 @@ class _WorkerRun:
             if not args.url and not self.targeted.wait(TARGET_WAIT_S):
                 return False
             runner.greenlet.join()
-            return True
+            return self.spawned
+        except KeyboardInterrupt:
+            # Stopped by its user: the records so far, then a quit, so the run stops counting on it at once.
+            runner._send_stats()
+            runner.client.send(Message("quit", None, runner.client_id))  # type: ignore[no-untyped-call]
+            raise
         finally:
             runner.greenlet.kill(block=True)
             runner.client.close(linger=0)  # type: ignore[no-untyped-call]
@@ -150,6 +161,13 @@ def _host_and_port(url: str) -> tuple[str, int]:
 def run_worker(args: argparse.Namespace) -> int:
     """A worker with ``add_worker_arguments``' options: runs served until ``args.runs`` (0: no end)."""
     logging.getLogger("locust").setLevel(logging.WARNING)
+    if args.clients and not args.url and args.client_block is None:
+        print(
+            "harness worker: --clients sends from loopback addresses, which reach a run on this machine only: "
+            "give --client-block too, or drop --clients",
+            file=sys.stderr,
+        )
+        return 2
     served = 0
     with tempfile.TemporaryDirectory(prefix="lbh-worker-") as ca_dir:
         while not args.runs or served < args.runs:

@@ -89,9 +89,19 @@ class WorkerReports:
     def running(self) -> list[str]:
         raise NotImplementedError
 
+    def sender(self, client_id: str, data: dict[str, Any]) -> str:
+        """The name of the worker behind a report."""
+        return str(data.get(SENDER, client_id))
+
+    def records_by_worker(self) -> dict[str, int]:
+        """The records each worker of the run reported."""
+        return {name: self.reported.get(name, 0) for name in self.names()}
+
     def _on_report(self, client_id: str, data: dict[str, Any]) -> None:
         records = data.get(RECORDS, [])
-        sender = str(data.get(SENDER, client_id))
+        if not records:
+            return  # a worker reports before and between loads too: its last report is its last records'
+        sender = self.sender(client_id, data)
         self.reported[sender] = self.reported.get(sender, 0) + len(records)
         self._last_report[sender] = time.monotonic()
         self.on_records(records)

@@ -80,9 +80,9 @@ class RunLoad:
             count = open_load.request_count
         else:
             doing = f", {spec.workload.describe()}" if spec.workload.chosen else ""
-            if spec.joining is not None:
-                context.phase(f"load: waiting for {spec.joining.count} workers to join at {spec.joining.master}")
-            context.phase(f"load: {spec.users} users for {duration:g} s{doing}")
+            joining = spec.joining
+            once = f", once {joining.count} workers have joined at {joining.master}" if joining is not None else ""
+            context.phase(f"load: {spec.users} users for {duration:g} s{doing}{once}")
             name = context.algorithm.name
             load = LocustLoad(
                 route,

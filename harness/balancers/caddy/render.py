@@ -64,7 +64,7 @@ def render(
         listen = settings.listens[name]
         changes.append(f"server {name}: listen {', '.join(server.get('listen', []))} -> {listen}")
         server["listen"] = [listen]
-        # No certificates from the internet and no redirect to HTTPS: the run stays on loopback.
+        # No certificates from the internet and no redirect to HTTPS: the run listens on its own addresses.
         server["automatic_https"] = {"disable": True}
         server.pop("tls_connection_policies", None)
         server["logs"] = {}
