@@ -33,11 +33,17 @@ class JoinedWorkers(WorkerReports):
         self._joined: dict[str, str] = {}  # name in the run -> Locust's client id
         self._names: dict[str, str] = {}  # Locust's client id -> name in the run
         self.open = True  # workers are taken until the load starts
+        # Workers between their stop and their ready again: out of Locust's clients, still running.
+        self._stopped: set[str] = set()
         handle = runner.handle_message
 
         def handle_unless_late(client_id: str, msg: Message) -> None:
-            if msg.type == "client_ready" and not self.open and client_id not in runner.clients:
+            if msg.type == "client_ready" and not self.open and client_id not in self._names:
                 return  # unanswered: the worker asks again, and the next run's master answers
+            if msg.type == "client_stopped":
+                self._stopped.add(client_id)
+            elif msg.type in ("client_ready", "quit"):
+                self._stopped.discard(client_id)
             handle(client_id, msg)
 
         # Locust's listener calls the runner's handle_message for every message: the one place to
@@ -63,17 +69,20 @@ class JoinedWorkers(WorkerReports):
         return list(self._joined)
 
     def running(self) -> list[str]:
+        # Locust drops a worker from its clients when it quits, dies (missing, then gone) or stops;
+        # one that stopped comes back when it is ready again.
         clients = self.runner.clients
         return [
             name
             for name, client_id in self._joined.items()
-            if client_id in clients and clients[client_id].state != STATE_MISSING
+            if client_id in self._stopped or (client_id in clients and clients[client_id].state != STATE_MISSING)
         ]
 
     def _all_joined(self) -> bool | None:
         # Every worker Locust counts has its target too: the start hands users to all of them.
-        count, connected = self.joining.count, set(self.runner.clients)
-        return True if len(self.running()) >= count and connected <= set(self._names) else None
+        connected = set(self.runner.clients)
+        ready = [name for name in self.running() if self._joined[name] in connected]
+        return True if len(ready) >= self.joining.count and connected <= set(self._names) else None
 
     def wait(self) -> None:
         """Returns once ``joining.count`` workers have joined; StartupError after its timeout."""
