@@ -79,11 +79,13 @@ def bring_up(count: int) -> dict[str, Any]:
             instances = runtime.start(specs)
             instances_up = time.perf_counter()
             balancer.start(instances)
+            balancer_up = time.perf_counter()
             probes.serve_through(balancer.url, instances, max_requests=4 * count)
             served = time.perf_counter()
             pss = [value for value in (pss_mb(instance.pid) for instance in instances) if value is not None]
     return {
         "instances": count, "seconds": served - started, "instances_s": instances_up - started,
+        "balancer_s": balancer_up - instances_up, "served_s": served - balancer_up,
         "pss_median_mb": statistics.median(pss), "pss_max_mb": max(pss), "pss_total_mb": sum(pss),
     }  # fmt: skip
 
@@ -195,7 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             runs = [bring_up(count) for _ in range(args.runs)]
             raw["bring_up"][count] = runs
             print(f"bring-up, {count} instances: {median_of(runs, 'seconds'):.2f} s "
-                  f"(instances {median_of(runs, 'instances_s'):.2f} s); PSS per instance median "
+                  f"(instances {median_of(runs, 'instances_s'):.2f} s, nginx {median_of(runs, 'balancer_s'):.2f} s, "
+                  f"every instance through nginx {median_of(runs, 'served_s'):.2f} s); PSS per instance median "
                   f"{median_of(runs, 'pss_median_mb'):.1f} MB, max {median_of(runs, 'pss_max_mb'):.1f} MB",
                   flush=True)  # fmt: skip
     if "load" in parts:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import signal
@@ -65,6 +66,9 @@ def _tls_args(tls: object) -> list[str]:
 
 
 def main() -> None:
+    # Everything imported so far moves to a generation the collector never scans: the children's
+    # collections then leave those pages alone and they stay shared (gc.freeze's own use).
+    gc.freeze()
     launcher_pid = os.getpid()
     children: set[int] = set()
     # Children are reaped by the kernel; the harness tracks them by pid and /proc.

@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from harness.backends import INSTANCE_HEADER, control
@@ -26,6 +27,8 @@ from harness.load.route import Answer, FixedRoute, Route
 from harness.net import client_address
 from harness.readiness import StillWaiting, WaitStrategy
 from harness.runtimes.base import Instance
+
+SERVE_THROUGH_CONCURRENCY = 8  # requests in flight while every instance is awaited through the balancer
 
 
 @dataclass(frozen=True)
@@ -153,18 +156,22 @@ def serve_through(target: str | Route, instances: Sequence[Instance], max_reques
     """Sends health requests until every instance has answered through the balancer.
 
     Requests come from changing client addresses so that hashing balancers reach every
-    instance too. Returns the number of requests it took; raises StartupError when
-    ``max_requests`` were not enough.
+    instance too, a few at a time (a thousand instances take a thousand requests). Returns the
+    number of requests it took; raises StartupError when ``max_requests`` were not enough.
     """
     waiting = {instance.name for instance in instances}
     sent = 0
 
+    def health(index: int) -> ProbeResponse:
+        return get(target, "/api/health", source=client_address(index), timeout=2.0)
+
     def probe() -> int | None:
         nonlocal sent
-        while sent < max_requests and waiting:
-            response = get(target, "/api/health", source=client_address(sent), timeout=2.0)
-            sent += 1
-            waiting.discard(response.instance)
+        with ThreadPoolExecutor(SERVE_THROUGH_CONCURRENCY) as pool:
+            while sent < max_requests and waiting:
+                batch = range(sent, min(sent + 4 * SERVE_THROUGH_CONCURRENCY, max_requests))
+                waiting.difference_update(response.instance for response in pool.map(health, batch))
+                sent = batch.stop
         return sent if not waiting else None
 
     where = target if isinstance(target, str) else target.description
