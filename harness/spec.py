@@ -176,12 +176,7 @@ class BenchSpec:
             return
         if not 1 <= self.load_hosts <= MAX_LOAD_HOSTS:
             raise SpecError(f"--load-hosts must be between 1 and {MAX_LOAD_HOSTS}, got {self.load_hosts}")
-        kind = kind_of(self.balancer)
-        if not kind.has_address or kind.in_own_namespace or kind.one_load_process:
-            raise SpecError(
-                f"--load-hosts sends from hosts of the run's own network to a balancer's address, not through "
-                f"{self.balancer}: choose nginx, haproxy or caddy"
-            )
+        self._check_balancer_address("--load-hosts sends from hosts of the run's own network to a balancer's address")
         if self.load_workers or self.rate is not None or self.driver == "wrk" or self.workload.chosen:
             raise SpecError(
                 "--load-hosts runs one Locust worker of short requests on each host: "
@@ -190,6 +185,12 @@ class BenchSpec:
         if self.runtime != "local":
             raise SpecError(f"--load-hosts runs local instances in the run's namespace, not --runtime {self.runtime}")
 
+    def _check_balancer_address(self, what: str) -> None:
+        """Load from Locust workers elsewhere reaches a balancer that listens on an address of this machine."""
+        kind = kind_of(self.balancer)
+        if not kind.has_address or kind.in_own_namespace or kind.one_load_process:
+            raise SpecError(f"{what}, not through {self.balancer}: choose nginx, haproxy or caddy")
+
     def _check_joining(self) -> None:
         """Workers from the user's machines send short requests to a balancer's address on this one."""
         joining = self.joining
@@ -197,12 +198,7 @@ class BenchSpec:
             return
         if not 1 <= joining.count <= MAX_JOINED_WORKERS:
             raise SpecError(f"--join-workers must be between 1 and {MAX_JOINED_WORKERS}, got {joining.count}")
-        kind = kind_of(self.balancer)
-        if not kind.has_address or kind.in_own_namespace or kind.one_load_process:
-            raise SpecError(
-                f"--join-workers sends to a balancer's address on this machine, not through {self.balancer}: "
-                "choose nginx, haproxy or caddy"
-            )
+        self._check_balancer_address("--join-workers sends to a balancer's address on this machine")
         if self.load_workers or self.load_hosts or self.rate is not None or self.driver == "wrk":
             raise SpecError(
                 "--join-workers runs the whole load on the workers that join: "
