@@ -7,6 +7,7 @@ the config and the balancer call for, and gathers what they judge.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pandas as pd
 
@@ -51,7 +52,7 @@ def measure(context: RunContext, load: RunLoad, cluster: Cluster, timings: dict[
     verdicts += servers.before_load(cluster, instances, context.phase)
     timings["server_probes_s"] = time.monotonic() - started
     verdicts += _probes(context, route, instances, timings)
-    population, predicted = _population(context, route, cluster.instances_under_test)
+    population, instance_of = _population(context, route, cluster.instances_under_test)
     verdicts += population
     if context.spec.driver == "wrk":
         return _wrk(context, load, route, instances, timings, verdicts)
@@ -67,7 +68,7 @@ def measure(context: RunContext, load: RunLoad, cluster: Cluster, timings: dict[
     verdicts += grpc_verdicts(context, frame, route, len(instances))
     if context.algorithm.sticky:
         verdicts.append(each_client_on_one_instance(frame))
-        verdicts.append(clients_spread(frame, minimum=_spread_minimum(frame, instances, predicted)))
+        verdicts.append(clients_spread(frame, minimum=_spread_minimum(frame, instances, instance_of)))
     elif context.kind.balances_connections and not grpc:
         verdicts.append(clients_not_pinned(frame, len(instances)))
     return Measured(verdicts, frame, count)
@@ -92,33 +93,42 @@ def _probes(context: RunContext, route: Route, instances: list[Instance], timing
     return verdicts
 
 
-def _spread_minimum(frame: pd.DataFrame, instances: list[Instance], predicted: dict[str, str]) -> int:
+def _spread_minimum(frame: pd.DataFrame, instances: list[Instance], instance_of: Callable[[str], str] | None) -> int:
     """Instances the load's clients must reach together: two, or as many as the model puts them on
-    (clients of one /24 are one client to ip_hash)."""
-    if not predicted:
+    (clients of one /24 are one client to ip_hash). The load's clients are its own: those of
+    workers that joined the run are theirs, not the population's."""
+    if instance_of is None:
         return min(2, len(instances))
-    senders = set(frame["client"])
-    return max(1, min(2, len({predicted[client] for client in senders if predicted.get(client)})))
+    senders = {client for client in frame["client"] if client}
+    return max(1, min(2, len({instance_of(client) for client in senders} - {""})))
 
 
-def _population(context: RunContext, route: Route, instances: list[Instance]) -> tuple[list[Verdict], dict[str, str]]:
+def _population(
+    context: RunContext, route: Route, instances: list[Instance]
+) -> tuple[list[Verdict], Callable[[str], str] | None]:
     """Where the model puts each client of the population, then one request from each (the first
-    ``POPULATION_PROBE_CLIENTS`` of a larger one, its networks in turn)."""
+    ``POPULATION_PROBE_CLIENTS`` of a larger one, its networks in turn); and the model, a client's
+    instance by its address (None: the algorithm does not key on the client)."""
     model = context.kind.client_model(context.config, instances, context.weights_by_instance)
     if model is None:
-        return [], {}
+        return [], None
     name, predict = model
     spec = context.spec
     population = spec.population or ClientPopulation(spec.users, min(spec.users, MAX_CLIENT_NETWORKS))
     clients = population.addresses()[:POPULATION_PROBE_CLIENTS]
     by_address = {instance.address: instance.name for instance in instances}
-    predicted = {client: by_address.get(predict(client).exact or "", "") for client in clients}
+
+    def instance_of(client: str) -> str:
+        return by_address.get(predict(client).exact or "", "")
+
+    predicted = {client: instance_of(client) for client in clients}
     context.phase(f"population: one request from each of {len(clients):,} clients")
     observed = {client: probes.get(route, "/api/count", source=client, timeout=5.0).instance for client in clients}
     described = population.describe()
     if len(clients) < population.clients:
         described += f", {len(clients):,} of them probed"
-    return [population_as_predicted(name, described, predicted, observed, [i.name for i in instances])], predicted
+    verdict = population_as_predicted(name, described, predicted, observed, [i.name for i in instances])
+    return [verdict], instance_of
 
 
 def _spread(context: RunContext, counts: dict[str, int], instances: list[Instance]) -> list[Verdict]:
