@@ -54,7 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             errors.print(f"report: {stopped.report}", highlight=False)
         return 130
     except KeyboardInterrupt:
-        errors.print("harness: interrupted; everything the run started has been stopped", highlight=False)
+        if args.command == "worker":
+            # A worker starts nothing of its own: it has sent its records and left the run.
+            errors.print("harness worker: stopped; the run it was in keeps what it reported", highlight=False)
+        else:
+            errors.print("harness: interrupted; everything the run started has been stopped", highlight=False)
         return 130
 
 

@@ -144,7 +144,9 @@ class _WorkerRun:
             runner.greenlet.join()
             return self.spawned
         except KeyboardInterrupt:
-            # Stopped by its user: the records so far, then a quit, so the run stops counting on it at once.
+            # Stopped by its user: its users finish the request they are in (the stop's timeout), it
+            # sends every record, then quits, so that the run stops counting on it at once.
+            runner.stop()
             runner._send_stats()
             runner.client.send(Message("quit", None, runner.client_id))  # type: ignore[no-untyped-call]
             raise

@@ -108,49 +108,57 @@ def test_a_run_whose_workers_do_not_come_says_so_in_one_line_and_leaves_nothing(
     assert pids and all(not Path(f"/proc/{pid}").exists() for pid in pids), pids
 
 
-def test_a_joined_worker_that_dies_is_named_and_what_it_reported_is_kept(tmp_path: Path) -> None:
+def test_joined_workers_that_die_or_are_stopped_are_named_and_what_they_reported_is_kept(tmp_path: Path) -> None:
+    """Three workers: host-a stays; host-b is killed (Locust's heartbeats find it gone); host-c is
+    stopped as with Ctrl-C (its users finish their requests, it sends every record and quits)."""
     port = free_port(BIND)
     results = tmp_path / "results"
     bench = subprocess.Popen(
-        [*HARNESS, "bench", "--algo", "round_robin", "--join-workers", "2", "--bind", BIND,
+        [*HARNESS, "bench", "--algo", "round_robin", "--join-workers", "3", "--bind", BIND,
          "--master-port", str(port), "--duration", "8", "--results-dir", str(results)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    # The lost worker sends from its own address, as a host joins without a block of its own.
+    # The killed worker sends from its own address, as a host joins without a block of its own.
     kept = start_worker(master_of(port), "host-a", tmp_path / "host-a.log", "--client-block", str(BLOCKS["east"]))
-    lost = start_worker(master_of(port), "host-b", tmp_path / "host-b.log")
+    killed = start_worker(master_of(port), "host-b", tmp_path / "host-b.log")
+    stopped = start_worker(master_of(port), "host-c", tmp_path / "host-c.log", "--client-block", str(BLOCKS["west"]))
     try:
         run = WaitStrategy("the run's directory", timeout=60).wait(
             lambda: next((path.parent for path in results.glob("*/round_robin/access.log")), None)
         )
 
-        def lost_sent_past_a_report() -> bool | None:
+        def killed_sent_past_a_report() -> bool | None:
             # nginx writes its log every second: the worker's requests spanning more than a report
             # interval mean it has reported at least once.
             log = read_requests(run / "access.log")
             mine = log[log["remote_addr"] == "127.0.0.1"]
             return True if len(mine) and mine["msec"].max() - mine["msec"].min() > REPORT_INTERVAL_S + 0.5 else None
 
-        WaitStrategy("the lost worker's requests in nginx's log", timeout=60, interval=0.2).wait(
-            lost_sent_past_a_report
+        WaitStrategy("the killed worker's requests in nginx's log", timeout=60, interval=0.2).wait(
+            killed_sent_past_a_report
         )
-        lost.send_signal(signal.SIGKILL)
+        killed.send_signal(signal.SIGKILL)
+        stopped.send_signal(signal.SIGTERM)
         stdout, stderr = bench.communicate(timeout=120)
-        assert kept.wait(timeout=30) == 0
+        codes = (kept.wait(timeout=30), stopped.wait(timeout=30))
     finally:
-        for process in (bench, kept, lost):
+        for process in (bench, kept, killed, stopped):
             terminate(process)
     assert bench.returncode == 0, stdout + stderr
-    assert "load host host-b was lost" in stdout and "records reported are kept" in stdout, stdout
+    assert codes == (0, 130), codes
+    assert "harness worker: stopped" in (tmp_path / "host-c.log").read_text()
+    for name in ("host-b", "host-c"):
+        assert f"load host {name} was lost" in stdout, stdout
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["load_model"]["lost_load_hosts"] == ["host-b"], summary["load_model"]
+    assert sorted(summary["load_model"]["lost_load_hosts"]) == ["host-b", "host-c"], summary["load_model"]
     records = pd.read_parquet(run / "requests.parquet")
     instances = {f"{i['host']}:{i['port']}": i["name"] for i in journal_instances(run)}
     recorded = Counter(zip(records["client"], records["instance"], strict=True))
     logged = logged_picks(run, instances)
-    # The worker that stayed matches the log exactly; the lost one kept what it had reported (the
-    # log's 127.0.0.1 holds the harness's own probes besides).
+    # The worker that stayed and the one stopped match the log exactly; the killed one kept what it
+    # had reported (the log's 127.0.0.1 holds the harness's own probes besides).
     assert {k: v for k, v in recorded.items() if block_of(k[0])} == logged
+    assert {block_of(client) for client, _ in logged} == {"east", "west"}, logged
     assert "from 127.0.0.1" in (tmp_path / "host-b.log").read_text()
     kept_records = sum(v for k, v in recorded.items() if k[0] == "127.0.0.1")
     log = read_requests(run / "access.log")
