@@ -140,10 +140,6 @@ def _compare_balancers(args: argparse.Namespace, console: Console) -> int:
 
 def _bench(args: argparse.Namespace, console: Console) -> int:
     spec = spec_from_args(args)
-    if spec.joining is not None:
-        spec.validate()  # refused before the line that says to start workers
-        # Printed for good, not in the progress line: the user starts the workers from it.
-        console.print(spec.joining.describe(), highlight=False)
     with RichReporter(console) as reporter:
         result = bench(spec, reporter)
     for algorithm_result in result.results:

@@ -32,6 +32,7 @@ class RichReporter:
             transient=True,
         )
         self.tasks: dict[str, TaskID] = {}
+        self._noticed: set[str] = set()
 
     def __enter__(self) -> RichReporter:
         self.progress.start()
@@ -52,6 +53,12 @@ class RichReporter:
 
     def load_progress(self, algorithm: str, elapsed: float, duration: float, requests: int) -> None:
         self.progress.update(self._task(algorithm), total=duration, completed=elapsed, requests=requests)
+
+    def notice(self, text: str) -> None:
+        # Above the progress bars, once: every algorithm of a run may say the same.
+        if text not in self._noticed:
+            self._noticed.add(text)
+            self.console.print(text, highlight=False)
 
 
 def _short(address: str) -> str:

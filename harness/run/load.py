@@ -81,6 +81,8 @@ class RunLoad:
         else:
             doing = f", {spec.workload.describe()}" if spec.workload.chosen else ""
             joining = spec.joining
+            if joining is not None:
+                context.reporter.notice(joining.describe())
             once = f", once {joining.count} workers have joined at {joining.master}" if joining is not None else ""
             context.phase(f"load: {spec.users} users for {duration:g} s{doing}{once}")
             name = context.algorithm.name

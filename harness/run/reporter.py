@@ -10,9 +10,15 @@ class Reporter(Protocol):
 
     def load_progress(self, algorithm: str, elapsed: float, duration: float, requests: int) -> None: ...
 
+    def notice(self, text: str) -> None:
+        """A line the user acts on (the command that starts the workers a run waits for): printed for good."""
+
 
 class SilentReporter:
     def phase(self, algorithm: str, text: str) -> None:
+        pass
+
+    def notice(self, text: str) -> None:
         pass
 
     def load_progress(self, algorithm: str, elapsed: float, duration: float, requests: int) -> None:
