@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import urllib.parse
 from dataclasses import dataclass
 
 LOOPBACK = "127.0.0.1"
@@ -20,6 +21,12 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def host_and_port(url: str) -> tuple[str, int]:
+    """The host and port of ``http(s)://HOST[:PORT]/...``, the scheme's port when it names none."""
+    parts = urllib.parse.urlsplit(url)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
 
 
 def free_port(host: str = LOOPBACK) -> int:

@@ -15,7 +15,7 @@ from locust.runners import MasterRunner
 
 from harness.load.hosts import FRONT, SimulatedHosts
 from harness.load.worker_reports import LostWorker, Records, WorkerReports
-from harness.net import LOOPBACK, ClientPopulation
+from harness.net import LOOPBACK, ClientPopulation, host_and_port
 from harness.processes import spawn, terminate
 from harness.readiness import WaitStrategy
 
@@ -63,11 +63,10 @@ class Workers(WorkerReports):
         master_host, master_port = LOOPBACK, self.runner.master_bind_port
         if self.hosts is not None:
             # The hosts reach the balancer and the master at the front address, forwarded here.
-            target = urllib.parse.urlsplit(url)
-            port = target.port or (443 if target.scheme == "https" else 80)
+            host, port = host_and_port(url)
             self.hosts.forward(master_port, LOOPBACK)
-            self.hosts.forward(port, target.hostname or LOOPBACK)
-            url = target._replace(netloc=f"{FRONT}:{port}").geturl()
+            self.hosts.forward(port, host or LOOPBACK)
+            url = urllib.parse.urlsplit(url)._replace(netloc=f"{FRONT}:{port}").geturl()
             master_host = FRONT
         for index in range(self.count):
             load_host = self.hosts.hosts[index] if self.hosts is not None else None

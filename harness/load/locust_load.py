@@ -27,7 +27,7 @@ from harness.load.session_users import make_session_user_class
 from harness.load.users import make_client_side_user_class, make_user_class
 from harness.load.worker_reports import Target, WorkerReports
 from harness.load.workload import Workload
-from harness.net import LOOPBACK, ClientPopulation, free_port
+from harness.net import LOOPBACK, ClientPopulation, free_port, host_and_port
 
 Progress = Callable[[float, int], None]
 
@@ -98,9 +98,8 @@ class LocustLoad:
             runner = environment.create_master_runner(LOOPBACK, free_port())
             return Workers(runner, self.recorder.rows.extend, self.settings.load_workers, self.log_dir, self.hosts)
         runner = environment.create_master_runner(joining.bind, joining.master_port)
-        target = urllib.parse.urlsplit(route.url)
         target_of_workers = Target(
-            scheme=target.scheme, port=target.port or (443 if target.scheme == "https" else 80),
+            scheme=urllib.parse.urlsplit(route.url).scheme, port=host_and_port(route.url)[1],
             path=route.path_for(self.settings.path), method=self.settings.method, host_header=route.host,
             ca_pem=route.ca_file.read_text() if route.ca_file is not None else None,
         )  # fmt: skip

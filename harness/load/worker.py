@@ -22,7 +22,6 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import gevent.event
 import locust  # noqa: F401  (first: Locust patches the standard library for gevent before ssl is imported)
@@ -35,7 +34,7 @@ from harness.load.records import RequestRecorder
 from harness.load.users import make_user_class
 from harness.load.worker_options import add_worker_arguments
 from harness.load.worker_reports import FLUSH, FLUSHED, JOINED, RECORDS, SENDER, TARGET, Target
-from harness.net import ClientPopulation
+from harness.net import ClientPopulation, host_and_port
 
 # At the stop a worker's users finish the request they are in, so that every request the
 # balancer answered is one the worker recorded; a request takes far less than this.
@@ -95,7 +94,7 @@ class _WorkerRun:
         url = self.args.url or f"{target.scheme}://{self.args.master[0]}:{target.port}"
         block, source = self.args.client_block, None
         if block is None and not self.args.clients:
-            source = source_toward(*_host_and_port(url))
+            source = source_toward(*host_and_port(url))
         user_class = self._user_class(url, target.path, target.method, target.host_header, ca_file, source)
         self.environment.user_classes = [user_class]
         self.environment.host = url
@@ -153,11 +152,6 @@ class _WorkerRun:
         finally:
             runner.greenlet.kill(block=True)
             runner.client.close(linger=0)  # type: ignore[no-untyped-call]
-
-
-def _host_and_port(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
 
 
 def run_worker(args: argparse.Namespace) -> int:
